@@ -1,0 +1,36 @@
+# Quick start: `make demo` analyses the bundled sample capture; `make test` runs the tests.
+# Both create .venv with Python 3.11 and install what they need.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/auditor analyze captures/sample-classroom.mitm \
+		--app-domain classroom.example --app-name "Sample classroom app" \
+		--html reports/demo.html --json reports/demo.json --csv reports/demo-csv
+	@echo
+	@echo "Open the report: reports/demo.html   (machine-readable: reports/demo.json, reports/demo-csv/)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff mypy
+	$(BIN)/ruff check auditor trackers_db addons tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info reports/demo*

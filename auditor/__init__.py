@@ -1,0 +1,17 @@
+"""Classroom Traffic Auditor: what an educational app sends, and to whom.
+
+For notebooks::
+
+    import auditor
+    result = auditor.analyze(["captures/sample-classroom.mitm"], app_domains=["classroom.example"])
+    result.destinations  # pandas DataFrame, one row per destination
+    result.findings      # pandas DataFrame, one row per finding
+    result.records       # pandas DataFrame, one row per record
+    result.report        # the JSON report as a dict
+"""
+
+__version__ = "0.1.0"
+
+from auditor.api import AuditResult, analyze  # noqa: E402
+
+__all__ = ["AuditResult", "__version__", "analyze"]

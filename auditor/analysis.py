@@ -1,0 +1,244 @@
+"""The pipeline: records in, classified destinations and findings out, incrementally.
+
+The same :class:`Analysis` serves ``auditor analyze`` (records from files) and
+the live proxy addon (records as traffic arrives). It keeps aggregates, not
+records, so memory grows with the number of destinations, not of requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as time_module
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from auditor.classify import Classifier, HostClassification, Party
+from auditor.detect import Detection, DetectionContext, Detector, default_detectors
+from auditor.domains import registrable_domain
+from auditor.findings import Finding, FindingBuilder, Setting
+from auditor.geo import CountryLookup, default_country_lookup
+from auditor.privacy import Masker
+from auditor.records import InputSummary, Record, RecordKind
+from auditor.sources import InputError, ReadOptions, describe_input, read_input
+from trackers_db.database import TrackerDatabase, load_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisConfig:
+    """Settings of one audit."""
+
+    app_domains: tuple[str, ...] = ()
+    """The app's own domains; empty means infer them (and say so)."""
+    app_name: str | None = None
+    """Name of the app under audit, for the report."""
+    salt: bytes = b"classroom-auditor-default-salt"
+    """Fingerprint salt; pass the installation's salt outside tests."""
+    profile: Any = None
+    """Device profile with known values, if any."""
+    device_ips: tuple[str, ...] = ()
+    """Addresses of the test device."""
+    read_options: ReadOptions = field(default_factory=ReadOptions)
+
+
+@dataclass
+class Destination:
+    """Everything seen going to one host."""
+
+    host: str
+    name_known: bool
+    requests: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    ips: set[str] = field(default_factory=set)
+    cnames: list[str] = field(default_factory=list)
+    content_visible: bool = False
+    encrypted_any: bool = False
+    unencrypted_any: bool = False
+    kinds: Counter[str] = field(default_factory=Counter)
+    data_types: set[str] = field(default_factory=set)
+    first_seen: float = float("inf")
+    last_seen: float = 0.0
+    times: list[float] = field(default_factory=list)
+    notes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something new the live view should print."""
+
+    kind: str
+    """``destination`` or ``finding``."""
+    destination: HostClassification
+    finding: Finding | None = None
+
+
+MAX_TIMES_PER_DESTINATION = 20000
+"""Request times kept per destination for the timeline; beyond that the timeline samples."""
+
+
+class Analysis:
+    """Feeds records through classification, detection and findings."""
+
+    def __init__(
+        self,
+        config: AnalysisConfig | None = None,
+        database: TrackerDatabase | None = None,
+        detectors: Sequence[Detector] | None = None,
+        countries: CountryLookup | None = None,
+    ) -> None:
+        self.config = config or AnalysisConfig()
+        self.database = database if database is not None else load_database()
+        self.detectors = list(detectors) if detectors is not None else default_detectors()
+        self.countries = countries or default_country_lookup()
+        self.classifier = Classifier(self.database, self.config.app_domains)
+        self.context = DetectionContext(
+            masker=Masker(self.config.salt),
+            profile=self.config.profile,
+            device_ips=frozenset(self.config.device_ips),
+        )
+        self.findings = FindingBuilder()
+        self.destinations: dict[str, Destination] = {}
+        self.inputs: list[InputSummary] = []
+        self.detections_by_host: dict[str, list[tuple[Detection, bool, float]]] = {}
+        """Kept so findings can be rebuilt when the app's domains are inferred at the end."""
+        self.records_seen = 0
+        self.detector_errors = 0
+        self._dns_names: dict[str, str] = {}
+        self._cnames: dict[str, list[str]] = {}
+        self._classified: dict[str, HostClassification] = {}
+        self.started = time_module.time()
+
+    # -- feeding -----------------------------------------------------------
+
+    def add_input(self, path: Path, on_record: Callable[[Record], None] | None = None) -> InputSummary:
+        """Analyse one input file or session folder; problems land in the summary, never raise."""
+        summary = describe_input(path)
+        self.inputs.append(summary)
+        try:
+            for record in read_input(path, self.config.read_options, summary):
+                self.add(record)
+                if on_record is not None:
+                    on_record(record)
+        except InputError as exc:
+            from auditor.records import InputProblem
+
+            summary.problems.append(InputProblem(exc.path, exc.message, fatal=True))
+        return summary
+
+    def add(self, record: Record) -> list[Event]:
+        """Analyse one record; return what is new (destinations, findings) for live display."""
+        self.records_seen += 1
+        events: list[Event] = []
+        if record.kind is RecordKind.DNS and record.host:
+            for ip in record.dns_answers:
+                self._dns_names.setdefault(ip, record.host)
+            if record.dns_cnames:
+                self._cnames[record.host] = list(record.dns_cnames)
+                self._classified.pop(record.host, None)
+        host = record.host or (self._dns_names.get(record.server_ip or "") if record.server_ip else None)
+        key = host or record.server_ip or "unknown"
+        destination = self.destinations.get(key)
+        if destination is None:
+            destination = Destination(host=key, name_known=host is not None)
+            self.destinations[key] = destination
+            events.append(Event("destination", self.classification(key)))
+        self._count(destination, record)
+        classification = self.classification(key)
+        setting = Setting(classification, encrypted=record.encrypted)
+        for detector in self.detectors:
+            try:
+                detections = list(detector.detect(record, self.context))
+            except Exception:  # noqa: BLE001 - one bad detector must not stop the audit
+                self.detector_errors += 1
+                log.exception("detector %s failed on a record to %s", detector.name, key)
+                continue
+            for detection in detections:
+                destination.data_types.add(detection.data_type)
+                self.detections_by_host.setdefault(key, []).append((detection, record.encrypted, record.time))
+                for finding in self.findings.add(detection, setting, record.time):
+                    events.append(Event("finding", classification, finding))
+        return events
+
+    def _count(self, destination: Destination, record: Record) -> None:
+        if record.kind is not RecordKind.DNS:
+            destination.requests += 1
+        destination.bytes_up += record.bytes_up
+        destination.bytes_down += record.bytes_down
+        if record.server_ip:
+            destination.ips.add(record.server_ip)
+        destination.ips.update(record.dns_answers)
+        destination.content_visible |= record.content_visible
+        destination.encrypted_any |= record.encrypted
+        if record.kind is RecordKind.HTTP and not record.encrypted:
+            destination.unencrypted_any = True
+        destination.kinds[record.kind.value] += 1
+        if record.note:
+            destination.notes[record.note] += 1
+        if record.time:
+            destination.first_seen = min(destination.first_seen, record.time)
+            destination.last_seen = max(destination.last_seen, record.time)
+            if record.kind is not RecordKind.DNS and len(destination.times) < MAX_TIMES_PER_DESTINATION:
+                destination.times.append(record.time)
+
+    def classification(self, key: str) -> HostClassification:
+        """Classification of a destination key (host name or address), cached."""
+        cached = self._classified.get(key)
+        if cached is None:
+            destination = self.destinations.get(key)
+            name_known = destination.name_known if destination else True
+            ips = sorted(destination.ips) if destination else []
+            cached = self.classifier.classify(key if name_known else None, ips, self._cnames.get(key, ()))
+            self._classified[key] = cached
+        return cached
+
+    # -- results -----------------------------------------------------------
+
+    def inferred_app_domains(self) -> tuple[str, ...]:
+        """The app's domains when none were given: the busiest non-tracker, non-infrastructure domain."""
+        if self.config.app_domains:
+            return self.config.app_domains
+        from trackers_db.vocabulary import INFRASTRUCTURE_CATEGORIES
+
+        weights: Counter[str] = Counter()
+        for key, destination in self.destinations.items():
+            c = self.classification(key)
+            if c.party is Party.LOCAL or not destination.name_known or c.is_tracker:
+                continue
+            if c.category in INFRASTRUCTURE_CATEGORIES:
+                continue
+            weights[registrable_domain(key)] += destination.requests
+        if not weights:
+            return ()
+        return (weights.most_common(1)[0][0],)
+
+    def finalize(self) -> None:
+        """Re-classify with inferred app domains when none were given (before building a report)."""
+        if not self.config.app_domains:
+            inferred = self.inferred_app_domains()
+            if inferred:
+                self.classifier = Classifier(self.database, inferred)
+                self._classified.clear()
+                self._rebuild_findings()
+
+    def _rebuild_findings(self) -> None:
+        # Party may have changed for some hosts: re-apply rules to the kept detections.
+        self.findings = FindingBuilder(self.findings.rules)
+        for key, items in self.detections_by_host.items():
+            classification = self.classification(key)
+            for detection, encrypted, seen in items:
+                self.findings.add(detection, Setting(classification, encrypted=encrypted), seen)
+
+    def classified_destinations(self) -> Iterable[tuple[Destination, HostClassification]]:
+        """Every destination with its classification, busiest first."""
+        for key in sorted(self.destinations, key=lambda k: (-self.destinations[k].requests, k)):
+            yield self.destinations[key], self.classification(key)
+
+    def country_of(self, ips: Iterable[str]) -> list[str]:
+        """Sorted distinct countries of a destination's addresses."""
+        found = {self.countries.country(ip) for ip in ips}
+        return sorted(c for c in found if c)

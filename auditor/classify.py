@@ -1,0 +1,109 @@
+"""Classification of destinations: party, company, category, countries.
+
+Works on host names, addresses and DNS facts only; knows nothing of where a
+record came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from auditor.domains import is_local_address, is_local_host, matches_domain, registrable_domain
+from trackers_db.database import Match, TrackerDatabase, Verdict
+
+
+class Party(str, Enum):
+    """Whose a destination is, relative to the app under audit."""
+
+    FIRST = "first"
+    THIRD = "third"
+    LOCAL = "local"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class HostClassification:
+    """Everything known about one destination host."""
+
+    host: str
+    """Host name, or the server address when no name is known."""
+    registrable_domain: str
+    """eTLD+1 of the host (the host itself for addresses)."""
+    party: Party
+    """First party (the app's own), third party, local network, or unknown."""
+    company: str | None
+    """Company operating the destination, or ``None`` when no source knows it."""
+    parent: str | None
+    """Ultimate parent company."""
+    category: str | None
+    """Service category from the tracker database vocabulary."""
+    is_tracker: bool
+    """True when the destination (or the tracker it is a CNAME alias of) is in a tracking category."""
+    hq_country: str | None
+    """Headquarters country of the company."""
+    matched_by: tuple[Match, ...]
+    """Database rules that matched, deciding one first."""
+    cloaked_tracker: str | None = None
+    """For a first-party name whose DNS CNAME points at a tracker: the tracker's name."""
+    service: str | None = None
+    """Name of the service or SDK, when the database knows it."""
+
+
+class Classifier:
+    """Classifies hosts against the tracker database and the app's own domains."""
+
+    def __init__(self, database: TrackerDatabase, app_domains: Iterable[str] = ()) -> None:
+        self.database = database
+        self.app_domains: tuple[str, ...] = tuple(sorted({d.lower().strip(".") for d in app_domains if d.strip()}))
+        self.app_companies: frozenset[str] = frozenset(
+            v.company for v in (database.lookup(d) for d in self.app_domains) if v and v.company
+        )
+
+    def is_first_party(self, host: str, verdict: Verdict | None) -> bool:
+        """True for the app's own domains and other domains of the same company."""
+        if any(matches_domain(host, domain) for domain in self.app_domains):
+            return True
+        return bool(verdict and verdict.company and verdict.company in self.app_companies)
+
+    def classify(self, host: str | None, ips: Sequence[str] = (), cnames: Sequence[str] = ()) -> HostClassification:
+        """Classify a destination by name (and its addresses and CNAME chain, when known)."""
+        name = (host or (ips[0] if ips else "unknown")).lower().rstrip(".")
+        verdict = self.database.lookup(name) if host else None
+        cloaked: str | None = None
+        cname_verdict: Verdict | None = None
+        for alias in cnames:
+            candidate = self.database.lookup(alias)
+            if candidate and candidate.is_tracker:
+                cname_verdict, cloaked = candidate, alias
+                break
+        if host is None and ips and all(is_local_address(ip) for ip in ips):
+            party = Party.LOCAL
+        elif host is not None and is_local_host(host):
+            party = Party.LOCAL
+        elif host is not None and self.is_first_party(name, verdict):
+            party = Party.FIRST
+        elif host is None:
+            party = Party.UNKNOWN
+        else:
+            party = Party.THIRD
+        effective = verdict
+        if cname_verdict is not None and (verdict is None or not verdict.is_tracker):
+            # The CNAME target is who really receives the data.
+            effective = cname_verdict
+        else:
+            cloaked = None
+        return HostClassification(
+            host=name,
+            registrable_domain=registrable_domain(name),
+            party=party,
+            company=effective.company if effective else None,
+            parent=effective.parent if effective else None,
+            category=effective.category if effective else None,
+            is_tracker=bool(effective and effective.is_tracker),
+            hq_country=effective.country if effective else None,
+            matched_by=effective.matches if effective else (),
+            cloaked_tracker=cloaked if party is Party.FIRST else None,
+            service=effective.service if effective else None,
+        )

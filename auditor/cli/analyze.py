@@ -1,0 +1,115 @@
+"""``auditor analyze``: captures in, reports out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from auditor.analysis import Analysis, AnalysisConfig
+from auditor.cli import ExitCode, main
+from auditor.cli.options import app_options, output_options
+from auditor.findings import Severity
+from auditor.privacy import load_or_create_salt
+from auditor.report import OutputFormat, build_report, write_report
+from auditor.report.model import _iso
+from auditor.sources import ReadOptions
+
+
+def generated_at() -> str | None:
+    """Report time from ``SOURCE_DATE_EPOCH`` when set (reproducible reports), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return _iso(float(epoch))
+    return None
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    """The short human summary on stderr."""
+    s = report["summary"]
+    echo = lambda text="": click.echo(text, err=True)  # noqa: E731
+    echo(
+        f"{s['destinations']} destinations, {s['third_parties']} third parties, "
+        f"{s['trackers']} trackers, {s['findings']} findings"
+    )
+    for data_type, count in s["by_data_type"].items():
+        echo(f"  {data_type}: {count} finding(s)")
+    for item in report["inputs"]:
+        # An input with no records already got its "Error:" line.
+        for problem in item["problems"] if item["records"] else ():
+            echo(f"warning: {item['path']}: {problem}")
+
+
+def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | None, csv_dir: Path | None) -> None:
+    """Write every requested output; exit 4 naming the file that failed."""
+    targets: list[tuple[OutputFormat, Path]] = []
+    if html:
+        targets.append((OutputFormat.HTML, html))
+    if csv_dir:
+        targets.append((OutputFormat.CSV_DESTINATIONS, csv_dir / "destinations.csv"))
+        targets.append((OutputFormat.CSV_FINDINGS, csv_dir / "findings.csv"))
+    if json_path and str(json_path) != "-":
+        targets.append((OutputFormat.JSON, json_path))
+    for fmt, path in targets:
+        try:
+            write_report(report, fmt, path)
+        except OSError as exc:
+            click.echo(f"Error: cannot write {path}: {exc.strerror or exc}", err=True)
+            sys.exit(ExitCode.OUTPUT_ERROR)
+        click.echo(f"wrote {path}", err=True)
+    if json_path and str(json_path) == "-":
+        click.echo(OutputFormat.JSON.to_format().render(report), nl=False)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@app_options
+@output_options
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    help="Exit 1 when a finding of this severity or worse exists.",
+)
+@click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
+              help="Bytes of each decoded request body to analyse.")
+def analyze(
+    inputs: tuple[Path, ...],
+    app_domains: tuple[str, ...],
+    app_name: str | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    csv_dir: Path | None,
+    fail_on: str | None,
+    body_cap: int,
+) -> None:
+    """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
+
+    The format of each INPUT is recognised from its content. An input that
+    cannot be read is reported and the others are still analysed.
+    """
+    config = AnalysisConfig(
+        app_domains=app_domains,
+        app_name=app_name,
+        salt=load_or_create_salt(),
+        read_options=ReadOptions(body_cap=body_cap),
+    )
+    analysis = Analysis(config)
+    failed_inputs = 0
+    for path in inputs:
+        summary = analysis.add_input(path)
+        fatal = [p for p in summary.problems if p.fatal]
+        if fatal:
+            failed_inputs += 1
+            click.echo(f"Error: {fatal[0]}", err=True)
+    report = build_report(analysis, generated_at=generated_at())
+    print_summary(report)
+    write_outputs(report, html_path, json_path, csv_dir)
+    if failed_inputs:
+        sys.exit(ExitCode.INPUT_ERROR)
+    if fail_on:
+        threshold = Severity(fail_on).rank
+        if any(Severity(f["severity"]).rank >= threshold for f in report["findings"]):
+            sys.exit(ExitCode.FINDINGS)

@@ -1,0 +1,136 @@
+"""Personal-data detection: detectors look at one record and report what personal data it carries.
+
+Every detector implements :class:`Detector`. A :class:`Detection` never holds
+the raw value: only a masked form and a salted fingerprint.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from auditor.privacy import Masker
+from auditor.records import Record
+
+DATA_TYPES: tuple[str, ...] = (
+    "ip_address",
+    "precise_location",
+    "coarse_location",
+    "advertising_id",
+    "device_id",
+    "hardware_id",
+    "network_id",
+    "email",
+    "name",
+    "phone",
+    "birthdate",
+    "student_id",
+    "username",
+    "credentials",
+    "voice",
+    "face_image",
+    "image",
+    "video",
+    "biometric_other",
+    "attention_tracking",
+    "device_fingerprint",
+    "other_identifier",
+)
+"""The report contract's data-type vocabulary."""
+
+
+class Where(str, Enum):
+    """Where in a record a value was found (the report contract's vocabulary)."""
+
+    PATH = "path"
+    QUERY = "query"
+    HEADER = "header"
+    COOKIE = "cookie"
+    BODY = "body"
+    DNS = "dns"
+    SNI = "sni"
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One piece of personal data found in one record."""
+
+    data_type: str
+    """From :data:`DATA_TYPES`."""
+    where: Where
+    """The part of the request it was found in."""
+    key: str | None
+    """Key path inside that part, e.g. ``events[0].params.lat`` or the header name."""
+    encoding: str
+    """How the value was encoded on the wire, e.g. ``plain`` or ``sha256(lower(email))``."""
+    confidence: float
+    """0..1: 1.0 for a planted known value, lower for a pattern match."""
+    masked_value: str
+    """The value with most characters hidden."""
+    fingerprint: str
+    """Salted fingerprint of the normalized value."""
+    detector: str
+    """Name of the detector that found it."""
+    known_value: bool = False
+    """True when it matched a value from the device profile."""
+
+
+@dataclass
+class DetectionContext:
+    """What detectors may know besides the record."""
+
+    masker: Masker
+    profile: Any = None
+    """The device profile (known values), or ``None``."""
+    device_ips: frozenset[str] = field(default_factory=frozenset)
+    """Addresses that belong to the test device (its LAN address and the lab's public IP)."""
+
+    def detection(
+        self,
+        data_type: str,
+        where: Where,
+        key: str | None,
+        value: str,
+        detector: str,
+        encoding: str = "plain",
+        confidence: float = 0.7,
+        known_value: bool = False,
+    ) -> Detection:
+        """Build a detection, masking the value here so no detector keeps it raw."""
+        return Detection(
+            data_type=data_type,
+            where=where,
+            key=key,
+            encoding=encoding,
+            confidence=confidence,
+            masked_value=self.masker.mask(value),
+            fingerprint=self.masker.fingerprint(value),
+            detector=detector,
+            known_value=known_value,
+        )
+
+
+class Detector(ABC):
+    """Finds personal data in a record."""
+
+    name: str = "detector"
+
+    @abstractmethod
+    def detect(self, record: Record, context: DetectionContext) -> Iterable[Detection]:
+        """Every detection in ``record``; must not raise on any content."""
+
+    def detect_all(self, records: Iterable[Record], context: DetectionContext) -> Iterator[tuple[Record, Detection]]:
+        """Detections of many records, paired with their record."""
+        for record in records:
+            for detection in self.detect(record, context):
+                yield record, detection
+
+
+def default_detectors() -> list[Detector]:
+    """The detectors the pipeline runs, in order."""
+    from auditor.detect.basic import KeyAndFormatDetector, MediaUploadDetector
+
+    return [KeyAndFormatDetector(), MediaUploadDetector()]

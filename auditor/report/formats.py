@@ -1,0 +1,126 @@
+"""Report formats share one small interface; the CLI picks one by name."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from abc import ABC, abstractmethod
+from enum import Enum
+from pathlib import Path
+from typing import Any, assert_never
+
+
+class ReportFormat(ABC):
+    """Renders the report dictionary to one file's content."""
+
+    suffix: str = ""
+
+    @abstractmethod
+    def render(self, report: dict[str, Any]) -> str:
+        """The file content."""
+
+
+class JsonFormat(ReportFormat):
+    """The machine-readable contract, pretty-printed with stable key order."""
+
+    suffix = ".json"
+
+    def render(self, report: dict[str, Any]) -> str:
+        return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+DESTINATION_COLUMNS = (
+    "host", "registrable_domain", "party", "company", "parent_company", "category", "is_tracker",
+    "countries", "hq_country", "requests", "bytes_up", "bytes_down", "content_visible", "data_types", "matched_by",
+)
+FINDING_COLUMNS = (
+    "severity", "rule", "data_type", "host", "company", "party", "where", "key", "encoding",
+    "masked_value", "fingerprint", "count", "first_seen", "policy_refs",
+)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ";".join(
+            f"{v['source']}:{v['rule']}" if isinstance(v, dict) else str(v) for v in value
+        )
+    if value is None:
+        return ""
+    text = str(value)
+    # Spreadsheets run cells that start with these as formulas; capture data must never do that.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text = "'" + text
+    return text
+
+
+def csv_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """One CSV table with the given columns."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+    return out.getvalue()
+
+
+class CsvDestinationsFormat(ReportFormat):
+    """Destinations as CSV."""
+
+    suffix = ".csv"
+
+    def render(self, report: dict[str, Any]) -> str:
+        return csv_table(report["destinations"], DESTINATION_COLUMNS)
+
+
+class CsvFindingsFormat(ReportFormat):
+    """Findings as CSV."""
+
+    suffix = ".csv"
+
+    def render(self, report: dict[str, Any]) -> str:
+        return csv_table(report["findings"], FINDING_COLUMNS)
+
+
+class HtmlFormat(ReportFormat):
+    """The self-contained HTML report."""
+
+    suffix = ".html"
+
+    def render(self, report: dict[str, Any]) -> str:
+        from auditor.report.html import render_html
+
+        return render_html(report)
+
+
+class OutputFormat(str, Enum):
+    """Formats selectable on the command line."""
+
+    JSON = "json"
+    HTML = "html"
+    CSV_DESTINATIONS = "csv-destinations"
+    CSV_FINDINGS = "csv-findings"
+
+    def to_format(self) -> ReportFormat:
+        """The renderer of this format."""
+        if self is OutputFormat.JSON:
+            return JsonFormat()
+        if self is OutputFormat.HTML:
+            return HtmlFormat()
+        if self is OutputFormat.CSV_DESTINATIONS:
+            return CsvDestinationsFormat()
+        if self is OutputFormat.CSV_FINDINGS:
+            return CsvFindingsFormat()
+        assert_never(self)
+
+
+def write_report(report: dict[str, Any], fmt: OutputFormat, path: Path) -> Path:
+    """Render and write atomically (a reader never sees half a report)."""
+    content = fmt.to_format().render(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(content)
+    os.replace(temp, path)
+    return path

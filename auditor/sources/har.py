@@ -1,0 +1,165 @@
+"""HAR 1.1/1.2 files, as browsers, Charles, mitmproxy and HAR recorders write them.
+
+A truncated HAR still yields every entry before the damage.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from auditor.decoding import decode_content
+from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
+from auditor.sources import Format, InputError, ReadOptions
+from auditor.sources.common import cookies_from_headers, host_of_url
+
+_HAR_START = re.compile(rb'^\s*(\xef\xbb\xbf)?\s*\{\s*"log"\s*:')
+_ENTRIES = re.compile(r'"entries"\s*:\s*\[')
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A JSON object whose first key is ``log`` (every HAR writer puts it first)."""
+    return bool(_HAR_START.match(head))
+
+
+def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
+    """Yield one HTTP record per HAR entry."""
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    try:
+        entries = _entries_of(json.loads(text), path)
+    except json.JSONDecodeError as exc:
+        entries, offset = _salvage_entries(text)
+        problems.append(
+            InputProblem(str(path), f"HAR is damaged at character {exc.pos} ({exc.msg}); read {len(entries)} entries before it")
+            if offset is not None
+            else InputProblem(str(path), f"not valid JSON at character {exc.pos}: {exc.msg}", fatal=True)
+        )
+    for index, entry in enumerate(entries):
+        try:
+            yield entry_to_record(entry, str(path), options.body_cap)
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {exc}"))
+
+
+def _entries_of(document: Any, path: Path) -> list[Any]:
+    try:
+        entries = document["log"]["entries"]
+    except (KeyError, TypeError) as exc:
+        raise InputError(str(path), "HAR has no log.entries list") from exc
+    if not isinstance(entries, list):
+        raise InputError(str(path), "HAR log.entries is not a list")
+    return entries
+
+
+def _salvage_entries(text: str) -> tuple[list[Any], int | None]:
+    """Decode entries one by one until the damage; return them and where the list started."""
+    match = _ENTRIES.search(text)
+    if not match:
+        return [], None
+    decoder = json.JSONDecoder()
+    entries: list[Any] = []
+    pos = match.end()
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            entry, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        entries.append(entry)
+    return entries, match.end()
+
+
+def _pairs(items: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple((str(item.get("name", "")), str(item.get("value", ""))) for item in items if isinstance(item, dict))
+
+
+def _time_of(value: Any) -> float:
+    if not isinstance(value, str) or not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _body_of(post: Any) -> tuple[bytes, str | None]:
+    if not isinstance(post, dict):
+        return b"", None
+    mime = post.get("mimeType") or None
+    text = post.get("text")
+    if isinstance(text, str) and text:
+        if post.get("encoding") == "base64":
+            try:
+                return base64.b64decode(text), mime
+            except ValueError:
+                pass
+        return text.encode("utf-8", errors="surrogateescape"), mime
+    params = _pairs(post.get("params"))
+    if params:
+        return urlencode(params).encode(), mime
+    return b"", mime
+
+
+def _size(*values: Any) -> int:
+    total = 0
+    for value in values:
+        if isinstance(value, int) and value > 0:
+            total += value
+    return total
+
+
+def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record:
+    """Turn one HAR entry into a record (HAR bodies are already content-decoded)."""
+    request = entry["request"]
+    response = entry.get("response") or {}
+    url = str(request["url"])
+    headers = _pairs(request.get("headers"))
+    cookies = _pairs(request.get("cookies")) or cookies_from_headers(headers)
+    raw_body, mime = _body_of(request.get("postData"))
+    body = decode_content(raw_body, None, body_cap)
+    content = response.get("content") or {}
+    status = response.get("status")
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in headers)
+    bytes_up = _size(request.get("headersSize"), request.get("bodySize")) or header_bytes + len(raw_body)
+    bytes_down = _size(response.get("_transferSize")) or _size(response.get("headersSize"), response.get("bodySize"))
+    bytes_down = bytes_down or _size(content.get("size"))
+    server_ip = entry.get("serverIPAddress") or None
+    if isinstance(server_ip, str):
+        server_ip = server_ip.strip("[]") or None
+    return Record(
+        kind=RecordKind.HTTP,
+        time=_time_of(entry.get("startedDateTime")),
+        source=SourceKind.HAR,
+        host=host_of_url(url),
+        host_source=HostSource.URL,
+        server_ip=server_ip,
+        protocol=str(request.get("httpVersion") or "HTTP"),
+        content_visible=True,
+        encrypted=url.lower().startswith(("https:", "wss:")),
+        method=str(request.get("method") or "GET"),
+        url=url,
+        request_headers=headers,
+        cookies=cookies,
+        request_body=body.data,
+        request_body_truncated=body.truncated,
+        request_content_type=mime,
+        response_status=status if isinstance(status, int) and status > 0 else None,
+        response_content_type=content.get("mimeType") or None,
+        bytes_up=bytes_up,
+        bytes_down=bytes_down,
+        origin=origin,
+    )
+
+
+FORMAT = Format("har", sniff, read)

@@ -1,0 +1,226 @@
+"""mitmproxy flows, live (from the addon) or saved in a flow file.
+
+This is the only module of the core that touches mitmproxy objects: it turns
+them into records, so the addon and ``auditor analyze flows.mitm`` share one
+conversion. mitmproxy is imported lazily, only when flows are read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from auditor.decoding import DEFAULT_BODY_CAP, decode_content
+from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
+from auditor.sources import Format, ReadOptions
+from auditor.sources.common import cookies_from_headers
+
+# A flow file is a stream of tnetstrings: "<length>:<payload><type>", the first payload a dict.
+_TNETSTRING_START = re.compile(rb"^\d{1,9}:")
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A tnetstring dictionary holding a mitmproxy flow (it has a ``version`` key)."""
+    match = _TNETSTRING_START.match(head)
+    return bool(match) and b"version" in head and b"type" in head
+
+
+def _ip_port(address: Any) -> tuple[str | None, int | None]:
+    if isinstance(address, tuple | list) and len(address) >= 2:
+        return str(address[0]), int(address[1])
+    return None, None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def http_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: int = DEFAULT_BODY_CAP) -> Record:
+    """Turn a mitmproxy ``HTTPFlow`` into a record (the body decoded up to ``body_cap``)."""
+    request = flow.request
+    response = flow.response
+    headers = tuple((_text(k), _text(v)) for k, v in request.headers.fields)
+    raw = request.raw_content or b""
+    body = decode_content(raw, request.headers.get("content-encoding"), body_cap)
+    client_ip, client_port = _ip_port(flow.client_conn.peername)
+    server_ip, server_port = _ip_port(flow.server_conn.peername)
+    if server_port is None:
+        server_port = request.port
+    has_host_header = any(k.lower() in ("host", ":authority") for k, _ in headers)
+    note = body.problem
+    if flow.error is not None:
+        note = f"{note}; {flow.error.msg}" if note else flow.error.msg
+    bytes_down = 0
+    if response is not None:
+        bytes_down = len(response.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in response.headers.fields)
+    return Record(
+        kind=RecordKind.HTTP,
+        time=float(request.timestamp_start or 0.0),
+        source=source,
+        host=request.pretty_host.lower().rstrip(".") or None,
+        host_source=HostSource.HOST_HEADER if has_host_header else HostSource.URL,
+        client_ip=client_ip,
+        client_port=client_port,
+        server_ip=server_ip,
+        server_port=server_port,
+        protocol=request.http_version,
+        content_visible=True,
+        encrypted=request.scheme in ("https", "wss"),
+        method=request.method,
+        url=request.pretty_url,
+        request_headers=headers,
+        cookies=cookies_from_headers(headers),
+        request_body=body.data,
+        request_body_truncated=body.truncated,
+        request_content_type=request.headers.get("content-type"),
+        response_status=response.status_code if response is not None else None,
+        response_content_type=response.headers.get("content-type") if response is not None else None,
+        bytes_up=len(raw) + sum(len(k) + len(v) + 4 for k, v in request.headers.fields),
+        bytes_down=bytes_down,
+        note=note,
+        origin=origin,
+    )
+
+
+def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
+    """A raw TCP or UDP flow: known by its SNI if it had one, else by address."""
+    server = flow.server_conn
+    client_ip, client_port = _ip_port(flow.client_conn.peername)
+    server_ip, server_port = _ip_port(server.peername)
+    address_host, address_port = _ip_port(server.address)
+    sni = server.sni or flow.client_conn.sni
+    up = sum(len(m.content) for m in flow.messages if m.from_client)
+    down = sum(len(m.content) for m in flow.messages if not m.from_client)
+    tls = bool(server.tls or flow.client_conn.tls)
+    host = sni or (address_host if address_host and not _is_ip(address_host) else None)
+    return Record(
+        kind=RecordKind.TLS if tls else RecordKind.CONNECTION,
+        time=float(flow.client_conn.timestamp_start or 0.0),
+        source=source,
+        host=host.lower() if host else None,
+        host_source=HostSource.SNI if sni else (HostSource.HOST_HEADER if host else HostSource.IP_ONLY),
+        client_ip=client_ip,
+        client_port=client_port,
+        server_ip=server_ip or (address_host if address_host and _is_ip(address_host) else None),
+        server_port=server_port or address_port,
+        protocol=type(flow).__name__.replace("Flow", "").upper(),
+        content_visible=False,
+        encrypted=tls,
+        bytes_up=up,
+        bytes_down=down,
+        note="raw stream, not HTTP: content not analysed",
+        origin=origin,
+    )
+
+
+def dns_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record | None:
+    """A DNS lookup seen by mitmproxy's DNS or WireGuard mode."""
+    questions = flow.request.questions
+    if not questions:
+        return None
+    answers: list[str] = []
+    cnames: list[str] = []
+    if flow.response is not None:
+        for answer in flow.response.answers:
+            data = answer.to_json()
+            if data.get("type") in ("A", "AAAA"):
+                answers.append(str(data["data"]))
+            elif data.get("type") == "CNAME":
+                cnames.append(str(data["data"]).lower().rstrip("."))
+    client_ip, client_port = _ip_port(flow.client_conn.peername)
+    server_ip, server_port = _ip_port(flow.server_conn.peername)
+    return Record(
+        kind=RecordKind.DNS,
+        time=float(flow.request.timestamp or flow.client_conn.timestamp_start or 0.0),
+        source=source,
+        host=questions[0].name.lower().rstrip("."),
+        host_source=HostSource.DNS_QUERY,
+        client_ip=client_ip,
+        client_port=client_port,
+        server_ip=server_ip,
+        server_port=server_port,
+        protocol="DNS",
+        content_visible=True,
+        dns_answers=tuple(answers),
+        dns_cnames=tuple(cnames),
+        bytes_up=len(flow.request.packed),
+        bytes_down=len(flow.response.packed) if flow.response is not None else 0,
+        origin=origin,
+    )
+
+
+def tls_failure_to_record(data: Any, source: SourceKind, origin: str, reason: str) -> Record:
+    """A TLS handshake mitmproxy could not intercept (``tls_failed_client`` hook data)."""
+    client = data.context.client
+    server = data.context.server
+    client_ip, client_port = _ip_port(client.peername)
+    server_ip, server_port = _ip_port(server.peername)
+    address_host, address_port = _ip_port(server.address)
+    sni = client.sni
+    return Record(
+        kind=RecordKind.TLS,
+        time=float(client.timestamp_start or 0.0),
+        source=source,
+        host=sni.lower() if sni else None,
+        host_source=HostSource.SNI if sni else HostSource.IP_ONLY,
+        client_ip=client_ip,
+        client_port=client_port,
+        server_ip=server_ip or address_host,
+        server_port=server_port or address_port,
+        protocol="TLS",
+        content_visible=False,
+        encrypted=True,
+        note=reason,
+        origin=origin,
+    )
+
+
+def flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: int = DEFAULT_BODY_CAP) -> Record | None:
+    """Any mitmproxy flow to a record; ``None`` for flow types that carry nothing to audit."""
+    from mitmproxy import dns, http, tcp, udp
+
+    if isinstance(flow, http.HTTPFlow):
+        return http_flow_to_record(flow, source, origin, body_cap)
+    if isinstance(flow, dns.DNSFlow):
+        return dns_flow_to_record(flow, source, origin)
+    if isinstance(flow, tcp.TCPFlow | udp.UDPFlow):
+        return stream_flow_to_record(flow, source, origin)
+    return None
+
+
+def _is_ip(text: str) -> bool:
+    from auditor.sources.common import is_ip_literal
+
+    return is_ip_literal(text)
+
+
+def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
+    """Yield the records of a mitmproxy flow file; damage stops reading with a problem noted."""
+    from mitmproxy import exceptions, io
+
+    count = 0
+    with path.open("rb") as handle:
+        reader = io.FlowReader(handle)
+        try:
+            for flow in reader.stream():
+                count += 1
+                try:
+                    record = flow_to_record(flow, SourceKind.FLOW_FILE, str(path), options.body_cap)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    problems.append(InputProblem(str(path), f"flow {count} skipped: {exc}"))
+                    continue
+                if record is not None:
+                    yield record
+        except exceptions.FlowReadException as exc:
+            problems.append(
+                InputProblem(
+                    str(path),
+                    f"flow file damaged near byte {handle.tell()} after {count} flows: {exc}",
+                    fatal=count == 0,
+                )
+            )
+
+
+FORMAT = Format("mitmproxy", sniff, read)

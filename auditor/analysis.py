@@ -18,7 +18,7 @@ from typing import Any
 from auditor.classify import Classifier, HostClassification, Party
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
 from auditor.domains import registrable_domain
-from auditor.findings import Finding, FindingBuilder, Setting
+from auditor.findings import Finding, FindingBuilder, RuleSet, Setting
 from auditor.geo import CountryLookup, default_country_lookup
 from auditor.privacy import Masker
 from auditor.records import InputSummary, Record, RecordKind
@@ -43,6 +43,8 @@ class AnalysisConfig:
     device_ips: tuple[str, ...] = ()
     """Addresses of the test device."""
     read_options: ReadOptions = field(default_factory=ReadOptions)
+    rules: RuleSet | None = None
+    """Finding rules and thresholds; ``None`` means the bundled default rules."""
 
 
 @dataclass
@@ -101,7 +103,7 @@ class Analysis:
             profile=self.config.profile,
             device_ips=frozenset(self.config.device_ips),
         )
-        self.findings = FindingBuilder()
+        self.findings = FindingBuilder(self.config.rules)
         self.destinations: dict[str, Destination] = {}
         self.inputs: list[InputSummary] = []
         self.detections_by_host: dict[str, list[tuple[Detection, bool, float]]] = {}

@@ -13,6 +13,8 @@ from typing import Any
 
 from auditor import __version__
 from auditor.analysis import Analysis
+from auditor.findings import DestinationFacts, default_rules, destination_findings, sort_key
+from auditor.policy import checklist, load_catalogue
 from auditor.records import RecordKind
 
 SCHEMA_ID = "classroom-auditor.report/1"
@@ -57,12 +59,18 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "notes": [note for note, _ in destination.notes.most_common(5)],
             }
         )
-    findings = [f.to_json() for f in analysis.findings.findings()]
+    rules = analysis.findings.rules if analysis.findings.rules is not None else default_rules()
+    all_findings = analysis.findings.findings() + destination_findings(rules, _destination_facts(analysis))
+    findings = [f.to_json() for f in sorted(all_findings, key=sort_key)]
     for item in findings:
         item["first_seen"] = _iso(item["first_seen"])  # type: ignore[arg-type]
     by_type: Counter[str] = Counter(f["data_type"] for f in findings if f["data_type"])
     third = [d for d in destinations if d["party"] in ("third", "unknown")]
     app_domains = analysis.config.app_domains or analysis.inferred_app_domains()
+    coverage = _coverage(analysis)
+    rules_json = rules.to_json()
+    firsts = [d.first_seen for d in analysis.destinations.values() if d.first_seen != float("inf")]
+    lasts = [d.last_seen for d in analysis.destinations.values() if d.last_seen]
     return {
         "schema": SCHEMA_ID,
         "generated_at": generated_at or _iso(dt.datetime.now(dt.UTC).timestamp()),
@@ -98,9 +106,51 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
         },
         "destinations": destinations,
         "findings": findings,
-        "coverage": _coverage(analysis),
+        "coverage": coverage,
         "timeline": _timeline(analysis),
+        "rules": rules_json,
+        "policy": [entry.to_json() for entry in load_catalogue()],
+        "checklist": checklist(
+            findings, rules_json["rules"], coverage["share_visible"], rules.thresholds.checklist_min_visible
+        ),
+        "method": {
+            "session_start": _iso(min(firsts)) if firsts else None,
+            "session_end": _iso(max(lasts)) if lasts else None,
+            "analysis_started": _iso(analysis.started),
+            "profile_fingerprint": _profile_fingerprint(analysis.config.profile),
+            "geo_source": getattr(analysis.countries, "name", type(analysis.countries).__name__),
+        },
     }
+
+
+def _profile_fingerprint(profile: Any) -> str | None:
+    """The device profile's fingerprint (never its values), when a profile was used."""
+    if profile is None:
+        return None
+    value = getattr(profile, "fingerprint", None)
+    value = value() if callable(value) else value
+    return str(value) if value else None
+
+
+def _destination_facts(analysis: Analysis) -> list[DestinationFacts]:
+    """What destination rules need to know about each destination."""
+    from auditor.geo import LOCAL
+
+    facts = []
+    for destination, c in analysis.classified_destinations():
+        countries = tuple(cc for cc in analysis.country_of(destination.ips) if cc != LOCAL)
+        facts.append(
+            DestinationFacts(
+                destination=c,
+                requests=destination.requests,
+                data_types=frozenset(destination.data_types),
+                content_visible=destination.content_visible,
+                first_seen=destination.first_seen if destination.first_seen != float("inf") else None,
+                countries=countries,
+                notes=tuple(note for note, _ in destination.notes.most_common(3)),
+            )
+        )
+    return facts
 
 
 def _coverage(analysis: Analysis) -> dict[str, Any]:
@@ -147,5 +197,7 @@ def _timeline(analysis: Analysis) -> dict[str, Any]:
         if not destination.times:
             continue
         buckets: Counter[int] = Counter(min(int((t - start) / width), TIMELINE_BUCKETS) for t in destination.times)
-        series.append({"host": c.host, "party": c.party.value, "is_tracker": c.is_tracker, "counts": sorted(buckets.items())})
+        series.append(
+            {"host": c.host, "party": c.party.value, "is_tracker": c.is_tracker, "counts": sorted(buckets.items())}
+        )
     return {"start": _iso(start), "bucket_seconds": round(width, 3), "series": series}

@@ -11,7 +11,8 @@ import click
 
 from auditor.analysis import Analysis, AnalysisConfig
 from auditor.cli import ExitCode, main
-from auditor.cli.options import app_options, output_options
+from auditor.cli.options import app_options, load_rule_options, output_options, rule_options
+from auditor.cli.report import write_pdf_or_exit
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
 from auditor.report import OutputFormat, build_report, write_report
@@ -68,6 +69,9 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @app_options
 @output_options
+@rule_options
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also print the HTML report to this PDF file (needs Chromium).")
 @click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity]),
@@ -82,6 +86,10 @@ def analyze(
     html_path: Path | None,
     json_path: Path | None,
     csv_dir: Path | None,
+    rules_path: Path | None,
+    home_country: str | None,
+    first_seconds: float | None,
+    pdf_path: Path | None,
     fail_on: str | None,
     body_cap: int,
 ) -> None:
@@ -95,6 +103,7 @@ def analyze(
         app_name=app_name,
         salt=load_or_create_salt(),
         read_options=ReadOptions(body_cap=body_cap),
+        rules=load_rule_options(rules_path, home_country, first_seconds),
     )
     analysis = Analysis(config)
     failed_inputs = 0
@@ -107,6 +116,8 @@ def analyze(
     report = build_report(analysis, generated_at=generated_at())
     print_summary(report)
     write_outputs(report, html_path, json_path, csv_dir)
+    if pdf_path:
+        write_pdf_or_exit(report, pdf_path)
     if failed_inputs:
         sys.exit(ExitCode.INPUT_ERROR)
     if fail_on:

@@ -44,3 +44,35 @@ def output_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def rule_options(func: F) -> F:
+    """Options that choose the finding rules and their thresholds."""
+    decorators = [
+        click.option(
+            "--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path),
+            help="Use this rule file instead of the bundled rules (see docs/rules.md).",
+        ),
+        click.option(
+            "--home-country", metavar="CC",
+            help="The school's country (ISO code, e.g. CA); flags personal data sent to other countries.",
+        ),
+        click.option(
+            "--first-seconds", type=click.FloatRange(min=0), metavar="SECONDS",
+            help="Trackers contacted this soon after the session starts count as before any interaction "
+            "[default: from the rule file, 10].",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def load_rule_options(rules_path: Path | None, home_country: str | None, first_seconds: float | None) -> Any:
+    """The rule set chosen by :func:`rule_options`; a bad file or value is a usage error (exit 2)."""
+    from auditor.findings import RulesError, load_rules
+
+    try:
+        return load_rules(rules_path).with_thresholds(home_country=home_country, first_seconds=first_seconds)
+    except RulesError as exc:
+        raise click.UsageError(str(exc)) from None

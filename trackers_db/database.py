@@ -1,22 +1,30 @@
 """One lookup over the curated database and every imported list.
 
-Sources are merged at load time. For a host, the longest matching domain
-suffix wins; where several sources match that same suffix, the source
-precedence below decides the verdict and the others are named as agreeing.
-Every verdict lists all its matches with their source and rule.
+Sources are merged at load time. For a host, every matching domain suffix is
+collected, longest first. Each attribute is decided separately:
+
+* the company (with its parent, country and service) comes from the longest
+  matching suffix that names a company;
+* the category comes from the longest matching suffix that has a category;
+* at the same suffix, :data:`SOURCE_PRECEDENCE` decides (earlier wins);
+* a missing headquarters country (or parent) is filled in from any source
+  that names the same company (names compared without legal suffixes, so
+  "Meta Platforms, Inc." in one list is "Meta" in another), curated first.
+
+Every verdict lists all its matches with their source and rule, so a report
+can say "curated; also adguard, duckduckgo-app".
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from trackers_db.vocabulary import CATEGORIES, is_tracking_category
 
@@ -39,6 +47,9 @@ SOURCE_PRECEDENCE: tuple[str, ...] = (
 The curated database comes first because its entries carry a reference for each
 fact; lists with owner and category data come before bare host lists.
 """
+
+LOOKUP_CACHE_SIZE = 65536
+"""Verdicts kept per database; a capture has far fewer distinct hosts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,8 @@ class DomainEntry:
     """The source's own rule text or identifier, for provenance."""
     reference: str | None = None
     """A public page backing the entry (curated entries always have one)."""
+    tracker: bool = False
+    """The source lists the domain as a tracker (a blocklist entry), whatever its category."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +104,18 @@ class Verdict:
     """The source that decided."""
     matches: tuple[Match, ...]
     """Every matching rule, deciding one first."""
+    listed_as_tracker: bool = False
+    """Some matching source is a tracker blocklist that lists the host."""
 
     @property
     def is_tracker(self) -> bool:
-        """True when the category is a tracking category."""
-        return is_tracking_category(self.category)
+        """True for a tracking category, or for an uncategorised host a blocklist lists.
+
+        A known non-tracking category (e.g. ``cdn``) wins over a bare blocklist entry.
+        """
+        if self.category is not None:
+            return is_tracking_category(self.category)
+        return self.listed_as_tracker
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -104,6 +124,18 @@ class Verdict:
         for match in self.matches:
             seen.setdefault(match.source, None)
         return tuple(seen)
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``Google (Alphabet Inc.), analytics, HQ US — curated; also adguard``."""
+        who = self.company or "unknown company"
+        if self.parent and company_key(self.parent) != company_key(who):
+            who += f" ({self.parent})"
+        parts = [who, self.category or ("tracker" if self.listed_as_tracker else "uncategorised")]
+        if self.country:
+            parts.append(f"HQ {self.country}")
+        others = [s for s in self.sources if s != self.source]
+        provenance = self.source + (f"; also {', '.join(others)}" if others else "")
+        return f"{', '.join(parts)} — {provenance}"
 
 
 @dataclass
@@ -116,6 +148,23 @@ class SourceInfo:
     entries: int
     imported_at: str | None = None
     location: str | None = None
+    upstream: str | None = None
+    """Where the list came from (URL or the file the user imported)."""
+    cnames: int = 0
+    """Known CNAME aliases the source contributed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """What all sources say about one domain suffix, decided once and reused."""
+
+    domain: str
+    company_entry: DomainEntry | None
+    country: str | None
+    parent: str | None
+    category_entry: DomainEntry | None
+    tracker: bool
+    matches: tuple[Match, ...]
 
 
 @dataclass
@@ -124,62 +173,166 @@ class TrackerDatabase:
 
     entries: dict[str, list[DomainEntry]] = field(default_factory=dict)
     sources: list[SourceInfo] = field(default_factory=list)
+    cname_targets: dict[str, str] = field(default_factory=dict)
+    """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
+    _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Verdict | None] = field(default_factory=dict, repr=False)
+    _companies: dict[str, tuple[str | None, str | None]] | None = field(default=None, repr=False)
 
-    def add(self, entries: Iterable[DomainEntry], info: SourceInfo) -> None:
-        """Merge one source's entries, keeping source precedence order per domain."""
+    def add(self, entries: Iterable[DomainEntry], info: SourceInfo, cnames: dict[str, str] | None = None) -> None:
+        """Merge one source's entries (and its known CNAME aliases)."""
         count = 0
+        touched: set[str] = set()
         for entry in entries:
-            bucket = self.entries.setdefault(entry.domain, [])
-            bucket.append(entry)
+            self.entries.setdefault(entry.domain, []).append(entry)
+            touched.add(entry.domain)
+            count += 1
+        for domain in touched:
+            bucket = self.entries[domain]
             if len(bucket) > 1:
                 bucket.sort(key=lambda e: _precedence(e.source))
-            count += 1
+        for alias, target in (cnames or {}).items():
+            self.cname_targets.setdefault(alias, target)
         info.entries = count
+        info.cnames = len(cnames or {})
         self.sources.append(info)
-        self._cached_lookup.cache_clear()
+        self._levels.clear()
+        self._cache.clear()
+        self._companies = None
+
+    def company_facts(self, company: str | None) -> tuple[str | None, str | None]:
+        """(headquarters country, parent) any source gives for this company name, curated first."""
+        if not company:
+            return None, None
+        if self._companies is None:
+            facts: dict[str, tuple[str | None, str | None]] = {}
+            known_rank: dict[str, int] = {}
+            for bucket in self.entries.values():
+                for entry in bucket:
+                    if entry.company and (entry.country or entry.parent):
+                        key = company_key(entry.company)
+                        rank = _precedence(entry.source)
+                        if rank < known_rank.get(key, len(SOURCE_PRECEDENCE) + 1):
+                            facts[key] = (entry.country, entry.parent)
+                            known_rank[key] = rank
+            self._companies = facts
+        return self._companies.get(company_key(company), (None, None))
 
     def lookup(self, host: str) -> Verdict | None:
-        """The verdict for ``host`` (longest suffix wins), or ``None`` if no source knows it."""
-        return self._cached_lookup(host.lower().rstrip("."))
+        """The verdict for ``host`` (see the module docstring), or ``None`` if no source knows it."""
+        try:
+            return self._cache[host]
+        except KeyError:
+            pass
+        verdict = self._lookup(host.lower().rstrip("."))
+        if len(self._cache) >= LOOKUP_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[host] = verdict
+        return verdict
 
-    def _suffixes(self, host: str) -> Iterator[str]:
-        labels = host.split(".")
-        for start in range(len(labels)):
-            yield ".".join(labels[start:])
+    def known_cname(self, host: str) -> str | None:
+        """The CNAME target a list recorded for ``host`` (or a parent name), if any."""
+        suffix = host.lower().rstrip(".")
+        targets = self.cname_targets
+        while True:
+            target = targets.get(suffix)
+            if target is not None:
+                return target
+            dot = suffix.find(".")
+            if dot < 0:
+                return None
+            suffix = suffix[dot + 1 :]
 
-    @lru_cache(maxsize=65536)  # noqa: B019 - one database per process, cache lives with it
-    def _cached_lookup(self, host: str) -> Verdict | None:
-        found: list[DomainEntry] = []
-        for suffix in self._suffixes(host):
-            bucket = self.entries.get(suffix)
-            if bucket:
-                found.extend(bucket)
-        if not found:
+    def _lookup(self, host: str) -> Verdict | None:
+        entries = self.entries
+        levels: list[_Level] = []
+        suffix = host
+        while True:
+            if suffix in entries:
+                level = self._levels.get(suffix)
+                if level is None:
+                    level = self._levels[suffix] = _decide(suffix, entries[suffix], self.company_facts)
+                levels.append(level)
+            dot = suffix.find(".")
+            if dot < 0:
+                break
+            suffix = suffix[dot + 1 :]
+        if not levels:
             return None
-        best = found[0]
-        same_level = [e for e in found if e.domain == best.domain]
-
-        def first(attr: str) -> Any:
-            for entry in same_level:
-                value = getattr(entry, attr)
-                if value:
-                    return value
-            return None
-
-        return Verdict(
-            host=host,
-            domain=best.domain,
-            company=first("company"),
-            parent=first("parent"),
-            category=first("category"),
-            country=first("country"),
-            service=first("service"),
-            source=best.source,
-            matches=tuple(Match(e.source, e.rule or e.domain, e.domain) for e in found),
-        )
+        if len(levels) == 1:
+            return _verdict(host, levels[0], levels[0], levels[0].matches, levels[0].tracker)
+        by_company = next((lv for lv in levels if lv.company_entry), levels[0])
+        by_category = next((lv for lv in levels if lv.category_entry), by_company)
+        matches = tuple(m for lv in _deciding_first(levels, by_company) for m in lv.matches)
+        return _verdict(host, by_company, by_category, matches, any(lv.tracker for lv in levels))
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def _deciding_first(levels: list[_Level], deciding: _Level) -> list[_Level]:
+    return [deciding, *(lv for lv in levels if lv is not deciding)]
+
+
+_LEGAL_SUFFIX = re.compile(
+    r"[,.]?\s+(inc|llc|ltd|limited|gmbh|ag|sa|sas|s\.a\.|bv|b\.v\.|plc|corp|corporation|co|company|group|"
+    r"holdings?|platforms|technologies|oy|ab|as|pte|pty|kk|k\.k\.|srl|spa|s\.p\.a\.)\.?$",
+    re.IGNORECASE,
+)
+
+
+def company_key(name: str) -> str:
+    """A company name without legal-form suffixes, for matching names across lists.
+
+    >>> company_key("Meta Platforms, Inc."), company_key("Meta"), company_key("AppLovin Corporation")
+    ('meta', 'meta', 'applovin')
+    """
+    key = name.strip()
+    while True:
+        shorter = _LEGAL_SUFFIX.sub("", key).strip()
+        if shorter == key or not shorter:
+            return key.casefold()
+        key = shorter
+
+
+def _decide(
+    domain: str, bucket: list[DomainEntry], company_facts: Callable[[str | None], tuple[str | None, str | None]]
+) -> _Level:
+    company_entry = next((e for e in bucket if e.company), None)
+    category_entry = next((e for e in bucket if e.category), None)
+    country = company_entry.country if company_entry else None
+    parent = company_entry.parent if company_entry else None
+    if company_entry and not (country and parent):
+        known_country, known_parent = company_facts(company_entry.company)
+        country, parent = country or known_country, parent or known_parent
+    ordered = bucket if company_entry is None else [company_entry, *(e for e in bucket if e is not company_entry)]
+    return _Level(
+        domain=domain,
+        company_entry=company_entry,
+        country=country,
+        parent=parent,
+        category_entry=category_entry,
+        tracker=any(e.tracker for e in bucket),
+        matches=tuple(Match(e.source, e.rule or e.domain, e.domain) for e in ordered),
+    )
+
+
+def _verdict(host: str, by_company: _Level, by_category: _Level, matches: tuple[Match, ...], tracker: bool) -> Verdict:
+    owner = by_company.company_entry
+    category = by_category.category_entry
+    decider = owner or category
+    return Verdict(
+        host,
+        by_company.domain,
+        owner.company if owner else None,
+        by_company.parent,
+        category.category if category else None,
+        by_company.country,
+        (owner.service if owner else None) or (category.service if category else None),
+        decider.source if decider else matches[0].source,
+        matches,
+        tracker,
+    )
 
 
 def _precedence(source: str) -> int:
@@ -221,7 +374,13 @@ def load_curated(folder: Path | None = None) -> tuple[list[DomainEntry], SourceI
                         reference=service.get("reference") or company.get("reference"),
                     )
                 )
-    info = SourceInfo(CURATED, version=_curated_version(), license="Apache-2.0 (project data)", entries=len(entries))
+    info = SourceInfo(
+        CURATED,
+        version=_curated_version(),
+        license="Apache-2.0 (project data)",
+        entries=len(entries),
+        location=str(folder),
+    )
     return entries, info
 
 
@@ -247,21 +406,34 @@ def imported_dir() -> Path:
 
 def load_imported_file(path: Path) -> tuple[list[DomainEntry], SourceInfo]:
     """Read one normalized imported list written by ``auditor db import``."""
+    entries, info, _ = load_imported_document(path)
+    return entries, info
+
+
+def load_imported_document(path: Path) -> tuple[list[DomainEntry], SourceInfo, dict[str, str]]:
+    """Read one imported list with its known CNAME aliases; ``ValueError``/``KeyError`` if malformed."""
     document = json.loads(path.read_text(encoding="utf-8"))
     source = str(document["source"])
-    entries = [
-        DomainEntry(
-            domain=str(item["domain"]).lower(),
-            source=source,
-            company=item.get("company"),
-            parent=item.get("parent"),
-            category=item.get("category") if item.get("category") in CATEGORIES else None,
-            country=item.get("country"),
-            service=item.get("service"),
-            rule=str(item.get("rule") or item["domain"]),
+    companies: list[dict[str, str | None]] = document.get("companies", [])
+    entries: list[DomainEntry] = []
+    for item in document.get("entries", []):
+        # Entries refer to a shared company record by index to keep files small.
+        owner = companies[item["c"]] if "c" in item else item
+        category = item.get("category")
+        entries.append(
+            DomainEntry(
+                domain=str(item["domain"]).lower(),
+                source=source,
+                company=owner.get("company"),
+                parent=owner.get("parent"),
+                category=category if category in CATEGORIES else None,
+                country=owner.get("country"),
+                service=item.get("service"),
+                rule=str(item.get("rule") or item["domain"]),
+                tracker=bool(item.get("tracker", False)),
+            )
         )
-        for item in document.get("entries", [])
-    ]
+    cnames = {str(k).lower(): str(v).lower() for k, v in (document.get("cnames") or {}).items()}
     info = SourceInfo(
         source,
         version=str(document.get("version", "")),
@@ -269,8 +441,9 @@ def load_imported_file(path: Path) -> tuple[list[DomainEntry], SourceInfo]:
         entries=len(entries),
         imported_at=document.get("imported_at"),
         location=str(path),
+        upstream=document.get("upstream"),
     )
-    return entries, info
+    return entries, info, cnames
 
 
 def load_database(include_imported: bool = True, imported_folder: Path | None = None) -> TrackerDatabase:
@@ -283,8 +456,8 @@ def load_database(include_imported: bool = True, imported_folder: Path | None = 
         if folder.is_dir():
             for path in sorted(folder.glob("*.json")):
                 try:
-                    entries, info = load_imported_file(path)
-                except (OSError, ValueError, KeyError) as exc:
+                    entries, info, cnames = load_imported_document(path)
+                except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
                     raise ValueError(f"{path}: imported tracker list is unreadable ({exc}); re-import it") from exc
-                database.add(entries, info)
+                database.add(entries, info, cnames)
     return database

@@ -29,11 +29,16 @@ def report_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
     schema = report_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    # The report dict may hold tuples where the JSON file has arrays; both are the same contract.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "array", lambda _checker, value: isinstance(value, list | tuple)
+    )
+    validator_class = validators.extend(Draft202012Validator, type_checker=checker)
+    return validator_class(schema)
 
 
 def report_errors(report: Any) -> list[str]:

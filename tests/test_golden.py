@@ -46,7 +46,7 @@ def golden_report(work: Path) -> dict[str, Any]:
 
 
 def normalized(report: dict[str, Any]) -> dict[str, Any]:
-    """The report with run-dependent values replaced by :data:`PINNED`."""
+    """Replace run-dependent values of the report by :data:`PINNED`."""
     for section, key in VOLATILE:
         if isinstance(report.get(section), dict) and key in report[section]:
             report[section][key] = PINNED

@@ -23,7 +23,8 @@ from trackers_db.vocabulary import CATEGORIES
 def sample_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("schema")
     env = {"CLASSROOM_AUDITOR_SALT": "s", "CLASSROOM_AUDITOR_DATA": str(folder / "data")}
-    run = run_analyze(["analyze", SAMPLE_CAPTURE, "--app-domain", "classroom.example", "--json", folder / "r.json"], env)
+    args = ["analyze", SAMPLE_CAPTURE, "--app-domain", "classroom.example", "--json", folder / "r.json"]
+    run = run_analyze(args, env)
     assert run.report is not None, run.stderr
     return run.report
 
@@ -84,7 +85,7 @@ def test_schema_allows_added_keys(sample_report: dict[str, Any]) -> None:
 
 
 def _session_folder(tmp_path: Path) -> Path:
-    """A session folder as the live addon writes it, made from the sample capture's records."""
+    """Write a session folder as the live addon does, from the sample capture's records."""
     folder = tmp_path / "session"
     folder.mkdir(mode=0o700)
     problems: list[Any] = []

@@ -7,7 +7,7 @@ the raw value: only a masked form and a salted fingerprint.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -52,6 +52,8 @@ class Where(str, Enum):
     BODY = "body"
     DNS = "dns"
     SNI = "sni"
+    CONNECTION = "connection"
+    """The connection itself (its address, port or service), not its content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class Detection:
     """Name of the detector that found it."""
     known_value: bool = False
     """True when it matched a value from the device profile."""
+    detail: str | None = None
+    """A short note for reviewers, e.g. ``the device's own address`` or ``profile value email``."""
 
 
 @dataclass
@@ -87,6 +91,8 @@ class DetectionContext:
     """The device profile (known values), or ``None``."""
     device_ips: frozenset[str] = field(default_factory=frozenset)
     """Addresses that belong to the test device (its LAN address and the lab's public IP)."""
+    category_of: Callable[[str], str | None] | None = None
+    """Tracker-database category of a destination (host or address), when the pipeline can tell."""
 
     def detection(
         self,
@@ -98,18 +104,26 @@ class DetectionContext:
         encoding: str = "plain",
         confidence: float = 0.7,
         known_value: bool = False,
+        detail: str | None = None,
+        shown: str | None = None,
     ) -> Detection:
-        """Build a detection, masking the value here so no detector keeps it raw."""
+        """Build a detection, masking the value here so no detector keeps it raw.
+
+        ``shown`` replaces the masked value when the value is not itself
+        readable personal data, e.g. ``audio/ogg upload, 48213 bytes`` for a
+        recording (whose ``value`` is then its digest, so repeats merge).
+        """
         return Detection(
             data_type=data_type,
             where=where,
             key=key,
             encoding=encoding,
             confidence=confidence,
-            masked_value=self.masker.mask(value),
+            masked_value=shown if shown is not None else self.masker.mask(value),
             fingerprint=self.masker.fingerprint(value),
             detector=detector,
             known_value=known_value,
+            detail=detail,
         )
 
 
@@ -131,6 +145,8 @@ class Detector(ABC):
 
 def default_detectors() -> list[Detector]:
     """The detectors the pipeline runs, in order."""
-    from auditor.detect.basic import KeyAndFormatDetector, MediaUploadDetector
+    from auditor.detect.biometric import BiometricDetector
+    from auditor.detect.known_values import KnownValueDetector
+    from auditor.detect.patterns import PatternDetector
 
-    return [KeyAndFormatDetector(), MediaUploadDetector()]
+    return [KnownValueDetector(), PatternDetector(), BiometricDetector()]

@@ -1,29 +1,68 @@
-"""Walk a record's request into (where, key path, value) fields for detectors.
+"""Walk a record's request into (where, key path, value, encoding chain) fields for detectors.
 
-Bodies are parsed by their content: JSON is walked key by key, form bodies
-split into their parameters, anything else is kept as one text field.
+Everything the device sent is visited: URL path segments, query and
+fragment, every request header, cookies, and the body parsed by its content
+(JSON walked key by key, forms, multipart parts, XML, protobuf and gRPC
+decoded without a schema, plain text). String values that look encoded are
+decoded and parsed again, up to :data:`MAX_LAYERS` layers deep: URL
+encoding, base64 and url-safe base64, hex, JSON inside a string, and gzip or
+zlib inside those.
+
+The **encoding chain** says how a value was wrapped on the wire, outermost
+step first, joined by ``>``: ``gzip>base64>json:events[0].user.em`` reads
+"the body was gzip-compressed; inside was base64; inside that a JSON
+document, and the value sat at ``events[0].user.em``". Decode steps are bare
+names (``gzip``, ``deflate``, ``br``, ``zstd``, ``base64``, ``base64url``,
+``hex``, ``url``); a parse step that follows a decode step is written
+``format:path``. A value in a plainly parsed body or query has an empty chain
+(shown as ``plain``).
+
+Every walk is bounded: at most :data:`MAX_FIELDS` fields per record, values
+longer than :data:`MAX_VALUE` characters are cut, and decompression inside
+fields stops at :data:`MAX_INFLATED` bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from auditor.detect import Where
 from auditor.records import Record
 
-MAX_FIELDS = 20000
+MAX_FIELDS = 5000
 """Fields walked per record: a hostile body cannot make one record cost unbounded time."""
+MAX_LAYERS = 3
+"""Nested encodings undone inside one value (``base64`` of ``gzip`` of ``json`` counts three)."""
+MAX_VALUE = 65536
+"""Characters of one field value that detectors look at."""
+MAX_INFLATED = 262144
+"""Bytes a compressed blob inside a field may expand to."""
+MIN_DECODE = 8
+"""Shortest string worth trying to decode: shorter ones decode by accident too often."""
 
-# Headers every request has and that carry nothing about the person.
-_DULL_HEADERS = frozenset(
-    {"host", ":authority", "content-length", "accept", "accept-encoding", "accept-language", "connection",
-     "content-type", "cache-control", "pragma", "origin", "referer", "te", "upgrade-insecure-requests",
-     "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user", "priority", "cookie"}
+# Headers that carry nothing about the person (or that are walked elsewhere, like Cookie).
+_SKIPPED_HEADERS = frozenset(
+    {"host", ":authority", ":method", ":path", ":scheme", "content-length", "accept-encoding", "connection",
+     "content-encoding", "te", "priority", "cookie", "transfer-encoding", "upgrade-insecure-requests"}
 )
+_MEDIA_TYPES = ("audio/", "video/", "image/", "font/")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_FORM = re.compile(r"^[\w.\-\[\]$%+]{1,128}=[^&\s]*(?:&[\w.\-\[\]$%+]{1,128}=[^&\s]*)*$")
+_XML_TOKEN = re.compile(r"<(/?)([A-Za-z_][\w:.-]{0,127})([^<>]{0,4096}?)(/?)>|([^<]+)")
+_XML_ATTR = re.compile(r"([A-Za-z_][\w:.-]{0,127})\s*=\s*(?:\"([^\"]{0,4096})\"|'([^']{0,4096})')")
+_BOUNDARY = re.compile(r"boundary=(?:\"([^\"]{1,200})\"|([^;\s]{1,200}))", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +70,80 @@ class Field:
     """One value in a request and where it sits."""
 
     where: Where
+    """The part of the request."""
     key: str
+    """Key path through every layer, e.g. ``data.properties.distinct_id`` or a header name."""
     value: str
+    """The value as text (numbers as written, binary leaves left out)."""
+    chain: tuple[str, ...] = ()
+    """Decoding steps from the wire to this value, outermost first (see the module docstring)."""
+
+    @property
+    def encoding(self) -> str:
+        """The chain as written in reports: ``gzip>base64>json:events[0].user.em``, or ``plain``.
+
+        >>> Field(Where.BODY, "a", "x", ("base64", "json:a")).encoding, Field(Where.QUERY, "a", "x").encoding
+        ('base64>json:a', 'plain')
+        """
+        return ">".join(self.chain) or "plain"
 
 
-def iter_fields(record: Record) -> Iterator[Field]:
-    """Every value in the request, each with its location and key path."""
-    count = 0
-    for item in _raw_fields(record):
-        yield item
-        count += 1
-        if count >= MAX_FIELDS:
-            return
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a ``multipart/*`` body."""
+
+    name: str
+    """The form field name from ``Content-Disposition``."""
+    filename: str | None
+    """The uploaded file's name, if the part is a file."""
+    content_type: str
+    """The part's own ``Content-Type`` (lowercase, may be empty)."""
+    data: bytes
+    """The part's content."""
 
 
-def _raw_fields(record: Record) -> Iterator[Field]:
+def join_key(outer: str, inner: str) -> str:
+    """Key path of a value ``inner`` inside a document found at ``outer``.
+
+    >>> join_key("data", "properties.id"), join_key("batch", "[0].x"), join_key("", "a"), join_key("a", "")
+    ('data.properties.id', 'batch[0].x', 'a', 'a')
+    """
+    if not outer:
+        return inner
+    if not inner:
+        return outer
+    return outer + inner if inner.startswith("[") else f"{outer}.{inner}"
+
+
+_last: tuple[Record | None, tuple[Field, ...]] = (None, ())
+
+
+def iter_fields(record: Record) -> tuple[Field, ...]:
+    """Every value in the request with its location, key path and encoding chain.
+
+    Several detectors walk the same record in a row, so the last walk is kept.
+    """
+    global _last
+    cached_record, cached = _last
+    if cached_record is record:
+        return cached
+    fields: list[Field] = []
+    for item in _top_fields(record):
+        fields.append(item)
+        if len(fields) >= MAX_FIELDS:
+            break
+        for nested in _expand(item, 0):
+            fields.append(nested)
+            if len(fields) >= MAX_FIELDS:
+                break
+        if len(fields) >= MAX_FIELDS:
+            break
+    result = tuple(fields)
+    _last = (record, result)
+    return result
+
+
+def _top_fields(record: Record) -> Iterator[Field]:
     if record.url:
         try:
             parts = urlsplit(record.url)
@@ -53,44 +151,122 @@ def _raw_fields(record: Record) -> Iterator[Field]:
             parts = None
         if parts is not None:
             for index, segment in enumerate(p for p in parts.path.split("/") if p):
-                yield Field(Where.PATH, f"path[{index}]", unquote(segment))
+                yield Field(Where.PATH, f"path[{index}]", unquote(segment)[:MAX_VALUE])
             for key, value in parse_qsl(parts.query, keep_blank_values=False):
-                yield Field(Where.QUERY, key, value)
+                yield Field(Where.QUERY, key, value[:MAX_VALUE])
+            if parts.fragment:
+                pairs = parse_qsl(parts.fragment) if "=" in parts.fragment else []
+                if pairs:
+                    for key, value in pairs:
+                        yield Field(Where.QUERY, f"#{key}", value[:MAX_VALUE])
+                else:
+                    yield Field(Where.QUERY, "#", unquote(parts.fragment)[:MAX_VALUE])
     for name, value in record.request_headers:
-        if name.lower() not in _DULL_HEADERS:
-            yield Field(Where.HEADER, name.lower(), value)
+        lowered = name.lower()
+        if lowered not in _SKIPPED_HEADERS:
+            yield Field(Where.HEADER, lowered, value[:MAX_VALUE])
     for name, value in record.cookies:
-        yield Field(Where.COOKIE, name, unquote(value))
-    if record.request_body:
-        yield from body_fields(record.request_body, record.request_content_type or "")
+        yield Field(Where.COOKIE, name, unquote(value)[:MAX_VALUE])
+    if record.request_body and record.content_visible:
+        coding = (record.header("content-encoding") or "").strip().lower()
+        chain: tuple[str, ...] = tuple(c.strip() for c in coding.split(",") if c.strip() not in ("", "identity"))
+        for key, value, inner_chain in body_fields(record.request_body, record.request_content_type or ""):
+            yield Field(Where.BODY, key, value, chain + inner_chain)
 
 
-def body_fields(body: bytes, content_type: str) -> Iterator[Field]:
-    """Fields of a body: JSON walked, forms split, other text as one field."""
-    text = body.decode("utf-8", errors="replace")
-    stripped = text.lstrip()
+# -- bodies ------------------------------------------------------------------
+
+Leaf = tuple[str, str, tuple[str, ...]]
+"""(key path, value, chain inside the body)."""
+
+
+def body_fields(body: bytes, content_type: str) -> Iterator[Leaf]:
+    """Leaves of a request body, parsed by its content type and by its content."""
+    lowered = content_type.lower()
+    if lowered.startswith(_MEDIA_TYPES):
+        return
+    if lowered.startswith("multipart/"):
+        for part in multipart_parts(body, content_type):
+            if part.filename is None or not part.content_type.startswith(_MEDIA_TYPES):
+                for key, value, chain in body_fields(part.data, part.content_type):
+                    yield join_key(part.name, key), value, chain
+        return
+    if "grpc" in lowered:
+        for index, message in enumerate(grpc_messages(body)):
+            for key, value in protobuf_leaves(message):
+                yield join_key(f"[{index}]", key), value, ()
+        return
+    if "protobuf" in lowered or "x-protobuf" in lowered:
+        for key, value in protobuf_leaves(body):
+            yield key, value, ()
+        return
+    parsed = parse_document(body)
+    if parsed is not None:
+        _fmt, leaves = parsed
+        for key, value in leaves:
+            yield key, value, ()
+
+
+def parse_document(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
+    """Parse decoded bytes as JSON, NDJSON, a form, XML, protobuf or text: (format, [(key, value)]).
+
+    ``None`` for binary that is none of these.
+
+    >>> parse_document(b'{"a": [1, {"b": "x"}]}')
+    ('json', [('a[0]', '1'), ('a[1].b', 'x')])
+    >>> parse_document(b"k=v&n=2")
+    ('form', [('k', 'v'), ('n', '2')])
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        leaves = protobuf_leaves(data)
+        return ("protobuf", leaves) if leaves else None
+    stripped = text.strip()
     if stripped[:1] in ("{", "["):
-        try:
-            document = json.loads(text)
-        except ValueError:
-            document = None
+        document = _json_or_none(stripped)
         if document is not None:
-            yield from walk_json(document, "")
-            return
-    if "x-www-form-urlencoded" in content_type.lower() or ("=" in text and " " not in text.strip()):
-        pairs = parse_qsl(text.strip(), keep_blank_values=False)
+            return "json", walk_json(document)
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        if len(lines) > 1:  # NDJSON or a Sentry envelope: one JSON document per line
+            leaves: list[tuple[str, str]] = []
+            for index, line in enumerate(lines[:1000]):
+                document = _json_or_none(line)
+                if document is None:
+                    leaves.append((f"line{index}", line[:MAX_VALUE]))
+                else:
+                    leaves.extend(walk_json(document, f"line{index}"))
+            return "json", leaves
+    if stripped.startswith("<"):
+        leaves = xml_leaves(stripped)
+        if leaves:
+            return "xml", leaves
+    if _FORM.match(stripped[:MAX_VALUE]) and not (stripped.endswith("=") and _BASE64.match(stripped)):
+        pairs = parse_qsl(stripped[:MAX_VALUE], keep_blank_values=False)
         if pairs:
-            for key, value in pairs:
-                yield Field(Where.BODY, key, value)
-            return
-    if not content_type.lower().startswith(("audio/", "video/", "image/")):
-        yield Field(Where.BODY, "", text)
+            return "form", pairs
+    if not text.isprintable() and not _mostly_text(text):
+        leaves = protobuf_leaves(data)
+        return ("protobuf", leaves) if leaves else None
+    return "text", [("", stripped[:MAX_VALUE])]
 
 
-def walk_json(node: Any, path: str) -> Iterator[Field]:
-    """Leaves of a JSON document with dotted key paths (``events[0].params.lat``)."""
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def walk_json(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Leaves of a JSON document with dotted key paths (``events[0].params.lat``).
+
+    >>> walk_json({"u": {"em": "x"}, "n": [True, None, 2.5]})
+    [('u.em', 'x'), ('n[2]', '2.5')]
+    """
+    leaves: list[tuple[str, str]] = []
     stack: list[tuple[Any, str]] = [(node, path)]
-    while stack:
+    while stack and len(leaves) < MAX_FIELDS:
         current, here = stack.pop()
         if isinstance(current, dict):
             for key, value in reversed(list(current.items())):
@@ -98,5 +274,269 @@ def walk_json(node: Any, path: str) -> Iterator[Field]:
         elif isinstance(current, list):
             for index in range(len(current) - 1, -1, -1):
                 stack.append((current[index], f"{here}[{index}]"))
+        elif isinstance(current, str):
+            leaves.append((here, current[:MAX_VALUE]))
         elif current is not None and not isinstance(current, bool):
-            yield Field(Where.BODY, here, str(current))
+            leaves.append((here, repr(current) if isinstance(current, float) else str(current)))
+    return leaves
+
+
+def xml_leaves(text: str) -> list[tuple[str, str]]:
+    """Element texts and attributes of an XML document, keyed by tag path (``a.b`` and ``a.b@attr``).
+
+    A tokenizer, not an XML parser: entities are never expanded, so no entity bomb.
+
+    >>> xml_leaves('<r><user id="7"><email>a@b.org</email></user></r>')
+    [('r.user@id', '7'), ('r.user.email', 'a@b.org')]
+    """
+    leaves: list[tuple[str, str]] = []
+    stack: list[str] = []
+    for match in _XML_TOKEN.finditer(text[:MAX_VALUE * 4]):
+        closing, tag, attributes, self_closing, content = match.groups()
+        if tag is None:
+            content = content.strip()
+            if content and stack:
+                leaves.append((".".join(stack), content[:MAX_VALUE]))
+        elif tag.startswith(("?", "!")):
+            continue
+        elif closing:
+            if tag in stack:
+                del stack[len(stack) - 1 - stack[::-1].index(tag) :]
+        else:
+            path = ".".join([*stack, tag])
+            for attr in _XML_ATTR.finditer(attributes or ""):
+                leaves.append((f"{path}@{attr.group(1)}", attr.group(2) or attr.group(3) or ""))
+            if not self_closing and not (attributes or "").endswith("/") and len(stack) < 64:
+                stack.append(tag)
+        if len(leaves) >= MAX_FIELDS:
+            break
+    return leaves
+
+
+def multipart_parts(body: bytes, content_type: str) -> list[Part]:
+    """The parts of a multipart body (empty when the boundary is missing or wrong)."""
+    match = _BOUNDARY.search(content_type)
+    if not match:
+        return []
+    boundary = ("--" + (match.group(1) or match.group(2))).encode("latin-1", "replace")
+    parts: list[Part] = []
+    for chunk in body.split(boundary)[1:1001]:
+        if chunk.startswith(b"--"):
+            break
+        head, separator, data = chunk.partition(b"\r\n\r\n")
+        if not separator:
+            head, separator, data = chunk.partition(b"\n\n")
+        if not separator:
+            continue
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        elif data.endswith(b"\n"):
+            data = data[:-1]
+        headers = head.decode("latin-1").lower()
+        original = head.decode("utf-8", "replace")
+        name = re.search(r'\bname="([^"]{0,200})"', original, re.IGNORECASE)
+        filename = re.search(r'\bfilename="([^"]{0,200})"', original, re.IGNORECASE)
+        part_type = re.search(r"content-type:\s*([^\s;]{1,100})", headers)
+        parts.append(
+            Part(
+                name=name.group(1) if name else "",
+                filename=filename.group(1) if filename else None,
+                content_type=part_type.group(1) if part_type else "",
+                data=data,
+            )
+        )
+    return parts
+
+
+def grpc_messages(body: bytes) -> list[bytes]:
+    """Messages of a gRPC body: 5-byte frames (compressed flag, big-endian length), compressed ones inflated."""
+    messages: list[bytes] = []
+    offset = 0
+    while offset + 5 <= len(body) and len(messages) < 1000:
+        compressed = body[offset]
+        (length,) = struct.unpack(">I", body[offset + 1 : offset + 5])
+        message = body[offset + 5 : offset + 5 + length]
+        offset += 5 + length
+        if compressed == 1:
+            message = inflate(message) or b""
+        messages.append(message)
+    return messages
+
+
+# -- protobuf ----------------------------------------------------------------
+
+
+def _varint(data: bytes, offset: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if offset >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[offset]
+        offset += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, offset
+        shift += 7
+
+
+def protobuf_leaves(data: bytes, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """Leaves of a protobuf message read without a schema, keyed by field numbers (``1.3.2``).
+
+    Varints are given as integers, fixed64/fixed32 as doubles/floats when they
+    look like real numbers, length-delimited fields as text when printable and
+    as nested messages otherwise. Empty when ``data`` is not a whole message.
+
+    >>> protobuf_leaves(bytes([0x0A, 0x03]) + b"ana" + bytes([0x10, 0x96, 0x01]))
+    [('1', 'ana'), ('2', '150')]
+    """
+    leaves: list[tuple[str, str]] = []
+    offset = 0
+    try:
+        while offset < len(data):
+            tag, offset = _varint(data, offset)
+            number, wire_type = tag >> 3, tag & 7
+            if number == 0:
+                return []
+            key = f"{path}.{number}" if path else str(number)
+            if wire_type == 0:
+                value, offset = _varint(data, offset)
+                leaves.append((key, str(value)))
+            elif wire_type == 1:
+                if offset + 8 > len(data):
+                    return []
+                (double,) = struct.unpack("<d", data[offset : offset + 8])
+                if double == double and 1e-6 < abs(double) < 1e15:
+                    leaves.append((key, repr(double)))
+                offset += 8
+            elif wire_type == 5:
+                if offset + 4 > len(data):
+                    return []
+                (single,) = struct.unpack("<f", data[offset : offset + 4])
+                if single == single and 1e-6 < abs(single) < 1e9:
+                    leaves.append((key, f"{single:.7g}"))
+                offset += 4
+            elif wire_type == 2:
+                length, offset = _varint(data, offset)
+                if offset + length > len(data):
+                    return []
+                chunk = data[offset : offset + length]
+                offset += length
+                text = _printable_text(chunk)
+                if text is not None:
+                    leaves.append((key, text[:MAX_VALUE]))
+                elif depth < 16:
+                    leaves.extend(protobuf_leaves(chunk, key, depth + 1))
+            else:
+                return []  # groups are obsolete; anything else means this is not protobuf
+            if len(leaves) >= MAX_FIELDS:
+                break
+    except ValueError:
+        return []
+    return leaves
+
+
+def _printable_text(chunk: bytes) -> str | None:
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if text.isprintable() else None
+
+
+def _mostly_text(text: str) -> bool:
+    if not text:
+        return True
+    printable = sum(1 for c in text[:2048] if c.isprintable() or c in "\r\n\t")
+    return printable >= 0.95 * min(len(text), 2048)
+
+
+# -- nested encodings --------------------------------------------------------
+
+
+def inflate(data: bytes) -> bytes | None:
+    """Inflate gzip or zlib data up to :data:`MAX_INFLATED` bytes; ``None`` when it is neither."""
+    if data[:2] == b"\x1f\x8b":
+        wbits = zlib.MAX_WBITS | 16
+    elif len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
+        wbits = zlib.MAX_WBITS
+    else:
+        return None
+    try:
+        return zlib.decompressobj(wbits).decompress(data, MAX_INFLATED)
+    except zlib.error:
+        return None
+
+
+def _decode_steps(value: str) -> list[tuple[tuple[str, ...], bytes]]:
+    """Ways ``value`` might be encoded: [(steps, decoded bytes)], only those that decode to something."""
+    results: list[tuple[tuple[str, ...], bytes]] = []
+    stripped = value.strip()
+    if len(stripped) < MIN_DECODE:
+        return results
+    if _PERCENT.search(stripped):
+        results.append((("url",), unquote_plus(stripped).encode("utf-8", "surrogateescape")))
+        return results
+    first = stripped[0]
+    if first in "{[" and stripped[-1] in "}]":
+        results.append(((), stripped.encode("utf-8", "surrogateescape")))
+        return results
+    if _HEX.match(stripped) and len(stripped) >= 2 * MIN_DECODE:
+        decoded = binascii.unhexlify(stripped)
+        results.extend(_accept(("hex",), decoded))
+        return results
+    if len(stripped) >= 12 and not stripped.isalpha() and not stripped.isdigit():
+        if _BASE64.match(stripped):
+            decoded = _b64(stripped, base64.b64decode)
+            if decoded is not None:
+                results.extend(_accept(("base64",), decoded))
+        elif _BASE64URL.match(stripped):
+            decoded = _b64(stripped, base64.urlsafe_b64decode)
+            if decoded is not None:
+                results.extend(_accept(("base64url",), decoded))
+    return results
+
+
+def _b64(text: str, decoder: Any) -> bytes | None:
+    unpadded = text.rstrip("=")
+    if len(unpadded) % 4 == 1:
+        return None
+    try:
+        decoded: bytes = decoder(unpadded + "=" * (-len(unpadded) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return decoded
+
+
+def _accept(steps: tuple[str, ...], decoded: bytes) -> list[tuple[tuple[str, ...], bytes]]:
+    """Keep a decoding only when it gives text or compressed data: random IDs decode to noise."""
+    inflated = inflate(decoded)
+    if inflated is not None:
+        step = "gzip" if decoded[:2] == b"\x1f\x8b" else "deflate"
+        return [((*steps, step), inflated)]
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    if len(text) >= 4 and _mostly_text(text) and sum(c.isalnum() for c in text) >= len(text) / 3:
+        return [(steps, decoded)]
+    return []
+
+
+def _expand(item: Field, depth: int) -> Iterator[Field]:
+    """Fields hidden inside ``item``'s value by nested encodings."""
+    if depth >= MAX_LAYERS:
+        return
+    for steps, decoded in _decode_steps(item.value):
+        parsed = parse_document(decoded)
+        if parsed is None:
+            continue
+        fmt, leaves = parsed
+        for inner_key, inner_value in leaves:
+            if inner_value == item.value:
+                continue
+            if not steps and fmt == "text":
+                continue
+            chain = (*item.chain, *steps) if fmt == "text" else (*item.chain, *steps, f"{fmt}:{inner_key}")
+            nested = Field(item.where, join_key(item.key, inner_key), inner_value, chain)
+            yield nested
+            yield from _expand(nested, depth + 1)

@@ -1,0 +1,306 @@
+"""Known-value detection: the device profile's values, searched in every encoding and hash.
+
+All variants of all profile values are computed once per profile
+(:class:`KnownValueIndex`): the value as written, trimmed and lowercased;
+type-specific normal forms (E.164 and national phone numbers, MAC addresses
+with and without separators, several date layouts, the full name); and the
+MD5, SHA-1, SHA-256 and SHA-512 digests of each form, in hex and in base64.
+A field then costs one dictionary look-up for its whole value, one scan of a
+prefix-tree regular expression for values embedded in longer text, and a
+number check for the mocked location.
+
+The *transform* of a match says which variant matched, e.g.
+``sha256(lower(email))``, ``nosep(wifi_mac)`` or ``lat*1e7``; it ends the
+detection's encoding chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from auditor.detect import Detection, DetectionContext, Detector
+from auditor.detect.fields import Field, iter_fields
+from auditor.profile import DeviceProfile, KnownValue
+from auditor.records import Record
+
+HASHES: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512")
+"""Digests of normalized values that are searched for."""
+MIN_EMBEDDED = 4
+"""Shortest form searched inside longer text (shorter forms must be the whole value)."""
+_HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
+_NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{2,12}(?!\d)|(?<![\d.])-?\d{5,11}(?![\d.])")
+_LOCATION_KEY = re.compile(
+    r"(?:^|[^a-z])(lat|lon|lng|long|latitude|longitude|geo|loc|location|coord|coords|ll|pos)(?:[^a-z]|$)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One searchable form of a known value."""
+
+    known: KnownValue
+    """The profile value it derives from."""
+    transform: str
+    """How it was derived, e.g. ``lower(email)`` or ``sha256(e164(phone))``."""
+    exact: bool
+    """True for a digest or an unaltered value (certain); False for a looser normal form."""
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
+    """(form, transform) pairs of a value before hashing: as written, trimmed, lowercase, type-specific.
+
+    >>> [t for f, t in normal_forms(KnownValue("wifi_mac", "hardware_id", "02:1A:3b:4C:5d:6E"))][:4]
+    ['wifi_mac', 'lower(wifi_mac)', 'upper(wifi_mac)', 'lower(nosep(wifi_mac))']
+    >>> [f for f, t in normal_forms(KnownValue("phone", "phone", "+1 555 0100 234")) if t.startswith("e164")]
+    ['+15550100234']
+    """
+    label = known.label
+    value = known.value.strip()
+    forms: list[tuple[str, str]] = [
+        (value, label), (value.lower(), f"lower({label})"), (value.upper(), f"upper({label})")
+    ]
+    if known.data_type in ("email", "username"):
+        forms.insert(0, forms.pop(1))  # SDKs lowercase these before hashing: name the step they took
+    if known.data_type == "phone" or label == "phone":
+        digits = _digits(value)
+        forms += [(f"+{digits}", f"e164({label})"), (digits, f"digits({label})")]
+        # National number: without a 1-3 digit country code (unknown which, so try each).
+        forms += [(digits[n:], f"national({label})") for n in (1, 2, 3) if len(digits) - n >= 7]
+    if "mac" in label or label == "bssid":
+        bare = re.sub(r"[^0-9A-Fa-f]", "", value)
+        forms += [
+            (bare.lower(), f"lower(nosep({label}))"),
+            (bare.upper(), f"upper(nosep({label}))"),
+            ("-".join(bare[i : i + 2] for i in range(0, 12, 2)).lower(), f"dashes({label})"),
+        ]
+    if known.data_type == "birthdate":
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+        if day is not None:
+            for layout in ("%Y%m%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y"):
+                forms.append((day.strftime(layout), f"date({label},{layout})"))
+    if known.data_type in ("advertising_id", "device_id") and "-" in value:
+        forms.append((value.replace("-", "").lower(), f"nodash({label})"))
+    seen: set[str] = set()
+    unique: list[tuple[str, str]] = []
+    for form, transform in forms:
+        if form and form not in seen:
+            seen.add(form)
+            unique.append((form, transform))
+    return unique
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regular expression matching any of ``words``, shaped as a prefix tree so scanning stays linear."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        optional = "" in node
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if optional else body
+
+    return build(trie)
+
+
+class KnownValueIndex:
+    """Every variant of every profile value, ready for fast look-ups."""
+
+    def __init__(self, profile: DeviceProfile) -> None:
+        self.profile = profile
+        self.whole: dict[str, Variant] = {}
+        """Lowercased variant -> variant, for values that are the whole field."""
+        self.digests: dict[str, Variant] = {}
+        """Lowercase hex digests, for digests inside longer text."""
+        embedded: dict[str, Variant] = {}
+        for known in self._searched_values(profile):
+            for form, transform in normal_forms(known):
+                certain = transform == known.label or transform.startswith(("lower(", "upper("))
+                self._add(self.whole, form.lower(), Variant(known, transform, certain))
+                if len(form) >= MIN_EMBEDDED:
+                    embedded.setdefault(form.lower(), Variant(known, transform, certain))
+                for algorithm in HASHES:
+                    digest = hashlib.new(algorithm, form.encode("utf-8"))
+                    variant = Variant(known, f"{algorithm}({transform})", True)
+                    self._add(self.whole, digest.hexdigest(), variant)
+                    self._add(self.digests, digest.hexdigest(), variant)
+                    self._add(self.whole, base64.b64encode(digest.digest()).decode().lower(), variant)
+                    self._add(
+                        self.whole,
+                        base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=").lower(),
+                        variant,
+                    )
+        # Longest first, so the scan reports the fullest form (an e-mail before its local part).
+        self.embedded = embedded
+        words = sorted(embedded, key=len, reverse=True)
+        self._scanner = (
+            re.compile(r"(?<![a-z0-9])(?:" + _trie_pattern(words) + r")(?![a-z0-9])") if words else None
+        )
+        self.min_length = min((len(w) for w in words), default=1 << 30)
+
+    @staticmethod
+    def _add(table: dict[str, Variant], key: str, variant: Variant) -> None:
+        # The first variant wins: forms are listed from most to least faithful.
+        table.setdefault(key, variant)
+
+    @staticmethod
+    def _searched_values(profile: DeviceProfile) -> Iterator[KnownValue]:
+        yield from profile.values
+        first, last = profile.value("first_name"), profile.value("last_name")
+        if first and last:
+            yield KnownValue("full_name", "name", f"{first} {last}")
+            yield KnownValue("full_name", "name", f"{last}, {first}")
+
+    def match_text(self, value: str) -> list[Variant]:
+        """Variants found in ``value``: the whole of it, or embedded in it."""
+        stripped = value.strip()
+        lowered = stripped.lower()
+        hit = self.whole.get(lowered)
+        if hit is not None:
+            return [hit]
+        found: list[Variant] = []
+        if len(lowered) > self.min_length and self._scanner is not None:
+            for match in self._scanner.finditer(lowered):
+                variant = self.embedded.get(match.group(0))
+                if variant is not None and variant not in found:
+                    found.append(variant)
+        if len(lowered) > 32 and self.digests:
+            for token in _HEX_TOKEN.findall(lowered):
+                variant = self.digests.get(token)
+                if variant is not None and variant not in found:
+                    found.append(variant)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _CoordinateHit:
+    field: Field
+    axis: str
+    decimals: int
+    transform: str
+
+
+def _axis_hit(number: str, target: float, axis: str) -> tuple[int, str] | None:
+    """(decimals of precision, transform) when ``number`` is ``target`` rounded, truncated or scaled."""
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    if "." in number:
+        decimals = len(number.split(".", 1)[1])
+        if decimals < 2:
+            return None
+        tolerance = 10 ** -min(decimals, 6) + 1e-9
+        if abs(value - target) <= tolerance:
+            shown = min(decimals, 6)
+            return shown, f"round({axis},{shown})" if decimals <= 6 else axis
+        return None
+    for power in (7, 6, 5):
+        scale = 10**power
+        if abs(value / scale - target) <= 1.0 / scale + 1e-12 and abs(value) >= 10 ** (power - 1):
+            return power, f"{axis}*1e{power}"
+    return None
+
+
+class KnownValueDetector(Detector):
+    """Finds the device profile's values in any field, encoding or hash."""
+
+    name = "known-value"
+
+    def __init__(self) -> None:
+        self._index: KnownValueIndex | None = None
+
+    def index(self, profile: DeviceProfile) -> KnownValueIndex:
+        """The profile's variants, computed once."""
+        if self._index is None or self._index.profile is not profile:
+            self._index = KnownValueIndex(profile)
+        return self._index
+
+    def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
+        profile = context.profile
+        if not isinstance(profile, DeviceProfile) or not record.content_visible:
+            return
+        index = self.index(profile)
+        has_location = profile.latitude is not None and profile.longitude is not None
+        coordinates: list[_CoordinateHit] = []
+        for item in iter_fields(record):
+            for variant in index.match_text(item.value):
+                known = variant.known
+                chain = (*item.chain, variant.transform) if variant.transform != known.label else item.chain
+                yield context.detection(
+                    known.data_type,
+                    item.where,
+                    item.key or None,
+                    known.value,
+                    self.name,
+                    encoding=">".join(chain) or "plain",
+                    confidence=1.0 if variant.exact else 0.95,
+                    known_value=True,
+                    detail=f"profile value {known.label}",
+                )
+            if has_location and any(c.isdigit() for c in item.value[:64]):
+                coordinates.extend(self._coordinates(item, profile))
+        if coordinates:
+            yield from self._location_detections(coordinates, profile, context)
+
+    @staticmethod
+    def _coordinates(item: Field, profile: DeviceProfile) -> Iterator[_CoordinateHit]:
+        assert profile.latitude is not None and profile.longitude is not None
+        text = item.value[:4096]
+        stripped = text.strip()
+        numbers = [stripped] if _NUMBER.fullmatch(stripped) else _NUMBER.findall(text)
+        for number in numbers[:64]:
+            for axis, target in (("lat", profile.latitude), ("lon", profile.longitude)):
+                hit = _axis_hit(number, target, axis)
+                if hit is not None:
+                    yield _CoordinateHit(item, axis, hit[0], hit[1])
+                    break
+
+    def _location_detections(
+        self, hits: list[_CoordinateHit], profile: DeviceProfile, context: DetectionContext
+    ) -> Iterator[Detection]:
+        # A lone 2- or 3-decimal number may be a coincidence (a version, a price); it counts
+        # when the other coordinate is also in the request or its key says it is a location.
+        axes = {hit.axis for hit in hits}
+        reported: set[tuple[str, str]] = set()
+        for hit in hits:
+            key = hit.field.key or ""
+            located = bool(_LOCATION_KEY.search(key.lower().replace("_", ".")))
+            if not (len(axes) == 2 or hit.decimals >= 4 or located):
+                continue
+            if (key, hit.axis) in reported:
+                continue
+            reported.add((key, hit.axis))
+            target = profile.latitude if hit.axis == "lat" else profile.longitude
+            shown = f"{target:.{min(hit.decimals, 6)}f}"
+            yield context.detection(
+                "precise_location" if hit.decimals >= 3 else "coarse_location",
+                hit.field.where,
+                key or None,
+                shown,
+                self.name,
+                encoding=">".join((*hit.field.chain, hit.transform)),
+                confidence=0.95 if hit.decimals >= 4 or len(axes) == 2 else 0.8,
+                known_value=True,
+                detail=f"profile location ({'latitude' if hit.axis == 'lat' else 'longitude'}, "
+                f"{hit.decimals} decimals)",
+            )

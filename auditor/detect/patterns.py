@@ -1,0 +1,285 @@
+"""Pattern detection: personal data recognised without a device profile.
+
+What a field holds is judged from its key name and its value's format
+together: a UUID under ``idfa`` is an advertising ID, a UUID under
+``request_id`` is not. Formats that are specific on their own (an e-mail
+address, a public IP address, an E.164 phone number, a MAC address) count
+under any key. Several device traits sent together (screen, fonts, battery,
+sensors, installed apps, locale...) make a device-fingerprint bundle.
+
+Everything here is a guess with a confidence below 1; docs/detection.md
+lists what pattern detection cannot see.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from datetime import date
+
+from auditor.detect import Detection, DetectionContext, Detector, Where
+from auditor.detect.fields import Field, iter_fields
+from auditor.records import Record
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"
+)
+_MAC = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
+_IPV4 = re.compile(r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\w.])")
+_IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_PHONE_CHARS = re.compile(r"^\+?[\d ().-]{7,22}$")
+_DECIMAL = re.compile(r"^-?\d{1,3}\.(\d{1,12})$")
+_PAIR = re.compile(r"^\s*(-?\d{1,3}\.\d{1,12})\s*[,; ]\s*(-?\d{1,3}\.\d{1,12})\s*$")
+_HASH = re.compile(r"^(?:[0-9a-f]{64}|[0-9a-f]{32})$")
+_NAME_VALUE = re.compile(r"^[^\W\d_][^\W\d_ '.-]*(?:[ '.-]{1,2}[^\W\d_]+){0,4}\.?$")
+_DATES = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y/%m/%d")
+_ZERO_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0000000000000000", "unknown", "null", "none"})
+
+# Last key-path component (lowercased, separators removed) -> data type.
+_KEY_TYPES: dict[str, str] = {
+    **dict.fromkeys(
+        ("idfa", "gaid", "aaid", "advertisingid", "googleadid", "ifa", "adidentifier", "gpsadid",
+         "googleadvertisingid", "advertiserid", "maid", "rida", "adtrackingid", "oaid", "amazonadid", "fireadid",
+         "appleifa", "googleaid", "advertisingidentifier"),
+        "advertising_id",
+    ),
+    **dict.fromkeys(
+        ("androidid", "idfv", "deviceid", "udid", "vendorid", "androiduuid", "hardwareid", "identifierforvendor",
+         "appleifv", "devid", "deviceidentifier", "installid", "installationid", "fid", "firebaseinstanceid",
+         "appinstanceid"),
+        "device_id",
+    ),
+    **dict.fromkeys(
+        ("imei", "meid", "serial", "serialnumber", "macaddress", "wifimac", "mac", "bluetoothmac", "btmac",
+         "devicemac", "imsi", "iccid", "simserial"),
+        "hardware_id",
+    ),
+    **dict.fromkeys(("bssid", "ssid", "wifissid", "wifibssid", "wifiname", "networkname"), "network_id"),
+    **dict.fromkeys(
+        ("firstname", "lastname", "fullname", "givenname", "familyname", "studentname", "surname", "middlename",
+         "childname", "parentname", "realname"),
+        "name",
+    ),
+    **dict.fromkeys(
+        ("phone", "phonenumber", "mobile", "msisdn", "tel", "telephone", "mobilenumber", "cellphone"), "phone"
+    ),
+    **dict.fromkeys(("birthdate", "dob", "dateofbirth", "birthday"), "birthdate"),
+    **dict.fromkeys(("username", "userlogin", "screenname", "nickname", "loginname"), "username"),
+    **dict.fromkeys(("password", "passwd", "pwd", "passcode"), "credentials"),
+    **dict.fromkeys(("studentid", "pupilid", "learnerid", "studentnumber"), "student_id"),
+}
+# Keys whose value is a hash of personal data (advertising "advanced matching" conventions).
+_HASHED_KEYS: dict[str, str] = {
+    "em": "email", "email": "email", "hashedemail": "email", "emailhash": "email", "sha256email": "email",
+    "ph": "phone", "phone": "phone", "hashedphone": "phone",
+    "fn": "name", "ln": "name", "firstname": "name", "lastname": "name",
+    "db": "birthdate", "dob": "birthdate",
+}
+_LAT_KEYS = frozenset({"lat", "latitude", "geolat", "locationlat", "userlat", "devicelat", "gpslat"})
+_LON_KEYS = frozenset(
+    {"lon", "lng", "long", "longitude", "geolon", "geolng", "locationlon", "locationlng", "locationlong", "userlon",
+     "userlng", "devicelon", "devicelng", "gpslon", "gpslng"}
+)
+_PAIR_KEYS = frozenset(
+    {"ll", "latlng", "latlon", "latlong", "location", "coordinates", "coords", "geo", "loc", "position", "gps",
+     "geolocation", "userlocation", "devicelocation", "lnglat", "lonlat"}
+)
+_IP_KEYS = re.compile(r"(?:^|[^a-z])(ip|ipaddress|ipv4|ipv6|clientip|userip|remoteip|remoteaddr|addr|address)$")
+_VERSION_KEYS = re.compile(r"(version|ver|build|release|sdk|revision|rev|^v)$")
+# Device traits that, three or more together in one request, fingerprint a device.
+_FINGERPRINT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("screen", re.compile(r"screen|resolution|displaysize|dpi|density|viewport|pixelratio")),
+    ("fonts", re.compile(r"fonts?$|fontlist")),
+    ("battery", re.compile(r"battery|charging")),
+    ("sensors", re.compile(r"sensor|accelerometer|gyroscope|magnetometer")),
+    ("installed_apps", re.compile(r"installedapps|installedpackages|applist|packagelist|installedapplications")),
+    ("locale", re.compile(r"locale|timezone|^tz$|language$")),
+    ("hardware", re.compile(r"cpu|cores|totalmemory|memorysize|^ram$|totalram|disksize|storagesize|totaldisk")),
+    ("graphics", re.compile(r"canvas|webgl|gpu|renderer")),
+    ("carrier", re.compile(r"carrier|^mcc$|^mnc$|networkoperator")),
+    ("device_model", re.compile(r"^model$|devicemodel|manufacturer|^brand$|hardwaremodel")),
+)
+_SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "traceparent", "sentry-trace", "referer"})
+
+
+def key_name(key: str) -> str:
+    """The last named component of a key path, lowercased, separators removed.
+
+    >>> key_name("events[0].params.Location_Lat"), key_name("location[1]"), key_name("ud[em]")
+    ('locationlat', 'location', 'em')
+    """
+    for part in reversed(re.split(r"[.\[\]@>#]", key)):
+        if part and not part.isdigit():
+            return re.sub(r"[^a-z0-9]", "", part.lower())
+    return ""
+
+
+class PatternDetector(Detector):
+    """Personal data recognised by the key it sits under, by its format, or both."""
+
+    name = "pattern"
+
+    def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
+        if not record.content_visible:
+            return
+        signals: dict[str, str] = {}
+        reported: set[tuple[str, Where, str]] = set()
+        for item in iter_fields(record):
+            if item.where is Where.HEADER and item.key in _SKIP_HEADERS:
+                continue
+            name = key_name(item.key)
+            for detection in self._field(item, name, context):
+                marker = (detection.data_type, detection.where, detection.key or "")
+                if marker not in reported:
+                    reported.add(marker)
+                    yield detection
+            for signal, pattern in _FINGERPRINT_SIGNALS:
+                if signal not in signals and name and pattern.search(name):
+                    signals[signal] = item.key
+        if len(signals) >= 3:
+            names = sorted(signals)
+            wheres = {Where.BODY if "." in k or "[" in k else Where.QUERY for k in signals.values()}
+            yield context.detection(
+                "device_fingerprint",
+                Where.BODY if Where.BODY in wheres else Where.QUERY,
+                ", ".join(sorted(signals.values()))[:200],
+                "|".join(names),
+                self.name,
+                confidence=min(0.5 + 0.1 * len(signals), 0.9),
+                detail=f"{len(signals)} device traits sent together",
+                shown=f"{len(signals)} device traits: {', '.join(names)}",
+            )
+
+    def _field(self, item: Field, name: str, context: DetectionContext) -> Iterator[Detection]:
+        value = item.value.strip()
+        if not value or len(value) > 8192:
+            return
+        if len(value) <= 512:
+            yield from self._by_key(item, name, value, context)
+        yield from self._by_format(item, name, value, context)
+
+    def _detection(
+        self, context: DetectionContext, data_type: str, item: Field, value: str, confidence: float,
+        detail: str | None = None, encoding: str | None = None,
+    ) -> Detection:
+        return context.detection(
+            data_type, item.where, item.key or None, value, self.name,
+            encoding=encoding or item.encoding, confidence=confidence, detail=detail,
+        )
+
+    def _by_key(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
+        if name in _LAT_KEYS or name in _LON_KEYS:
+            match = _DECIMAL.match(value)
+            limit = 90 if name in _LAT_KEYS else 180
+            if match and abs(float(value)) <= limit and float(value) != 0:
+                yield self._location(context, item, value, len(match.group(1)))
+            return
+        if name in _PAIR_KEYS:
+            pair = _PAIR.match(value)
+            decimal = _DECIMAL.match(value)
+            if pair and abs(float(pair.group(1))) <= 180 and abs(float(pair.group(2))) <= 180:
+                decimals = min(len(pair.group(1).split(".")[1]), len(pair.group(2).split(".")[1]))
+                yield self._location(context, item, value, decimals)
+            elif decimal and item.key.endswith("]") and abs(float(value)) <= 180 and float(value) != 0:
+                yield self._location(context, item, value, len(decimal.group(1)))  # [lat, lon] arrays
+            return
+        if _HASH.match(value.lower()):
+            hashed = _HASHED_KEYS.get(name)
+            if hashed is not None:
+                algorithm = "sha256" if len(value) == 64 else "md5"
+                yield self._detection(
+                    context, hashed, item, value, 0.7, "hash of personal data (input not known)",
+                    encoding=">".join((*item.chain, f"{algorithm}(?)")),
+                )
+            return
+        data_type = _KEY_TYPES.get(name)
+        if data_type is None or value.lower() in _ZERO_IDS:
+            return
+        if self._plausible(data_type, name, value):
+            yield self._detection(context, data_type, item, value, 0.75)
+
+    @staticmethod
+    def _plausible(data_type: str, name: str, value: str) -> bool:
+        """Whether ``value`` has the shape of ``data_type`` (a key name alone is not enough)."""
+        if data_type == "advertising_id":
+            return bool(_UUID.match(value)) and len(set(value.replace("-", ""))) > 2
+        if data_type == "device_id":
+            return 8 <= len(value) <= 128 and bool(re.match(r"^[\w:.+/=-]+$", value)) and not value.isdigit()
+        if data_type == "hardware_id":
+            if name in ("imei", "meid"):
+                return bool(re.match(r"^\d{14,16}$", value))
+            if "mac" in name:
+                return bool(_MAC.fullmatch(value)) or bool(re.match(r"^[0-9A-Fa-f]{12}$", value))
+            return 6 <= len(value) <= 40 and bool(re.match(r"^[\w-]+$", value))
+        if data_type == "network_id":
+            return bool(_MAC.fullmatch(value)) if "bssid" in name else 1 <= len(value) <= 32
+        if data_type == "name":
+            return 2 <= len(value) <= 80 and bool(_NAME_VALUE.match(value))
+        if data_type == "phone":
+            return bool(_PHONE_CHARS.match(value)) and 7 <= sum(c.isdigit() for c in value) <= 15
+        if data_type == "birthdate":
+            return _parse_date(value) is not None
+        if data_type in ("username", "student_id"):
+            return 2 <= len(value) <= 80 and " " not in value.strip()
+        return bool(value)
+
+    def _location(self, context: DetectionContext, item: Field, value: str, decimals: int) -> Detection:
+        data_type = "precise_location" if decimals >= 3 else "coarse_location"
+        return self._detection(
+            context, data_type, item, value, 0.8 if decimals >= 3 else 0.6, f"coordinates with {decimals} decimals"
+        )
+
+    def _by_format(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
+        text = value[:4096]
+        if "@" in text:
+            for match in _EMAIL.finditer(text):
+                yield self._detection(context, "email", item, match.group(0), 0.9)
+        if _E164.match(value) and name not in _KEY_TYPES:
+            yield self._detection(context, "phone", item, value, 0.7)
+        if (":" in text or "-" in text) and name not in _KEY_TYPES:
+            for match in _MAC.finditer(text):
+                kind = "network_id" if "bssid" in name else "hardware_id"
+                yield self._detection(context, kind, item, match.group(0), 0.6, "MAC address")
+        if _VERSION_KEYS.search(name):
+            return
+        if "." in text:
+            for match in _IPV4.finditer(text):
+                detection = self._address(context, item, name, match.group(0))
+                if detection is not None:
+                    yield detection
+        if text.count(":") >= 2:
+            for match in _IPV6.finditer(text):
+                detection = self._address(context, item, name, match.group(0))
+                if detection is not None:
+                    yield detection
+
+    def _address(self, context: DetectionContext, item: Field, name: str, text: str) -> Detection | None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        if text in context.device_ips or str(address) in context.device_ips:
+            return self._detection(context, "ip_address", item, text, 0.95, "the device's own address")
+        named = bool(_IP_KEYS.search(name))
+        if address.is_global and (named or address.version == 6 or text == item.value.strip()):
+            return self._detection(context, "ip_address", item, text, 0.85 if named else 0.6, "a public address")
+        if named and address.is_private:
+            return self._detection(context, "ip_address", item, text, 0.6, "a local network address")
+        return None
+
+
+def _parse_date(value: str) -> date | None:
+    from datetime import datetime
+
+    text = value.strip()[:10] if re.match(r"^\d{4}-\d{2}-\d{2}T", value.strip()) else value.strip()
+    for layout in _DATES:
+        try:
+            day = datetime.strptime(text, layout).date()
+        except ValueError:
+            continue
+        if 1900 <= day.year <= date.today().year:
+            return day
+    return None

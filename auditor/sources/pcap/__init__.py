@@ -1,0 +1,102 @@
+"""Packet captures (pcap and pcapng): DNS, TLS/QUIC SNI, HTTP, and TLS decrypted with a key log.
+
+The file format is parsed by :mod:`~auditor.sources.pcap.reader` (streaming,
+bounded memory), packets by hand in :mod:`~auditor.sources.pcap.flows`; each
+connection becomes one normalized record that says how its name was learned
+and, when its content stayed hidden, why.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from auditor.records import InputProblem, Record
+from auditor.sources import Format, InputError, ReadOptions
+from auditor.sources.pcap.decrypt import KeyLog
+from auditor.sources.pcap.flows import CaptureAnalyzer
+from auditor.sources.pcap.packets import SUPPORTED_LINK_TYPES
+from auditor.sources.pcap.reader import PCAP_MAGICS, PCAPNG_MAGIC, CaptureReader
+
+__all__ = ["FORMAT", "read", "sniff"]
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A pcap (any byte order, micro- or nanosecond) or pcapng file."""
+    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
+
+
+def load_keylog(path: str | None) -> KeyLog | None:
+    """The key log given with ``--keylog``; :class:`InputError` when it cannot be read."""
+    if path is None:
+        return None
+    keylog = KeyLog()
+    try:
+        keylog.add_file(Path(path))
+    except OSError as exc:
+        raise InputError(path, f"cannot read the key log: {exc.strerror or exc}") from exc
+    return keylog
+
+
+def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
+    """Yield the records of a capture; damage ends reading with a problem naming the byte offset."""
+    keylog = load_keylog(options.keylog)
+    analyzer = CaptureAnalyzer(str(path), options.body_cap, keylog)
+    with path.open("rb") as handle:
+        reader = CaptureReader(handle)
+        with _progress(path, options.progress) as progress:
+            yield from analyzer.records(reader, progress)
+    if analyzer.keylog is not None:
+        problems.extend(InputProblem(str(path), message) for message in analyzer.keylog.problems)
+    if analyzer.link_types_unsupported:
+        kinds = ", ".join(str(t) for t in sorted(analyzer.link_types_unsupported))
+        problems.append(
+            InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: "
+                         f"{', '.join(sorted(set(SUPPORTED_LINK_TYPES.values())))})")
+        )
+    if reader.damage is not None:
+        damage = reader.damage
+        read_frames = analyzer.frames
+        problems.append(
+            InputProblem(
+                str(path),
+                f"{reader.format} damaged at byte {damage.offset}: {damage.reason}; analysed the {read_frames} frames before it",
+                fatal=read_frames == 0 and damage.offset == 0,
+            )
+        )
+
+
+class _progress:
+    """A progress bar on stderr (bytes read of the file), or nothing."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        self.bar: object | None = None
+        self.shown = 0
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        if not self.enabled:
+            return None
+        import click
+
+        size = os.path.getsize(self.path)
+        bar = click.progressbar(length=size, label=self.path.name, file=sys.stderr, show_eta=True, show_percent=True)
+        bar.__enter__()
+        self.bar = bar
+
+        def update(position: int) -> None:
+            if position > self.shown:
+                bar.update(position - self.shown)
+                self.shown = position
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)  # type: ignore[attr-defined]
+
+
+FORMAT = Format("pcap", sniff, read)

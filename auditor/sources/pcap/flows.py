@@ -1,0 +1,890 @@
+"""From frames to records: the flow table and what each protocol reveals.
+
+The hot loop in :meth:`CaptureAnalyzer.records` parses Ethernet/IPv4/TCP by
+hand and touches a flow's protocol state only while there is still something
+to learn from it (a ClientHello to find, HTTP to parse, TLS to decrypt).
+After that a packet costs one dictionary lookup and two additions.
+Records come out when a connection ends, is idle too long, or the file ends.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+
+from auditor.decoding import decode_content
+from auditor.records import HostSource, Record, RecordKind, SourceKind
+from auditor.sources.common import cookies_from_headers, host_of_url, is_ip_literal
+from auditor.sources.pcap import dns as dns_module
+from auditor.sources.pcap.decrypt import DecryptError, KeyLog, KeysUnavailable, RecordDecryptor, session_decryptors
+from auditor.sources.pcap.http1 import Http1Parser, Message, looks_like_http_request
+from auditor.sources.pcap.http2 import PREFACE, Exchange, Http2Connection
+from auditor.sources.pcap.packets import PROTO_TCP, PROTO_UDP, address_text, ip_header, ip_offset
+from auditor.sources.pcap.quic import QuicClientHello, looks_like_quic_initial
+from auditor.sources.pcap.reader import CaptureReader
+from auditor.sources.pcap.reassembly import StreamGap, TcpStream
+from auditor.sources.pcap.tls import (
+    CONTENT_APPLICATION_DATA,
+    CONTENT_CHANGE_CIPHER_SPEC,
+    CONTENT_HANDSHAKE,
+    HANDSHAKE_CLIENT_HELLO,
+    HANDSHAKE_SERVER_HELLO,
+    TLS13,
+    ClientHello,
+    HandshakeReassembler,
+    ServerHello,
+    TlsError,
+    looks_like_tls,
+    parse_client_hello,
+    parse_server_hello,
+)
+
+TCP_IDLE_TIMEOUT = 300.0
+"""Seconds of capture time after which a silent TCP connection is closed and reported."""
+UDP_IDLE_TIMEOUT = 120.0
+CLOSED_GRACE = 10.0
+"""Seconds a closed connection stays in the table to absorb late retransmissions."""
+MAX_FLOWS = 100_000
+"""Connections tracked at once; beyond this the least recently active are reported early."""
+SWEEP_EVERY = 8192
+DECRYPT_CAP = 8 << 20
+"""Decrypted bytes per direction and connection; the rest is counted, not decrypted."""
+DETECT_CAP = 64 * 1024
+"""Client bytes looked at to recognise a protocol (a ClientHello with post-quantum keys fits easily)."""
+MAX_DNS_NAMES = 500_000
+MAX_PENDING_DNS = 50_000
+QUIC_INITIAL_DATAGRAMS = 8
+"""Client datagrams of a QUIC connection searched for the ClientHello."""
+MAX_TLS_RECORD = (1 << 14) + 2048
+
+_SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
+_WELL_KNOWN_PORT = 1024
+
+NOTE_NO_KEYLOG = "encrypted; no TLS key log given"
+NOTE_NO_HANDSHAKE = "encrypted; handshake not in the capture"
+NOTE_QUIC = "QUIC, encrypted; only the SNI of the Initial packet is visible"
+
+
+class Flow:
+    """One TCP connection or UDP conversation."""
+
+    __slots__ = (
+        "active", "client", "client_ip", "client_port", "closing", "down", "handler", "keys", "last",
+        "server", "server_ip", "server_port", "start", "streams", "transport", "up",
+    )
+
+    def __init__(self, transport: str, client: bytes, client_port: int, server: bytes, server_port: int, now: float) -> None:
+        self.transport = transport
+        self.client = client
+        self.client_port = client_port
+        self.server = server
+        self.server_port = server_port
+        self.client_ip = address_text(client)
+        self.server_ip = address_text(server)
+        self.start = now
+        self.last = now
+        self.up = 0
+        self.down = 0
+        self.active = True
+        """False once nothing more can be learned: then packets are only counted."""
+        self.handler: Handler | None = None
+        self.streams: list[TcpStream] | None = None
+        self.closing = 0.0
+        self.keys = ((client, client_port, server, server_port), (server, server_port, client, client_port))
+
+
+class Handler:
+    """What a protocol does with a flow's bytes; subclasses append records to ``analyzer.out``."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow) -> None:
+        self.analyzer = analyzer
+        self.flow = flow
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """In-order bytes of one side (0 client, 1 server)."""
+
+    def gap(self, side: int) -> None:
+        """Bytes of one side are missing; parsing that side cannot continue."""
+        self.flow.active = False
+
+    def finish(self) -> None:
+        """The connection ended: emit what is still pending."""
+
+
+class HttpHandler(Handler):
+    """HTTP/1.x in both directions: each request becomes an HTTP record with its response status."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow, encrypted: bool, host_hint: str | None = None) -> None:
+        super().__init__(analyzer, flow)
+        self.encrypted = encrypted
+        self.host_hint = host_hint
+        self.requests = Http1Parser(True, analyzer.body_cap)
+        self.responses = Http1Parser(False, 0)
+        self.waiting: list[Message] = []
+        self.emitted = 0
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """Feed requests or responses; pair them in order."""
+        if side == 0:
+            for message in self.requests.feed(data, now):
+                self.waiting.append(message)
+                if len(self.waiting) > 256:
+                    self._emit(self.waiting.pop(0), None)
+        else:
+            for response in self.responses.feed(data, now):
+                if self.waiting:
+                    self._emit(self.waiting.pop(0), response)
+        if self.requests.error and self.responses.error:
+            self.flow.active = False
+
+    def gap(self, side: int) -> None:
+        """A hole: stop parsing (what was parsed is kept)."""
+        self.flow.active = False
+
+    def finish(self) -> None:
+        """Emit requests still waiting, with a response cut by the end of the connection if any."""
+        for message in self.requests.finish():
+            self.waiting.append(message)
+        cut = self.responses.finish()
+        for index, message in enumerate(self.waiting):
+            self._emit(message, cut[0] if index == 0 and cut else None)
+        self.waiting.clear()
+
+    def _emit(self, request: Message, response: Message | None) -> None:
+        method, target, version = request.start_line
+        headers = request.headers
+        status = None
+        content_type = None
+        if response is not None:
+            try:
+                status = int(response.start_line[1])
+            except ValueError:
+                status = None
+            content_type = response.header("content-type")
+        self.emitted += 1
+        self.analyzer.emit_http(
+            self.flow,
+            time=request.started,
+            method=method,
+            target=target,
+            version=version,
+            headers=headers,
+            body=request.body,
+            body_truncated=request.body_truncated,
+            status=status,
+            response_content_type=content_type,
+            bytes_up=request.size,
+            bytes_down=response.size if response is not None else 0,
+            encrypted=self.encrypted,
+            host_hint=self.host_hint,
+        )
+
+
+class Http2Handler(Handler):
+    """HTTP/2 inside decrypted TLS (or cleartext with prior knowledge)."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow, encrypted: bool, host_hint: str | None) -> None:
+        super().__init__(analyzer, flow)
+        self.encrypted = encrypted
+        self.host_hint = host_hint
+        self.connection = Http2Connection(analyzer.body_cap)
+        self.emitted = 0
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """Feed frames of one side."""
+        for exchange in self.connection.feed(side, data, now):
+            self._emit(exchange)
+
+    def finish(self) -> None:
+        """Emit requests that never got a complete response."""
+        for exchange in self.connection.finish():
+            self._emit(exchange)
+
+    def _emit(self, exchange: Exchange) -> None:
+        pseudo = {name: value for name, value in exchange.headers if name.startswith(":")}
+        headers = tuple((name, value) for name, value in exchange.headers if not name.startswith(":"))
+        authority = pseudo.get(":authority")
+        if authority:
+            headers = (("Host", authority), *headers) if not any(k.lower() == "host" for k, _ in headers) else headers
+        self.emitted += 1
+        self.analyzer.emit_http(
+            self.flow,
+            time=exchange.started,
+            method=pseudo.get(":method", "GET"),
+            target=pseudo.get(":path", "/"),
+            version="HTTP/2",
+            headers=headers,
+            body=b"".join(exchange.body),
+            body_truncated=exchange.body_truncated,
+            status=exchange.status,
+            response_content_type=exchange.response_content_type,
+            bytes_up=exchange.bytes_up,
+            bytes_down=exchange.bytes_down,
+            encrypted=self.encrypted,
+            host_hint=self.host_hint,
+            authority_header=authority is not None,
+        )
+
+
+class TlsHandler(Handler):
+    """A TLS connection: the SNI always; with keys, the decrypted application data."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow) -> None:
+        super().__init__(analyzer, flow)
+        self.buffers = [b"", b""]
+        self.handshake = [HandshakeReassembler(), HandshakeReassembler()]
+        self.hello: ClientHello | None = None
+        self.server_hello: ServerHello | None = None
+        self.decryptors: list[RecordDecryptor | None] = [None, None]
+        self.encrypting = [False, False]
+        self.decrypted = [0, 0]
+        self.note: str | None = None
+        self.app: Handler | None = None
+        self.raw_client = bytearray()
+        self.raw_server_pending: list[bytes] = []
+        self.failures = 0
+        self.opened = 0
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """Cut the stream into TLS records and handle each."""
+        buffer = self.buffers[side] + data if self.buffers[side] else data
+        position = 0
+        while position + 5 <= len(buffer) and self.flow.active:
+            content_type = buffer[position]
+            length = (buffer[position + 3] << 8) | buffer[position + 4]
+            if buffer[position + 1] != 3 or length > MAX_TLS_RECORD or content_type < 20 or content_type > 24:
+                self._stop("TLS stream not readable (record layer out of sync)")
+                return
+            if position + 5 + length > len(buffer):
+                break
+            self._record(side, content_type, buffer[position + 1 : position + 3], buffer[position + 5 : position + 5 + length], now)
+            position += 5 + length
+        self.buffers[side] = buffer[position:]
+
+    def _record(self, side: int, content_type: int, version: bytes, fragment: bytes, now: float) -> None:
+        decryptor = self.decryptors[side]
+        tls13 = self.server_hello is not None and self.server_hello.version == TLS13
+        if decryptor is not None and (self.encrypting[side] or (tls13 and content_type == CONTENT_APPLICATION_DATA)):
+            if self.decrypted[side] >= DECRYPT_CAP:
+                self._side_done(side)
+                return
+            try:
+                inner_type, plain = decryptor.decrypt(content_type, version, fragment)
+            except DecryptError:
+                self.failures += 1
+                if self.failures > 32 and not self.opened:
+                    self._stop("decryption failed: the key log's keys do not open this session")
+                return
+            self.opened += 1
+            self.decrypted[side] += len(plain)
+            if inner_type == CONTENT_APPLICATION_DATA and plain:
+                self._application(side, plain, now)
+            return
+        if content_type == CONTENT_HANDSHAKE:
+            for kind, body in self.handshake[side].feed(fragment):
+                self._handshake(side, kind, body)
+        elif content_type == CONTENT_CHANGE_CIPHER_SPEC:
+            if not tls13:
+                self.encrypting[side] = True
+        elif content_type == CONTENT_APPLICATION_DATA and decryptor is None:
+            if self.hello is None:
+                self._stop(NOTE_NO_HANDSHAKE)
+            elif self.note is None and self.server_hello is None:
+                self._stop("encrypted; ServerHello not in the capture")
+
+    def _handshake(self, side: int, kind: int, body: bytes) -> None:
+        try:
+            if side == 0 and kind == HANDSHAKE_CLIENT_HELLO and self.hello is None:
+                self.hello = parse_client_hello(body)
+                keylog = self.analyzer.keylog
+                if keylog is None:
+                    self._stop(NOTE_NO_KEYLOG)
+                elif self.hello.random not in keylog.secrets:
+                    self._stop("encrypted; no key for this session in the key log")
+            elif side == 1 and kind == HANDSHAKE_SERVER_HELLO and self.hello is not None:
+                hello = parse_server_hello(body)
+                if hello.is_retry_request:
+                    return
+                self.server_hello = hello
+                assert self.analyzer.keylog is not None
+                try:
+                    client, server = session_decryptors(self.analyzer.keylog, self.hello.random, hello)
+                except KeysUnavailable as exc:
+                    self._stop(f"encrypted; {exc}")
+                    return
+                self.decryptors = [client, server]
+        except TlsError as exc:
+            self._stop(f"encrypted; handshake not readable ({exc})")
+
+    def _application(self, side: int, plain: bytes, now: float) -> None:
+        if self.app is None:
+            if side == 1:
+                if sum(map(len, self.raw_server_pending)) < DETECT_CAP:
+                    self.raw_server_pending.append(plain)
+                return
+            host = self.hello.server_name if self.hello else None
+            if plain.startswith(PREFACE[:4]):
+                self.app = Http2Handler(self.analyzer, self.flow, True, host)
+            elif looks_like_http_request(plain):
+                self.app = HttpHandler(self.analyzer, self.flow, True, host)
+            else:
+                self.app = Handler(self.analyzer, self.flow)
+            self.app.data(0, plain, now)
+            for pending in self.raw_server_pending:
+                self.app.data(1, pending, now)
+            self.raw_server_pending.clear()
+            if type(self.app) is Handler:
+                self.raw_client.extend(plain[: self.analyzer.body_cap])
+            return
+        if type(self.app) is Handler:
+            if side == 0:
+                room = self.analyzer.body_cap - len(self.raw_client)
+                if room > 0:
+                    self.raw_client.extend(plain[:room])
+            return
+        self.app.data(side, plain, now)
+
+    def _side_done(self, side: int) -> None:
+        self.decryptors[side] = None
+        self.encrypting[side] = False
+        if self.decryptors == [None, None]:
+            self.flow.active = False
+
+    def _stop(self, note: str) -> None:
+        if self.note is None:
+            self.note = note
+        self.flow.active = False
+        self.buffers = [b"", b""]
+
+    def gap(self, side: int) -> None:
+        """Lost segments: the record layer cannot be followed any more."""
+        if self.decryptors[side] is not None or self.hello is None:
+            self._stop("capture lost packets of this connection; decryption stopped" if self.hello else NOTE_NO_HANDSHAKE)
+        else:
+            self.flow.active = False
+
+    def finish(self) -> None:
+        """Emit the HTTP still pending, or one TLS record for the connection."""
+        emitted = 0
+        if self.app is not None:
+            self.app.finish()
+            emitted = getattr(self.app, "emitted", 0)
+        if emitted:
+            return
+        flow = self.flow
+        name = self.hello.server_name if self.hello else None
+        visible = self.app is not None
+        if visible:
+            note = "decrypted; the application data is not HTTP (analysed as raw bytes)"
+        elif self.opened:
+            note = "decrypted; no application data"
+            visible = True
+        else:
+            note = self.note or (NOTE_NO_KEYLOG if self.analyzer.keylog is None else NOTE_NO_HANDSHAKE)
+        self.analyzer.emit_named(
+            flow,
+            RecordKind.TLS,
+            "TLS",
+            name,
+            HostSource.SNI,
+            note,
+            encrypted=True,
+            content_visible=visible,
+            body=bytes(self.raw_client),
+        )
+
+
+class DnsTcpHandler(Handler):
+    """DNS over TCP: messages with a two-byte length prefix."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow) -> None:
+        super().__init__(analyzer, flow)
+        self.buffers = [b"", b""]
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """Cut messages and hand them to the DNS tracker."""
+        buffer = self.buffers[side] + data
+        position = 0
+        while position + 2 <= len(buffer):
+            length = (buffer[position] << 8) | buffer[position + 1]
+            if position + 2 + length > len(buffer):
+                break
+            message = buffer[position + 2 : position + 2 + length]
+            position += 2 + length
+            flow = self.flow
+            if side == 0:
+                self.analyzer.dns_message(message, flow.client_ip, flow.client_port, flow.server_ip, flow.server_port, now, "TCP")
+            else:
+                self.analyzer.dns_message(message, flow.server_ip, flow.server_port, flow.client_ip, flow.client_port, now, "TCP")
+        self.buffers[side] = buffer[position:]
+        if len(self.buffers[side]) > 70000:
+            self.flow.active = False
+
+    def finish(self) -> None:
+        """DNS over TCP is reported as DNS records only."""
+
+
+class QuicHandler(Handler):
+    """A QUIC connection: the SNI from the client's Initial packets."""
+
+    def __init__(self, analyzer: CaptureAnalyzer, flow: Flow) -> None:
+        super().__init__(analyzer, flow)
+        self.reader = QuicClientHello()
+        self.datagrams = 0
+
+    def data(self, side: int, data: bytes, now: float) -> None:
+        """Read client Initials until the ClientHello is complete."""
+        if side:
+            return
+        self.datagrams += 1
+        if self.reader.feed(data) is not None or self.datagrams >= QUIC_INITIAL_DATAGRAMS:
+            self.flow.active = False
+
+    def finish(self) -> None:
+        """One QUIC record per connection."""
+        hello = self.reader.hello
+        note = NOTE_QUIC if hello else (self.reader.error or "QUIC, encrypted; no readable Initial packet")
+        self.analyzer.emit_named(
+            self.flow, RecordKind.QUIC, "QUIC", hello.server_name if hello else None, HostSource.SNI, note, encrypted=True
+        )
+
+
+class CaptureAnalyzer:
+    """Turns the frames of one capture into records."""
+
+    def __init__(self, origin: str, body_cap: int, keylog: KeyLog | None) -> None:
+        self.origin = origin
+        self.body_cap = body_cap
+        self.keylog = keylog
+        self.flows: dict[tuple[bytes, int, bytes, int], tuple[Flow, int]] = {}
+        self.flow_count = 0
+        self.out: list[Record] = []
+        self.names: dict[str, tuple[str, tuple[str, ...]]] = {}
+        """Address -> (queried name, CNAME chain), from DNS answers seen so far."""
+        self.pending_dns: dict[tuple[str, int, int], tuple[float, str, str, int, int]] = {}
+        self.frames = 0
+        self.ip_frames = 0
+        self.link_types_unsupported: set[int] = set()
+
+    # -- the hot loop --------------------------------------------------------
+
+    def records(self, reader: CaptureReader, progress: Callable[[int], None] | None = None) -> Iterator[Record]:
+        """Every record of the capture, as connections end and at the end of the file."""
+        flows = self.flows
+        out = self.out
+        unpack_ports = struct.Struct("!HHI").unpack_from
+        unpack_udp = struct.Struct("!HH").unpack_from
+        next_sweep = SWEEP_EVERY
+        frames = 0
+        keylogs_seen = 0
+        for now, link_type, frame in reader:
+            frames += 1
+            if frames >= next_sweep:
+                next_sweep = frames + SWEEP_EVERY
+                self.sweep(now)
+                if progress is not None:
+                    progress(reader.position)
+                if len(reader.tls_keylogs) != keylogs_seen:
+                    keylogs_seen = self._take_embedded_keys(reader, keylogs_seen)
+            # Fast path: Ethernet + IPv4 without options or fragmentation.
+            if link_type == 1 and frame[12:14] == b"\x08\x00" and len(frame) >= 34 and frame[14] == 0x45 and not (
+                frame[20] & 0x1F or frame[21]
+            ):
+                proto = frame[23]
+                source = frame[26:30]
+                destination = frame[30:34]
+                transport = 34
+                declared = 14 + ((frame[16] << 8) | frame[17])
+                end = declared if declared <= len(frame) else len(frame)
+            else:
+                if frames == 1 or len(reader.tls_keylogs) != keylogs_seen:
+                    keylogs_seen = self._take_embedded_keys(reader, keylogs_seen)
+                offset = ip_offset(link_type, frame)
+                if offset < 0:
+                    if link_type not in (1, 113, 276, 0, 108, 101, 12, 14, 228, 229, 105, 127, 192):
+                        self.link_types_unsupported.add(link_type)
+                    continue
+                header = ip_header(frame, offset)
+                if header is None:
+                    continue
+                source, destination, proto, transport, end = header
+                declared = end
+            if proto == PROTO_TCP:
+                if transport + 20 > end:
+                    continue
+                source_port, destination_port, sequence = unpack_ports(frame, transport)
+                flags = frame[transport + 13]
+                start = transport + ((frame[transport + 12] >> 4) << 2)
+                size = declared - start
+                entry = flows.get((source, source_port, destination, destination_port))
+                if entry is None or (flags & _SYN and not flags & _ACK and entry[0].up + entry[0].down and not entry[1]):
+                    if entry is not None:
+                        self._finish(entry[0])
+                    entry = self._new_tcp(source, source_port, destination, destination_port, flags, sequence, now)
+                flow, side = entry
+                flow.last = now
+                if size > 0:
+                    if side:
+                        flow.down += size
+                    else:
+                        flow.up += size
+                    if flow.active:
+                        self._tcp_data(flow, side, sequence, frame[start:end], size, now)
+                if flags & (_FIN | _RST) and not flow.closing:
+                    flow.closing = now
+                elif flags & _SYN and flow.active and flow.streams is not None:
+                    flow.streams[side].start(sequence)
+            elif proto == PROTO_UDP:
+                if transport + 8 > end:
+                    continue
+                source_port, destination_port = unpack_udp(frame, transport)
+                payload = frame[transport + 8 : end]
+                if source_port == 53 or destination_port == 53:
+                    self.dns_message(
+                        payload, address_text(source), source_port, address_text(destination), destination_port, now, "UDP"
+                    )
+                else:
+                    entry = flows.get((source, source_port, destination, destination_port))
+                    if entry is None:
+                        entry = self._new_udp(source, source_port, destination, destination_port, payload, now)
+                    flow, side = entry
+                    flow.last = now
+                    if side:
+                        flow.down += len(payload)
+                    else:
+                        flow.up += len(payload)
+                    if flow.active and flow.handler is not None:
+                        flow.handler.data(side, payload, now)
+            else:
+                continue
+            if out:
+                yield from out
+                out.clear()
+        self.frames = frames
+        self._take_embedded_keys(reader, keylogs_seen)
+        for flow, side in list(flows.values()):
+            if side == 0:
+                self._finish(flow)
+        flows.clear()
+        self._flush_dns(float("inf"))
+        yield from out
+        out.clear()
+        if progress is not None:
+            progress(reader.position)
+
+    def _take_embedded_keys(self, reader: CaptureReader, seen: int) -> int:
+        for text in reader.tls_keylogs[seen:]:
+            if self.keylog is None:
+                self.keylog = KeyLog()
+            self.keylog.add_text(text, f"{self.origin} (embedded secrets block)")
+        return len(reader.tls_keylogs)
+
+    # -- flows ---------------------------------------------------------------
+
+    def _add_flow(self, flow: Flow) -> tuple[Flow, int]:
+        if len(self.flows) >= 2 * MAX_FLOWS:
+            self._evict()
+        entry = (flow, 0)
+        self.flows[flow.keys[0]] = entry
+        self.flows[flow.keys[1]] = (flow, 1)
+        self.flow_count += 1
+        return entry
+
+    def _new_tcp(self, src: bytes, sport: int, dst: bytes, dport: int, flags: int, seq: int, now: float) -> tuple[Flow, int]:
+        if flags & _SYN:
+            from_client = not flags & _ACK
+        else:
+            # Start not captured: the side on the lower (service) port is the server.
+            from_client = dport < sport or (dport == sport)
+        flow = Flow("TCP", src, sport, dst, dport, now) if from_client else Flow("TCP", dst, dport, src, sport, now)
+        flow.streams = [TcpStream(), TcpStream()]
+        self._add_flow(flow)
+        if flags & _SYN:
+            flow.streams[0 if from_client else 1].start(seq)
+        return self.flows[(src, sport, dst, dport)]
+
+    def _new_udp(self, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes, now: float) -> tuple[Flow, int]:
+        # The first sender is the client, unless it sends from a service port to a high one.
+        if sport < _WELL_KNOWN_PORT <= dport and sport not in (123,):
+            flow = Flow("UDP", dst, dport, src, sport, now)
+        else:
+            flow = Flow("UDP", src, sport, dst, dport, now)
+        self._add_flow(flow)
+        if looks_like_quic_initial(payload) and flow.client == src:
+            flow.handler = QuicHandler(self, flow)
+        else:
+            flow.active = False
+        return self.flows[(src, sport, dst, dport)]
+
+    def _tcp_data(self, flow: Flow, side: int, sequence: int, payload: bytes, declared: int, now: float) -> None:
+        streams = flow.streams
+        assert streams is not None
+        try:
+            data = streams[side].push(sequence, payload)
+        except StreamGap:
+            if flow.handler is None:
+                flow.active = False
+            else:
+                flow.handler.gap(side)
+            return
+        if len(payload) < declared and flow.handler is not None:
+            flow.handler.gap(side)  # frame cut by the snap length
+            return
+        if not data:
+            return
+        handler = flow.handler
+        if handler is None:
+            handler = self._detect(flow, side, data)
+            if handler is None:
+                return
+        handler.data(side, data, now)
+        if not flow.active:
+            flow.streams = None
+
+    def _detect(self, flow: Flow, side: int, data: bytes) -> Handler | None:
+        """Choose a handler from the first bytes; may swap sides when the guess was wrong."""
+        if side == 1 and ((looks_like_tls(data) and data[5:6] == b"\x01") or looks_like_http_request(data)):
+            if flow.up == 0 or flow.down == len(data):
+                self._swap(flow)
+                side = 0
+        if side == 1:
+            if flow.down > DETECT_CAP:
+                flow.active = False
+            return None
+        if flow.server_port == 53 or flow.client_port == 53:
+            flow.handler = DnsTcpHandler(self, flow)
+        elif looks_like_tls(data):
+            flow.handler = TlsHandler(self, flow)
+        elif looks_like_http_request(data):
+            flow.handler = HttpHandler(self, flow, False)
+        elif data.startswith(PREFACE):
+            flow.handler = Http2Handler(self, flow, False, None)
+        else:
+            flow.active = False
+            flow.streams = None
+            return None
+        return flow.handler
+
+    def _swap(self, flow: Flow) -> None:
+        flow.client, flow.server = flow.server, flow.client
+        flow.client_port, flow.server_port = flow.server_port, flow.client_port
+        flow.client_ip, flow.server_ip = flow.server_ip, flow.client_ip
+        flow.up, flow.down = flow.down, flow.up
+        flow.keys = (flow.keys[1], flow.keys[0])
+        if flow.streams is not None:
+            flow.streams.reverse()
+        self.flows[flow.keys[0]] = (flow, 0)
+        self.flows[flow.keys[1]] = (flow, 1)
+
+    def _finish(self, flow: Flow) -> None:
+        for key in flow.keys:
+            entry = self.flows.get(key)
+            if entry is not None and entry[0] is flow:
+                del self.flows[key]
+        handler = flow.handler
+        if handler is not None:
+            handler.finish()
+        else:
+            note = "no data exchanged" if not (flow.up or flow.down) else "not TLS, HTTP or DNS; content not analysed"
+            self.emit_named(flow, RecordKind.CONNECTION, flow.transport, None, HostSource.IP_ONLY, note, encrypted=False)
+
+    def sweep(self, now: float) -> None:
+        """Report connections that closed or went idle, and DNS queries that got no answer."""
+        done = []
+        for flow, side in self.flows.values():
+            if side:
+                continue
+            if (flow.closing and now - flow.closing > CLOSED_GRACE) or now - flow.last > (TCP_IDLE_TIMEOUT if flow.transport == "TCP" else UDP_IDLE_TIMEOUT):
+                done.append(flow)
+        for flow in done:
+            self._finish(flow)
+        self._flush_dns(now - 30.0)
+
+    def _evict(self) -> None:
+        # Too many connections at once: report the least recently active half.
+        flows = sorted({id(f): f for f, _ in self.flows.values()}.values(), key=lambda f: f.last)
+        for flow in flows[: len(flows) // 2]:
+            self._finish(flow)
+
+    # -- DNS -----------------------------------------------------------------
+
+    def dns_message(
+        self, payload: bytes, src: str, sport: int, dst: str, dport: int, now: float, transport: str
+    ) -> None:
+        """One DNS message: queries wait for their answer; answers feed the name map."""
+        try:
+            message = dns_module.parse_dns(payload)
+        except (dns_module.DnsError, IndexError, struct.error):
+            return
+        if not message.is_response:
+            key = (src, sport, message.transaction_id)
+            if key not in self.pending_dns:
+                if len(self.pending_dns) >= MAX_PENDING_DNS:
+                    self._flush_dns(float("inf"))
+                self.pending_dns[key] = (now, message.name, dst, dport, len(payload))
+            return
+        query = self.pending_dns.pop((dst, dport, message.transaction_id), None)
+        if len(self.names) >= MAX_DNS_NAMES:
+            for old in list(self.names)[: MAX_DNS_NAMES // 2]:
+                del self.names[old]
+        for address in message.addresses:
+            self.names[address] = (message.name, message.cnames)
+        self.out.append(
+            Record(
+                kind=RecordKind.DNS,
+                time=query[0] if query else now,
+                source=SourceKind.PCAP,
+                host=message.name or None,
+                host_source=HostSource.DNS_QUERY,
+                client_ip=dst,
+                client_port=dport,
+                server_ip=src,
+                server_port=sport,
+                protocol="DNS" if transport == "UDP" else "DNS over TCP",
+                content_visible=True,
+                bytes_up=query[4] if query else 0,
+                bytes_down=len(payload),
+                dns_answers=message.addresses,
+                dns_cnames=message.cnames,
+                origin=self.origin,
+            )
+        )
+
+    def _flush_dns(self, before: float) -> None:
+        for key in [k for k, v in self.pending_dns.items() if v[0] < before]:
+            sent, name, server, server_port, size = self.pending_dns.pop(key)
+            self.out.append(
+                Record(
+                    kind=RecordKind.DNS,
+                    time=sent,
+                    source=SourceKind.PCAP,
+                    host=name or None,
+                    host_source=HostSource.DNS_QUERY,
+                    client_ip=key[0],
+                    client_port=key[1],
+                    server_ip=server,
+                    server_port=server_port,
+                    protocol="DNS",
+                    content_visible=True,
+                    bytes_up=size,
+                    note="no answer in the capture",
+                    origin=self.origin,
+                )
+            )
+
+    # -- records -------------------------------------------------------------
+
+    def emit_named(
+        self,
+        flow: Flow,
+        kind: RecordKind,
+        protocol: str,
+        name: str | None,
+        source: HostSource,
+        note: str | None,
+        encrypted: bool,
+        content_visible: bool = False,
+        body: bytes = b"",
+    ) -> None:
+        """A record for a whole connection, named by SNI or else from the DNS map."""
+        cnames: tuple[str, ...] = ()
+        known = self.names.get(flow.server_ip)
+        if name is None and known is not None:
+            name, cnames = known
+            source = HostSource.DNS_ANSWER
+        elif name is not None and known is not None and known[0] == name:
+            cnames = known[1]
+        if name is None:
+            source = HostSource.IP_ONLY
+        self.out.append(
+            Record(
+                kind=kind,
+                time=flow.start,
+                source=SourceKind.PCAP,
+                host=name,
+                host_source=source,
+                client_ip=flow.client_ip,
+                client_port=flow.client_port,
+                server_ip=flow.server_ip,
+                server_port=flow.server_port,
+                protocol=protocol,
+                content_visible=content_visible,
+                encrypted=encrypted,
+                request_body=body,
+                bytes_up=flow.up,
+                bytes_down=flow.down,
+                dns_cnames=cnames,
+                note=note,
+                origin=self.origin,
+            )
+        )
+
+    def emit_http(
+        self,
+        flow: Flow,
+        *,
+        time: float,
+        method: str,
+        target: str,
+        version: str,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        body_truncated: bool,
+        status: int | None,
+        response_content_type: str | None,
+        bytes_up: int,
+        bytes_down: int,
+        encrypted: bool,
+        host_hint: str | None,
+        authority_header: bool = False,
+    ) -> None:
+        """An HTTP request (plain or decrypted) as a record, shaped like a proxied flow's."""
+        host_header = next((v for k, v in headers if k.lower() == "host"), None)
+        scheme = "https" if encrypted else "http"
+        if target.startswith(("http://", "https://")):
+            url = target
+            host = host_of_url(target)
+        else:
+            authority = host_header or host_hint or _bracketed(flow.server_ip)
+            url = f"{scheme}://{authority}{target if target.startswith('/') else '/' + target}"
+            host = host_of_url(url)
+        source = HostSource.HOST_HEADER if host_header is not None or authority_header else HostSource.URL
+        if host is None or is_ip_literal(host):
+            host, source = None, HostSource.IP_ONLY
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+        encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
+        decoded = decode_content(body, encoding, self.body_cap)
+        notes = [n for n in (decoded.problem, "request body cut at the capture cap" if body_truncated else None) if n]
+        self.out.append(
+            Record(
+                kind=RecordKind.HTTP,
+                time=time or flow.start,
+                source=SourceKind.PCAP,
+                host=host,
+                host_source=source,
+                client_ip=flow.client_ip,
+                client_port=flow.client_port,
+                server_ip=flow.server_ip,
+                server_port=flow.server_port,
+                protocol=version,
+                content_visible=True,
+                encrypted=encrypted,
+                method=method,
+                url=url,
+                request_headers=headers,
+                cookies=cookies_from_headers(headers),
+                request_body=decoded.data,
+                request_body_truncated=decoded.truncated or body_truncated,
+                request_content_type=content_type,
+                response_status=status,
+                response_content_type=response_content_type,
+                bytes_up=bytes_up,
+                bytes_down=bytes_down,
+                note="; ".join(notes) or None,
+                origin=self.origin,
+            )
+        )
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

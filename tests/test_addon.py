@@ -1,0 +1,262 @@
+"""The mitmproxy addon with mitmproxy's own test helpers: real flows, real hooks, real session files."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy import exceptions, io
+from mitmproxy.proxy import context
+from mitmproxy.test import taddons, tflow
+from mitmproxy.tls import TlsData
+
+from auditor.analysis import Analysis, AnalysisConfig
+from auditor.live.session import PINNING_NOTE
+from auditor.records import Record, RecordKind
+from auditor.sources import read_input
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "addons"))
+
+import classroom_auditor  # noqa: E402
+
+AD_ID = "38400000-8cf0-11bd-b23e-10b96e40000d"
+
+
+def in_event_loop(test: Callable[..., None]) -> Callable[..., None]:
+    """Run a test inside a running event loop, as mitmproxy runs its addons (and close the loop after)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        async def body() -> None:
+            test(*args, **kwargs)
+
+        asyncio.run(body())
+
+    return run
+
+
+@pytest.fixture
+def session_dir(tmp_path: Path, auditor_env: dict[str, str]) -> Path:
+    return tmp_path / "sessions" / "lab-1"
+
+
+def tracker_flow(
+    query: str = "lat=52.370216&lon=4.895168", body: bytes = b"", host: str = "app-measurement.com"
+) -> Any:
+    """Make a finished HTTPS flow to a tracker, as mitmproxy hands it to the ``response`` hook."""
+    flow = tflow.tflow(resp=True)
+    flow.request.scheme = "https"
+    flow.request.host = host
+    flow.request.port = 443
+    flow.request.headers["host"] = host
+    flow.request.path = f"/a?{query}" if query else "/a"
+    flow.request.method = "POST" if body else "GET"
+    flow.request.content = body
+    if body:
+        flow.request.headers["content-type"] = "application/x-www-form-urlencoded"
+    return flow
+
+
+def records_of(folder: Path) -> list[Record]:
+    lines = (folder / "records.jsonl").read_bytes().splitlines()
+    return [Record.from_json(json.loads(line)) for line in lines]
+
+
+def events_of(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_bytes().splitlines()]
+
+
+def configured(tctx: taddons.context, addon: classroom_auditor.ClassroomAuditor, folder: Path, **extra: Any) -> None:
+    tctx.configure(addon, auditor_session=str(folder), auditor_report_interval=0, **extra)
+
+
+@in_event_loop
+def test_options_are_declared_and_bad_values_name_the_option(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        for name in ("auditor_session", "auditor_app_domains", "auditor_profile", "auditor_body_cap",
+                     "auditor_report_interval", "auditor_save_flows", "auditor_app_name"):
+            assert name in tctx.options, name
+        with pytest.raises(exceptions.OptionsError, match="auditor_app_domains: 'not a domain'"):
+            tctx.configure(addon, auditor_app_domains=["classroom.example", "not a domain"])
+        with pytest.raises(exceptions.OptionsError, match="auditor_body_cap: must be at least 1024"):
+            tctx.configure(addon, auditor_body_cap=10)
+        with pytest.raises(exceptions.OptionsError, match="auditor_report_interval"):
+            tctx.configure(addon, auditor_report_interval=-5)
+        with pytest.raises(exceptions.OptionsError, match="auditor_profile"):
+            tctx.configure(addon, auditor_profile=str(session_dir / "missing-profile.toml"))
+
+
+@in_event_loop
+def test_flow_with_personal_data_is_recorded_marked_and_reported(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir, auditor_app_domains=["classroom.example"])
+        flow = tracker_flow(body=f"advertising_id={AD_ID}&screen=fractions".encode())
+        request_before = flow.request.get_state()
+        addon.response(flow)
+
+        assert flow.request.get_state() == request_before, "the addon must not change traffic"
+        assert flow.marked == classroom_auditor.MARKER
+        assert "precise_location in query lat" in flow.comment
+        assert "advertising_id in body advertising_id" in flow.comment
+        assert "52.370216" not in flow.comment and AD_ID not in flow.comment
+        assert "Google" in flow.comment
+
+        # A flow seen again by the error hook (error after response) is recorded once.
+        addon.error(flow)
+        addon.done()
+
+    records = records_of(session_dir)
+    assert len(records) == 1 and records[0].host == "app-measurement.com"
+    assert records[0].request_body.startswith(b"advertising_id=")
+    kinds = [e["event"] for e in events_of(session_dir)]
+    assert kinds[0] == "destination" and "finding" in kinds and kinds[-1] == "end"
+    findings = [e for e in events_of(session_dir) if e["event"] == "finding"]
+    assert {f["data_type"] for f in findings} >= {"precise_location", "advertising_id"}
+    events_text = (session_dir / "events.jsonl").read_text()
+    assert AD_ID not in events_text and "52.370216" not in events_text
+
+    report = json.loads((session_dir / "report.json").read_text())
+    (destination,) = report["destinations"]
+    assert destination["host"] == "app-measurement.com" and destination["party"] == "third"
+    assert {f["data_type"] for f in report["findings"]} >= {"precise_location", "advertising_id"}
+    assert AD_ID not in (session_dir / "report.html").read_text()
+
+    # Children's data: the folder and every file in it are owner-only.
+    assert stat.S_IMODE(session_dir.stat().st_mode) == 0o700
+    for path in session_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+    settings = json.loads((session_dir / "session.json").read_text())
+    assert settings["app_domains"] == ["classroom.example"] and settings["ended"] and settings["records"] == 1
+
+    # The raw flow is in mitmproxy's own format and reads back unchanged.
+    with (session_dir / "flows.mitm").open("rb") as handle:
+        (saved,) = list(io.FlowReader(handle).stream())
+    assert saved.request.get_state() == request_before
+
+
+@in_event_loop
+def test_session_folder_round_trips_through_auditor_analyze(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        addon.response(tracker_flow())
+        addon.dns_response(tflow.tdnsflow(resp=True))
+        addon.tcp_end(tflow.ttcpflow())
+        addon.done()
+    written = records_of(session_dir)
+    assert [r.kind for r in written] == [RecordKind.HTTP, RecordKind.DNS, RecordKind.CONNECTION]
+
+    from auditor.records import InputSummary
+
+    summary = InputSummary(str(session_dir), "unknown", "")
+    read_back = list(read_input(session_dir, AnalysisConfig().read_options, summary))
+    assert read_back == written and summary.format == "session" and not summary.problems
+
+    analysis = Analysis(AnalysisConfig(salt=b"classroom-auditor-test-salt"))
+    analysis.add_input(session_dir)
+    assert set(analysis.destinations) == {r.destination for r in written}
+    assert analysis.records_seen == 3
+
+
+@in_event_loop
+def test_body_above_cap_is_cut_and_the_cut_recorded(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir, auditor_body_cap=2048)
+        addon.response(tracker_flow(query="", body=b"x=" + b"a" * 10_000))
+        addon.done()
+    (record,) = records_of(session_dir)
+    assert len(record.request_body) == 2048 and record.request_body_truncated
+
+
+@in_event_loop
+def test_a_flow_that_breaks_the_analysis_passes_unchanged_and_is_counted(
+    session_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_conversion = classroom_auditor.flow_to_record
+
+    def conversion_with_a_bug(flow: Any, *args: Any) -> Record | None:
+        # Fault injection: stands for any bug the analysis may have on strange traffic.
+        if flow.request.host == "broken.example":
+            raise RuntimeError("bug in the analysis")
+        return real_conversion(flow, *args)
+
+    monkeypatch.setattr(classroom_auditor, "flow_to_record", conversion_with_a_bug)
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        broken = tracker_flow(host="broken.example")
+        state_before = broken.get_state()
+        addon.response(broken)  # must not raise
+        addon.response(tracker_flow(host="api.mixpanel.com"))
+        addon.done()
+    assert addon.errors == 1
+    assert "analysis failed in HTTPFlow" in caplog.text and "bug in the analysis" in caplog.text
+    state_after = broken.get_state()
+    assert state_after["request"] == state_before["request"] and state_after["response"] == state_before["response"]
+    assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]
+    assert json.loads((session_dir / "session.json").read_text())["errors"] == 1
+    # The raw flow was still saved: nothing captured is lost to an analysis bug.
+    with (session_dir / "flows.mitm").open("rb") as handle:
+        assert [f.request.host for f in io.FlowReader(handle).stream()] == ["broken.example", "api.mixpanel.com"]
+
+
+@in_event_loop
+def test_pinned_client_becomes_an_sni_only_record(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        client = tflow.tclient_conn()
+        client.sni = "pinned.classroom.example"
+        client.error = "The client does not trust the proxy's certificate for pinned.classroom.example (unknown ca)"
+        server = tflow.tserver_conn()
+        server.address = ("pinned.classroom.example", 443)
+        ctx = context.Context(client, tctx.options)
+        ctx.server = server
+        addon.tls_failed_client(TlsData(client, ctx))
+        addon.done()
+    (record,) = records_of(session_dir)
+    assert record.kind is RecordKind.TLS and record.host == "pinned.classroom.example"
+    assert not record.content_visible and record.note == PINNING_NOTE
+    report = json.loads((session_dir / "report.json").read_text())
+    (destination,) = report["destinations"]
+    assert destination["content_visible"] is False and PINNING_NOTE in destination["notes"]
+
+
+@in_event_loop
+def test_restarted_session_continues_its_records(session_dir: Path) -> None:
+    for host in ("app-measurement.com", "api.mixpanel.com"):
+        addon = classroom_auditor.ClassroomAuditor()
+        with taddons.context(addon) as tctx:
+            configured(tctx, addon, session_dir)
+            addon.response(tracker_flow(host=host))
+            addon.done()
+    report = json.loads((session_dir / "report.json").read_text())
+    assert {d["host"] for d in report["destinations"]} == {"app-measurement.com", "api.mixpanel.com"}
+    assert len(records_of(session_dir)) == 2
+
+
+@in_event_loop
+def test_report_command_writes_reports_on_demand(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        addon.response(tracker_flow())
+        html = tctx.master.commands.execute("auditor.report")
+        assert Path(html) == session_dir / "report.html" and Path(html).is_file()
+        assert json.loads((session_dir / "report.json").read_text())["summary"]["destinations"] == 1
+        with pytest.raises(exceptions.OptionsError, match="cannot change during a session"):
+            tctx.configure(addon, auditor_session=str(session_dir.parent / "other"))
+        addon.done()
+

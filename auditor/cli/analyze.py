@@ -79,6 +79,8 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
 )
 @click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
               help="Bytes of each decoded request body to analyse.")
+@click.option("--keylog", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="TLS key log (NSS format: SSLKEYLOGFILE, friTap, PiRogue) to decrypt TLS in pcap/pcapng inputs.")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -92,6 +94,7 @@ def analyze(
     pdf_path: Path | None,
     fail_on: str | None,
     body_cap: int,
+    keylog: Path | None,
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
@@ -102,7 +105,9 @@ def analyze(
         app_domains=app_domains,
         app_name=app_name,
         salt=load_or_create_salt(),
-        read_options=ReadOptions(body_cap=body_cap),
+        read_options=ReadOptions(
+            body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty()
+        ),
         rules=load_rule_options(rules_path, home_country, first_seconds),
     )
     analysis = Analysis(config)

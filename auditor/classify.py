@@ -2,6 +2,20 @@
 
 Works on host names, addresses and DNS facts only; knows nothing of where a
 record came from.
+
+Party rules, in order:
+
+* local network names and private addresses are ``local``;
+* the app's own domains (``--app-domain``, or inferred by the analysis and
+  labelled so) and every other domain the database attributes to the same
+  company are ``first`` party;
+* every other named host is ``third`` party, with ``company=None`` when no
+  source knows it (kept and shown as unknown, never dropped);
+* an address with no name is ``unknown`` unless a list names its owner.
+
+A first-party name whose CNAME chain (seen in DNS answers, or recorded by an
+imported list such as DuckDuckGo's ``cnames``) ends at a tracker is a
+*cloaked tracker*: it is attributed to the tracker's company.
 """
 
 from __future__ import annotations
@@ -49,6 +63,8 @@ class HostClassification:
     """For a first-party name whose DNS CNAME points at a tracker: the tracker's name."""
     service: str | None = None
     """Name of the service or SDK, when the database knows it."""
+    first_party_by: str | None = None
+    """Why a first-party host is first party: ``app domain`` or ``same company as the app``."""
 
 
 class Classifier:
@@ -61,16 +77,26 @@ class Classifier:
             v.company for v in (database.lookup(d) for d in self.app_domains) if v and v.company
         )
 
+    def first_party_reason(self, host: str, verdict: Verdict | None) -> str | None:
+        """Why ``host`` is first party (an app domain, or the same company), or ``None``."""
+        if any(matches_domain(host, domain) for domain in self.app_domains):
+            return "app domain"
+        if verdict and verdict.company and verdict.company in self.app_companies:
+            return "same company as the app"
+        return None
+
     def is_first_party(self, host: str, verdict: Verdict | None) -> bool:
         """True for the app's own domains and other domains of the same company."""
-        if any(matches_domain(host, domain) for domain in self.app_domains):
-            return True
-        return bool(verdict and verdict.company and verdict.company in self.app_companies)
+        return self.first_party_reason(host, verdict) is not None
 
     def classify(self, host: str | None, ips: Sequence[str] = (), cnames: Sequence[str] = ()) -> HostClassification:
         """Classify a destination by name (and its addresses and CNAME chain, when known)."""
         name = (host or (ips[0] if ips else "unknown")).lower().rstrip(".")
-        verdict = self.database.lookup(name) if host else None
+        # Lists also carry some tracker addresses, so an unnamed server is looked up by address.
+        verdict = self.database.lookup(name) if host or ips else None
+        if host and not cnames:
+            known = self.database.known_cname(name)
+            cnames = (known,) if known else ()
         cloaked: str | None = None
         cname_verdict: Verdict | None = None
         for alias in cnames:
@@ -78,13 +104,14 @@ class Classifier:
             if candidate and candidate.is_tracker:
                 cname_verdict, cloaked = candidate, alias
                 break
+        first_party_by = self.first_party_reason(name, verdict) if host is not None else None
         if host is None and ips and all(is_local_address(ip) for ip in ips):
             party = Party.LOCAL
         elif host is not None and is_local_host(host):
             party = Party.LOCAL
-        elif host is not None and self.is_first_party(name, verdict):
+        elif first_party_by is not None:
             party = Party.FIRST
-        elif host is None:
+        elif host is None and verdict is None:
             party = Party.UNKNOWN
         else:
             party = Party.THIRD
@@ -106,4 +133,5 @@ class Classifier:
             matched_by=effective.matches if effective else (),
             cloaked_tracker=cloaked if party is Party.FIRST else None,
             service=effective.service if effective else None,
+            first_party_by=first_party_by if party is Party.FIRST else None,
         )

@@ -18,6 +18,7 @@ can say "curated; also adguard, duckduckgo-app".
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tomllib
@@ -27,6 +28,8 @@ from importlib import resources
 from pathlib import Path
 
 from trackers_db.vocabulary import CATEGORIES, is_tracking_category
+
+log = logging.getLogger(__name__)
 
 CURATED = "curated"
 
@@ -173,6 +176,8 @@ class TrackerDatabase:
 
     entries: dict[str, list[DomainEntry]] = field(default_factory=dict)
     sources: list[SourceInfo] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Imported lists that could not be read (skipped)."""
     cname_targets: dict[str, str] = field(default_factory=dict)
     """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
     _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
@@ -446,8 +451,14 @@ def load_imported_document(path: Path) -> tuple[list[DomainEntry], SourceInfo, d
     return entries, info, cnames
 
 
-def load_database(include_imported: bool = True, imported_folder: Path | None = None) -> TrackerDatabase:
-    """The curated database merged with every list imported into the user's data folder."""
+def load_database(
+    include_imported: bool = True, imported_folder: Path | None = None, strict: bool = False
+) -> TrackerDatabase:
+    """The curated database merged with every list imported into the user's data folder.
+
+    An unreadable imported list is skipped with a warning (and noted in
+    ``problems``) so an audit still runs; ``strict=True`` raises ``ValueError`` instead.
+    """
     database = TrackerDatabase()
     entries, info = load_curated()
     database.add(entries, info)
@@ -458,6 +469,11 @@ def load_database(include_imported: bool = True, imported_folder: Path | None = 
                 try:
                     entries, info, cnames = load_imported_document(path)
                 except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-                    raise ValueError(f"{path}: imported tracker list is unreadable ({exc}); re-import it") from exc
+                    problem = f"{path}: imported tracker list is unreadable ({exc}); re-import it"
+                    if strict:
+                        raise ValueError(problem) from exc
+                    log.warning("%s", problem)
+                    database.problems.append(problem)
+                    continue
                 database.add(entries, info, cnames)
     return database

@@ -25,11 +25,8 @@ def fail(message: str, code: ExitCode) -> click.ClickException:
 
 
 def open_database() -> TrackerDatabase:
-    """The merged database, or exit 3 naming the unreadable imported file."""
-    try:
-        return load_database()
-    except ValueError as exc:
-        raise fail(str(exc), ExitCode.INPUT_ERROR) from exc
+    """The merged database; unreadable imported lists are skipped with a logged warning."""
+    return load_database()
 
 
 @main.group()

@@ -102,6 +102,7 @@ class Analysis:
             masker=Masker(self.config.salt),
             profile=self.config.profile,
             device_ips=frozenset(self.config.device_ips),
+            category_of=lambda host: self.classification(host).category,
         )
         self.findings = FindingBuilder(self.config.rules)
         self.destinations: dict[str, Destination] = {}

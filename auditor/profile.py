@@ -100,8 +100,15 @@ class DeviceProfile:
         """The value of one profile key, or ``None``."""
         return next((v.value for v in self.values if v.label == label), None)
 
-    def fingerprint(self, masker: Masker) -> str:
-        """Salted fingerprint of the whole profile: tells two reports used the same profile, reveals nothing."""
+    def fingerprint(self, masker: Masker | None = None) -> str:
+        """Salted fingerprint of the whole profile: tells two reports used the same profile, reveals nothing.
+
+        Without a masker, the installation's salt is used (the one ``auditor analyze`` uses).
+        """
+        if masker is None:
+            from auditor.privacy import load_or_create_salt
+
+            masker = Masker(load_or_create_salt())
         parts = sorted(f"{v.label}={v.value.strip().lower()}" for v in self.values)
         if self.latitude is not None:
             parts.append(f"location={self.latitude},{self.longitude}")

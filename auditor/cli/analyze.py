@@ -11,10 +11,11 @@ import click
 
 from auditor.analysis import Analysis, AnalysisConfig
 from auditor.cli import ExitCode, main
-from auditor.cli.options import app_options, load_rule_options, output_options, rule_options
+from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
 from auditor.cli.report import write_pdf_or_exit
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
+from auditor.profile import DeviceProfile
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.sources import ReadOptions
@@ -70,6 +71,7 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
 @app_options
 @output_options
 @rule_options
+@profile_options
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also print the HTML report to this PDF file (needs Chromium).")
 @click.option(
@@ -91,6 +93,7 @@ def analyze(
     rules_path: Path | None,
     home_country: str | None,
     first_seconds: float | None,
+    profile: DeviceProfile | None,
     pdf_path: Path | None,
     fail_on: str | None,
     body_cap: int,
@@ -109,6 +112,8 @@ def analyze(
             body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty()
         ),
         rules=load_rule_options(rules_path, home_country, first_seconds),
+        profile=profile,
+        device_ips=profile.device_ips if profile else (),
     )
     analysis = Analysis(config)
     failed_inputs = 0

@@ -76,3 +76,21 @@ def load_rule_options(rules_path: Path | None, home_country: str | None, first_s
         return load_rules(rules_path).with_thresholds(home_country=home_country, first_seconds=first_seconds)
     except RulesError as exc:
         raise click.UsageError(str(exc)) from None
+
+def profile_options(func: F) -> F:
+    """``--profile FILE``: the device profile, loaded and checked (a bad file is a usage error, exit 2)."""
+
+    def load(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+        from auditor.profile import ProfileError, load_profile
+
+        if value is None:
+            return None
+        try:
+            return load_profile(value)
+        except ProfileError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return click.option(
+        "--profile", "profile", type=click.Path(dir_okay=False, path_type=Path), callback=load, metavar="FILE",
+        help="Device profile with the planted values to search for (see 'auditor profile init').",
+    )(func)

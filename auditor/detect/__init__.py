@@ -149,4 +149,5 @@ def default_detectors() -> list[Detector]:
     from auditor.detect.known_values import KnownValueDetector
     from auditor.detect.patterns import PatternDetector
 
-    return [KnownValueDetector(), PatternDetector(), BiometricDetector()]
+    known = KnownValueDetector()
+    return [known, PatternDetector(known), BiometricDetector()]

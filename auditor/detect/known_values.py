@@ -228,6 +228,15 @@ class KnownValueDetector(Detector):
 
     def __init__(self) -> None:
         self._index: KnownValueIndex | None = None
+        self._last: tuple[Record | None, set[tuple[str, str, str]]] = (None, set())
+
+    def found_in(self, record: Record) -> set[tuple[str, str, str]]:
+        """(data type, where, key) of what the last :meth:`detect` call found in ``record``.
+
+        Lets the pattern detector skip a guess where the profile already gave certainty.
+        """
+        last_record, found = self._last
+        return found if last_record is record else set()
 
     def index(self, profile: DeviceProfile) -> KnownValueIndex:
         """The profile's variants, computed once."""
@@ -240,6 +249,15 @@ class KnownValueDetector(Detector):
         if not isinstance(profile, DeviceProfile) or not record.content_visible:
             return
         index = self.index(profile)
+        found: set[tuple[str, str, str]] = set()
+        self._last = (record, found)
+        for detection in self._detect(record, context, profile, index):
+            found.add((detection.data_type, detection.where.value, detection.key or ""))
+            yield detection
+
+    def _detect(
+        self, record: Record, context: DetectionContext, profile: DeviceProfile, index: KnownValueIndex
+    ) -> Iterator[Detection]:
         has_location = profile.latitude is not None and profile.longitude is not None
         coordinates: list[_CoordinateHit] = []
         for item in iter_fields(record):

@@ -20,6 +20,7 @@ from datetime import date
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields
+from auditor.detect.known_values import KnownValueDetector
 from auditor.records import Record
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -122,17 +123,22 @@ class PatternDetector(Detector):
 
     name = "pattern"
 
+    def __init__(self, known: KnownValueDetector | None = None) -> None:
+        self.known = known
+        """The known-value detector running before this one: what it found is not guessed again."""
+
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         if not record.content_visible:
             return
         signals: dict[str, str] = {}
-        reported: set[tuple[str, Where, str]] = set()
+        certain = self.known.found_in(record) if self.known is not None else set()
+        reported: set[tuple[str, str, str]] = set(certain)
         for item in iter_fields(record):
             if item.where is Where.HEADER and item.key in _SKIP_HEADERS:
                 continue
             name = key_name(item.key)
             for detection in self._field(item, name, context):
-                marker = (detection.data_type, detection.where, detection.key or "")
+                marker = (detection.data_type, detection.where.value, detection.key or "")
                 if marker not in reported:
                     reported.add(marker)
                     yield detection

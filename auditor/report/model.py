@@ -89,6 +89,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
             {"source": s.source, "version": s.version, "license": s.license, "entries": s.entries}
             for s in analysis.database.sources
         ],
+        "profile": analysis.config.profile.summary(analysis.context.masker) if analysis.config.profile else None,
         "app": {
             "name": analysis.config.app_name,
             "domains": list(app_domains),

@@ -77,6 +77,7 @@ def load_rule_options(rules_path: Path | None, home_country: str | None, first_s
     except RulesError as exc:
         raise click.UsageError(str(exc)) from None
 
+
 def profile_options(func: F) -> F:
     """``--profile FILE``: the device profile, loaded and checked (a bad file is a usage error, exit 2)."""
 

@@ -1,168 +1,607 @@
-"""The self-contained HTML report: plotly.js embedded, every captured string escaped.
+"""The self-contained HTML report: plotly.js embedded once, every captured string escaped.
 
-The page makes no network request: plotly.js is inlined once and there are no
-external fonts, images or scripts.
+The page makes no network request: plotly.js is inlined once, the world map
+is drawn from outlines in :mod:`auditor.report.worldmap` (plotly's own geo
+charts would fetch their base map from a CDN), and there are no external
+fonts, images or scripts. Capture data reaches the page only through
+:func:`html.escape` (markup) or :func:`plot_label` plus plotly's JSON
+encoding, which escapes ``<`` inside ``<script>``.
+
+Sections, top to bottom: verdict, who received what, data-flow Sankey, world
+map, timeline, findings, destinations, what we could not see, method and
+provenance, policy checklist.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
 from html import escape
 from typing import Any
 
 import plotly.graph_objects as go
 
+from auditor.report.worldmap import COUNTRIES, country_name, outline_path
+
+MAX_TABLE_ROWS = 2000
+"""Rows shown per table; the JSON and CSV exports always have every row."""
+MAX_SANKEY_COMPANIES = 25
+MAX_TIMELINE_ROWS = 30
+
+PARTY_LABELS = {"first": "First party (the app)", "third": "Third parties", "local": "Local network",
+                "unknown": "Unknown (address only)"}
+PARTY_COLOURS = {"first": "#2e7d32", "third": "#b3261e", "local": "#607d8b", "unknown": "#8d6e63"}
+ANSWER_LABELS = {"met": "Met", "not_met": "Not met", "not_determinable": "Not determinable from traffic"}
+SEVERITIES = ("high", "medium", "low", "info")
+
 CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1.5rem;color:#1d2433}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem}th,td{border-bottom:1px solid #e4e6eb;padding:.3rem .4rem;text-align:left;vertical-align:top}
-th{background:#f3f4f7}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.sev-high{color:#fff;background:#b3261e}.sev-medium{background:#f6c343}.sev-low{background:#cfe2ff}.sev-info{background:#e9ecef}
-.badge{display:inline-block;border-radius:.3rem;padding:0 .4rem;font-size:.8rem}
-.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #dde;border-radius:.5rem;padding:.6rem 1rem;min-width:9rem}
-.card b{display:block;font-size:1.5rem}.verdict{padding:.8rem 1rem;border-radius:.5rem;margin:1rem 0}
-.verdict.bad{background:#fde7e6;border:1px solid #b3261e}.verdict.ok{background:#e7f5ec;border:1px solid #2e7d32}
-code{word-break:break-all}@media print{.plot{page-break-inside:avoid}}
+:root{--ink:#1d2433;--muted:#5b6475;--line:#e4e6eb;--bad:#b3261e;--warn:#f6c343;--ok:#2e7d32}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;margin:0 auto;
+max-width:1200px;padding:1.5rem;color:var(--ink);line-height:1.45}
+h1{font-size:1.6rem;margin:0 0 .2rem}h2{margin-top:2.2rem;border-bottom:2px solid var(--line);padding-bottom:.3rem}
+h3{margin:1.2rem 0 .4rem}
+nav{font-size:.85rem;margin:.6rem 0}nav a{margin-right:.8rem;color:#1a56a8}
+table{border-collapse:collapse;width:100%;font-size:.85rem;margin:.4rem 0}
+th,td{border-bottom:1px solid var(--line);padding:.3rem .4rem;text-align:left;vertical-align:top}
+th{background:#f3f4f7;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.sev-high{color:#fff;background:var(--bad)}.sev-medium{background:var(--warn)}.sev-low{background:#cfe2ff}
+.sev-info{background:#e9ecef}.ans-not_met{color:#fff;background:var(--bad)}.ans-met{color:#fff;background:var(--ok)}
+.ans-not_determinable{background:#e9ecef}
+.badge{display:inline-block;border-radius:.3rem;padding:0 .4rem;font-size:.8rem;white-space:nowrap}
+.cards{display:flex;gap:.8rem;flex-wrap:wrap;margin:.8rem 0}
+.card{border:1px solid var(--line);border-radius:.5rem;padding:.5rem .9rem;min-width:8.5rem}
+.card b{display:block;font-size:1.5rem}
+.verdict{padding:.8rem 1rem;border-radius:.5rem;margin:1rem 0}.verdict p{margin:.3rem 0}
+.verdict.bad{background:#fde7e6;border:1px solid var(--bad)}.verdict.warn{background:#fff6dc;border:1px solid #c99700}
+.verdict.ok{background:#e7f5ec;border:1px solid var(--ok)}
+.muted,small{color:var(--muted)}code{word-break:break-all;font-size:.8rem}
+.note{font-size:.85rem;color:var(--muted)}details summary{cursor:pointer}
+.plot{page-break-inside:avoid;break-inside:avoid}
+@media print{
+ body{max-width:none;padding:0;font-size:10pt}nav{display:none}
+ h2{page-break-after:avoid;break-after:avoid}tr{page-break-inside:avoid;break-inside:avoid}
+ th{position:static}a{color:inherit;text-decoration:none}
+ details{display:block}details>*{display:block}
+ @page{size:A4;margin:14mm}
+}
 """
 
-
-def plot_label(text: object) -> str:
-    """A string safe as a plotly label: plotly reads some HTML-like tags in labels, so angle brackets go."""
-    return str(text).replace("<", "‹").replace(">", "›")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _cell(value: object) -> str:
+def plot_label(text: object, limit: int = 80) -> str:
+    """A string safe as a plotly label.
+
+    plotly reads a few HTML-like tags in labels (``<a href>``, ``<br>``), so
+    angle brackets become look-alike characters; control characters go and
+    very long names are shortened.
+
+    >>> plot_label('<script>x</script>')
+    '‹script›x‹/script›'
+    """
+    value = _CONTROL.sub("", str(text)).replace("<", "‹").replace(">", "›")
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _text(value: object) -> str:
+    """Any value as escaped HTML text; lists are joined with commas."""
     if value is None:
         return ""
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return escape(", ".join(str(v) for v in value))
     return escape(str(value))
 
 
+def _num(value: object) -> str:
+    try:
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
+
+
+def _size(count: object) -> str:
+    """Bytes in human units."""
+    try:
+        value = float(count)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return ""
+
+
+def _badge(kind: str, value: str, label: str | None = None) -> str:
+    safe = re.sub(r"[^a-z_]", "", value)
+    return f"<span class='badge {kind}-{safe}'>{escape(label or value)}</span>"
+
+
+def _recipient(d: dict[str, Any]) -> str:
+    """Who receives a destination's traffic: its company, else a name built from its domain."""
+    if d.get("company"):
+        return str(d["company"])
+    domain = d.get("registrable_domain") or d["host"]
+    return f"The app ({domain})" if d.get("party") == "first" else f"Unknown ({domain})"
+
+
+# -- charts ---------------------------------------------------------------
+
+
 def _sankey(report: dict[str, Any]) -> go.Figure:
+    """Device/app → first and third parties → companies → data types."""
     nodes: dict[str, int] = {}
+    colours: list[str] = []
 
-    def node(name: str) -> int:
-        return nodes.setdefault(name, len(nodes))
+    def node(name: str, colour: str) -> int:
+        if name not in nodes:
+            nodes[name] = len(nodes)
+            colours.append(colour)
+        return nodes[name]
 
-    sources: list[int] = []
-    targets: list[int] = []
-    values: list[float] = []
-
-    def link(a: str, b: str, value: float) -> None:
-        sources.append(node(a))
-        targets.append(node(b))
-        values.append(value)
-
-    device = "Device / app"
+    links: dict[tuple[int, int], float] = defaultdict(float)
+    device = node("Device / app", "#37474f")
+    by_company: dict[tuple[str, str], dict[str, Any]] = {}
     for d in report["destinations"]:
-        party = {"first": "First party", "third": "Third parties", "local": "Local network"}.get(d["party"], "Unknown")
-        company = d["company"] or f"Unknown ({d['registrable_domain']})"
-        weight = max(d["requests"], 1)
-        link(device, party, weight)
-        link(party, company, weight)
-        for data_type in d["data_types"]:
-            link(company, f"data: {data_type}", 1)
-    labels = [plot_label(name) for name in nodes]
+        entry = by_company.setdefault((d["party"], _recipient(d)), {"requests": 0, "types": set()})
+        entry["requests"] += max(int(d["requests"]), 1)
+        entry["types"].update(d["data_types"])
+    # Keep the busiest companies and every one that received personal data; fold the rest.
+    ranked = sorted(by_company.items(), key=lambda kv: (not kv[1]["types"], -kv[1]["requests"]))
+    for index, ((party, company), entry) in enumerate(ranked):
+        colour = PARTY_COLOURS.get(party, "#8d6e63")
+        party_node = node(PARTY_LABELS.get(party, party), colour)
+        links[(device, party_node)] += entry["requests"]
+        if index >= MAX_SANKEY_COMPANIES and not entry["types"]:
+            company = f"Other {PARTY_LABELS.get(party, party).split(' (')[0].lower()} (no personal data seen)"
+        company_node = node(company, colour)
+        links[(party_node, company_node)] += entry["requests"]
+        for data_type in sorted(entry["types"]):
+            links[(company_node, node(f"data: {data_type}", "#6a1b9a"))] += max(entry["requests"] ** 0.5, 1)
     figure = go.Figure(
         go.Sankey(
-            node={"label": labels, "pad": 12, "thickness": 14},
-            link={"source": sources, "target": targets, "value": values},
+            arrangement="snap",
+            node={"label": [plot_label(n) for n in nodes], "color": colours, "pad": 10, "thickness": 14},
+            link={
+                "source": [a for a, _ in links],
+                "target": [b for _, b in links],
+                "value": list(links.values()),
+                "color": "rgba(120,130,150,0.30)",
+            },
         )
     )
-    figure.update_layout(height=max(400, 18 * len(nodes)), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    figure.update_layout(height=max(420, min(1400, 22 * len(nodes))), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         font={"size": 11})
     return figure
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The whole page."""
-    summary = report["summary"]
-    severe = summary.get("by_severity", {}).get("high", 0)
-    verdict_class = "bad" if severe else "ok"
-    verdict_text = (
-        f"{severe} high-severity finding(s): student data reaches third parties or leaves unprotected."
-        if severe
-        else "No high-severity finding in this capture (this does not prove that none exists)."
+def _country_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per country: requests to servers there, companies headquartered there."""
+    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"server_requests": 0, "hq_companies": set(), "hosts": 0})
+    for d in report["destinations"]:
+        for cc in d["countries"]:
+            if cc != "local":
+                rows[cc]["server_requests"] += int(d["requests"])
+                rows[cc]["hosts"] += 1
+        if d.get("hq_country") and d.get("company"):
+            rows[d["hq_country"]]["hq_companies"].add(d["company"])
+    return dict(rows)
+
+
+def _world_map(rows: dict[str, dict[str, Any]]) -> go.Figure:
+    """Schematic world map: server countries (circles) and company headquarters (diamonds)."""
+    xs, ys = outline_path()
+    figure = go.Figure(
+        go.Scatter(x=xs, y=ys, mode="lines", fill="toself", fillcolor="#eceff3", line={"color": "#b8bfca", "width": 1},
+                   hoverinfo="skip", showlegend=False)
     )
+    servers = [(cc, r) for cc, r in sorted(rows.items()) if r["server_requests"] and cc in COUNTRIES]
+    hqs = [(cc, r) for cc, r in sorted(rows.items()) if r["hq_companies"] and cc in COUNTRIES]
+    if servers:
+        figure.add_trace(go.Scatter(
+            x=[COUNTRIES[cc][1] for cc, _ in servers], y=[COUNTRIES[cc][2] for cc, _ in servers],
+            mode="markers+text", text=[cc for cc, _ in servers], textposition="top center",
+            marker={"size": [8 + 4 * math.log10(1 + r["server_requests"]) * 2 for _, r in servers],
+                    "color": "rgba(26,86,168,0.65)", "line": {"color": "#1a56a8", "width": 1}},
+            hovertext=[plot_label(f"{country_name(cc)}: {r['server_requests']} requests to {r['hosts']} hosts")
+                       for cc, r in servers],
+            hoverinfo="text", name="Servers (requests)",
+        ))
+    if hqs:
+        figure.add_trace(go.Scatter(
+            x=[COUNTRIES[cc][1] for cc, _ in hqs], y=[COUNTRIES[cc][2] - 3 for cc, _ in hqs],
+            mode="markers+text", text=[cc for cc, _ in hqs], textposition="bottom center",
+            marker={"symbol": "diamond", "size": [9 + 3 * math.sqrt(len(r["hq_companies"])) for _, r in hqs],
+                    "color": "rgba(230,120,20,0.8)", "line": {"color": "#9a4d00", "width": 1}},
+            hovertext=[plot_label(f"{country_name(cc)}: HQ of " + ", ".join(sorted(r["hq_companies"])[:8]), 200)
+                       for cc, r in hqs],
+            hoverinfo="text", name="Company headquarters",
+        ))
+    figure.update_layout(
+        height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="#f9fbfd",
+        xaxis={"range": [-180, 180], "visible": False, "fixedrange": False},
+        yaxis={"range": [-58, 85], "visible": False, "scaleanchor": "x", "scaleratio": 1},
+        legend={"orientation": "h", "y": 0.02, "x": 0.01, "bgcolor": "rgba(255,255,255,0.7)"},
+    )
+    return figure
+
+
+def _timeline(report: dict[str, Any]) -> go.Figure | None:
+    """Heat map: requests per destination (rows) over time (columns)."""
+    timeline = report.get("timeline") or {}
+    series = timeline.get("series") or []
+    width = timeline.get("bucket_seconds")
+    if not series or not width:
+        return None
+    ranked = sorted(series, key=lambda s: -sum(c for _, c in s["counts"]))[:MAX_TIMELINE_ROWS]
+    buckets = 1 + max(b for s in ranked for b, _ in s["counts"])
+    scale, unit = (60.0, "min") if width * buckets > 300 else (1.0, "s")
+    x = [round(i * width / scale, 2) for i in range(buckets)]
+    z, labels = [], []
+    for s in reversed(ranked):
+        row = [0] * buckets
+        for bucket, count in s["counts"]:
+            row[bucket] = count
+        z.append(row)
+        flag = " ⚑" if s.get("is_tracker") else ""
+        labels.append(plot_label(f"{s['host']}{flag}", 48))
+    figure = go.Figure(go.Heatmap(
+        x=x, y=list(range(len(labels))), z=z, colorscale="Blues", hoverongaps=False,
+        customdata=[[label] * buckets for label in labels],
+        hovertemplate="%{customdata}<br>%{x} " + unit + ": %{z} request(s)<extra></extra>",
+        colorbar={"title": {"text": "requests"}},
+    ))
+    figure.update_layout(
+        height=max(260, 22 * len(labels) + 90), margin={"l": 10, "r": 10, "t": 10, "b": 40},
+        xaxis={"title": {"text": f"{unit} since {timeline.get('start')}"}},
+        yaxis={"tickvals": list(range(len(labels))), "ticktext": labels, "automargin": True},
+    )
+    return figure
+
+
+# -- sections -------------------------------------------------------------
+
+
+def _recipients(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per company (or unknown domain) outside the app: data types received, hosts, requests, tracker."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in report["destinations"]:
+        if d["party"] in ("first", "local"):
+            continue
+        entry = out.setdefault(_recipient(d), {"types": set(), "hosts": 0, "requests": 0, "tracker": False,
+                                                "category": d.get("category"), "hq": d.get("hq_country")})
+        entry["types"].update(d["data_types"])
+        entry["hosts"] += 1
+        entry["requests"] += int(d["requests"])
+        entry["tracker"] |= bool(d["is_tracker"])
+    return out
+
+
+def _verdict(report: dict[str, Any]) -> list[str]:
+    summary = report["summary"]
+    by_sev = summary.get("by_severity", {})
+    high, medium = by_sev.get("high", 0), by_sev.get("medium", 0)
+    checklist = report.get("checklist", [])
+    not_met = [c for c in checklist if c["answer"] == "not_met"]
+    coverage = report.get("coverage", {})
+    share = coverage.get("share_visible")
+    recipients = _recipients(report)
+    with_data = sorted(name for name, r in recipients.items() if r["types"])
+    if high:
+        headline = f"{high} high-severity finding(s): student data reaches third parties or travels unprotected."
+        css = "bad"
+    elif medium:
+        css, headline = "warn", f"No high-severity finding, but {medium} medium-severity finding(s) need review."
+    else:
+        css, headline = "ok", "No high- or medium-severity finding in this capture."
+    lines = [f"<div class='verdict {css}' id='verdict'><p><b>{escape(headline)}</b></p>"]
+    if with_data:
+        shown = ", ".join(with_data[:8]) + (f" and {len(with_data) - 8} more" if len(with_data) > 8 else "")
+        lines.append(f"<p>Companies outside the app that received personal data: {escape(shown)}.</p>")
+    else:
+        lines.append("<p>No personal data was seen going to a company outside the app.</p>")
+    if checklist:
+        lines.append(f"<p>Guidance points not met: <b>{len(not_met)}</b> of {len(checklist)} "
+                     "(<a href='#checklist'>checklist</a>).</p>")
+    share_text = "no traffic" if share is None else f"{share:.0%} of requests"
+    hidden = len(coverage.get("hidden", []))
+    lines.append(f"<p>Content could be inspected for {escape(share_text)}; {hidden} destination(s) could not be "
+                 "inspected (<a href='#coverage'>what we could not see</a>). Finding nothing does not prove "
+                 "nothing was sent.</p></div>")
+    return lines
+
+
+def _who_received_what(report: dict[str, Any]) -> list[str]:
+    recipients = _recipients(report)
+    rows = sorted(recipients.items(), key=lambda kv: (not kv[1]["types"], not kv[1]["tracker"], -kv[1]["requests"]))
+    parts = ["<h2 id='recipients'>Who received what</h2>",
+             "<p class='note'>Companies other than the app's own, with the kinds of personal data seen going to "
+             "each. Unknown companies are named by their domain.</p>",
+             "<table><tr><th>Company</th><th>Category</th><th>HQ</th><th>Hosts</th><th>Requests</th>"
+             "<th>Personal data seen</th></tr>"]
+    for name, r in rows[:MAX_TABLE_ROWS]:
+        tracker = " " + _badge("sev", "medium", "tracker") if r["tracker"] else ""
+        types = _text(sorted(r["types"])) if r["types"] else "<span class='muted'>none seen</span>"
+        parts.append(f"<tr><td>{_text(name)}{tracker}</td><td>{_text(r['category'])}</td><td>{_text(r['hq'])}</td>"
+                     f"<td class='num'>{_num(r['hosts'])}</td><td class='num'>{_num(r['requests'])}</td>"
+                     f"<td>{types}</td></tr>")
+    parts.append("</table>")
+    if not rows:
+        parts.append("<p>No third party was contacted.</p>")
+    return parts
+
+
+def _findings(report: dict[str, Any]) -> list[str]:
+    findings = report["findings"]
+    titles = {c["id"]: c["title"] for c in report.get("checklist", [])}
+    parts = ["<h2 id='findings'>Findings</h2>",
+             "<p class='note'>Evidence is masked; the fingerprint is a salted hash that matches the same value "
+             "across reports made on this installation, without revealing it.</p>"]
+    if not findings:
+        parts.append("<p>No finding. No personal data was detected in the visible traffic and no destination rule "
+                     "matched.</p>")
+        return parts
+    parts.append("<table><tr><th>Severity</th><th>Finding</th><th>Destination</th><th>Data / where</th>"
+                 "<th>Evidence (masked)</th><th>Count</th><th>Guidance</th></tr>")
+    for f in findings[:MAX_TABLE_ROWS]:
+        if f.get("data_type"):
+            place = f"{_text(f['data_type'])}<br><small>{_text(f['where'])} <code>{_text(f['key'])}</code></small>"
+            evidence = (f"<code>{_text(f['masked_value'])}</code><br><small>{_text(f.get('encoding'))} · "
+                        f"fp {_text(f['fingerprint'])}</small>")
+        else:
+            place = "<span class='muted'>destination</span>"
+            evidence = f"<small>{_text(f.get('detail'))}</small>"
+        refs = "".join(
+            f"<a href='#policy-{escape(ref)}' title='{escape(titles.get(ref, ref), quote=True)}'>{escape(ref)}</a><br>"
+            for ref in f.get("policy_refs", [])
+        )
+        parts.append(
+            f"<tr><td>{_badge('sev', f['severity'])}</td><td>{_text(f.get('title') or f['rule'])}"
+            f"<br><small><code>{_text(f['rule'])}</code></small></td>"
+            f"<td>{_text(f['host'])}<br><small>{_text(f['company'] or 'unknown company')} · "
+            f"{_text(f['party'])}</small></td><td>{place}</td><td>{evidence}</td>"
+            f"<td class='num'>{_num(f['count'])}</td><td><small>{refs}</small></td></tr>"
+        )
+    parts.append("</table>")
+    if len(findings) > MAX_TABLE_ROWS:
+        parts.append(f"<p class='note'>{len(findings) - MAX_TABLE_ROWS} more findings are in the JSON and CSV.</p>")
+    return parts
+
+
+def _destinations(report: dict[str, Any]) -> list[str]:
+    destinations = report["destinations"]
+    parts = ["<h2 id='destinations'>Destinations</h2>",
+             "<table><tr><th>Host</th><th>Party</th><th>Company</th><th>Category</th><th>Server country</th>"
+             "<th>HQ</th><th>Requests</th><th>Up</th><th>Down</th><th>Data types</th></tr>"]
+    for d in destinations[:MAX_TABLE_ROWS]:
+        flags = []
+        if d["is_tracker"]:
+            flags.append(_badge("sev", "medium", "tracker"))
+        if d.get("cloaked_tracker"):
+            flags.append(_badge("sev", "high", f"CNAME to {d['cloaked_tracker']}"))
+        if not d["content_visible"]:
+            flags.append(_badge("sev", "info", "not inspected"))
+        parts.append(
+            f"<tr><td>{_text(d['host'])} {' '.join(flags)}</td><td>{_text(d['party'])}</td>"
+            f"<td>{_text(d['company'])}</td>"
+            f"<td>{_text(d['category'])}</td><td>{_text(d['countries'])}</td><td>{_text(d.get('hq_country'))}</td>"
+            f"<td class='num'>{_num(d['requests'])}</td><td class='num'>{_size(d['bytes_up'])}</td>"
+            f"<td class='num'>{_size(d['bytes_down'])}</td><td>{_text(d['data_types'])}</td></tr>"
+        )
+    parts.append("</table>")
+    if len(destinations) > MAX_TABLE_ROWS:
+        parts.append(f"<p class='note'>{len(destinations) - MAX_TABLE_ROWS} more destinations are in the JSON and "
+                     "CSV.</p>")
+    return parts
+
+
+def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[str]:
+    parts = ["<h2 id='map'>Countries</h2>",
+             "<p class='note'>Circles: countries of the servers contacted (from the IP data available, "
+             f"source: {_text((report.get('method') or {}).get('geo_source') or 'unknown')}). Diamonds: countries "
+             "where the receiving companies have their headquarters. The map is schematic.</p>"]
+    home = ((report.get("rules") or {}).get("thresholds") or {}).get("home_country")
+    if home:
+        parts.append(f"<p>School's country: <b>{_text(country_name(home))} ({_text(home)})</b>.</p>")
+    parts.append("<div class='plot'>")
+    parts.append(_world_map(rows).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG))
+    parts.append("</div>")
+    if rows:
+        parts.append("<table><tr><th>Country</th><th>Requests to servers there</th><th>Companies headquartered "
+                     "there</th></tr>")
+        for cc, r in sorted(rows.items(), key=lambda kv: (-kv[1]["server_requests"], kv[0])):
+            parts.append(f"<tr><td>{_text(country_name(cc))} ({_text(cc)})</td>"
+                         f"<td class='num'>{_num(r['server_requests'])}</td>"
+                         f"<td>{_text(sorted(r['hq_companies']))}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>No country is known for any destination.</p>")
+    return parts
+
+
+def _coverage(report: dict[str, Any]) -> list[str]:
+    coverage = report.get("coverage", {})
+    share = coverage.get("share_visible")
+    share_bytes = coverage.get("share_bytes_visible")
+    parts = [
+        "<h2 id='coverage'>What we could not see</h2>",
+        f"<p>Content was visible for {_num(coverage.get('connections_visible'))} of "
+        f"{_num(coverage.get('connections'))} requests and connections "
+        f"({'n/a' if share is None else f'{share:.0%}'}; "
+        f"{'n/a' if share_bytes is None else f'{share_bytes:.0%}'} of bytes).</p>",
+        "<p class='note'>Traffic that was encrypted and not decrypted (certificate pinning, no TLS keys, QUIC), and "
+        "connections known only by address, may carry personal data this audit cannot detect. Ask the vendor what "
+        "these connections carry. Personal data inside encrypted or obfuscated payloads is not detected either.</p>",
+    ]
+    if coverage.get("detector_errors"):
+        parts.append(f"<p><b>{_num(coverage['detector_errors'])} detector error(s)</b> occurred; some requests were "
+                     "not fully checked.</p>")
+    hidden = coverage.get("hidden") or []
+    if hidden:
+        parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections</th><th>Why hidden</th></tr>")
+        for h in hidden[:MAX_TABLE_ROWS]:
+            tracker = " " + _badge("sev", "medium", "tracker") if h.get("is_tracker") else ""
+            parts.append(f"<tr><td>{_text(h['host'])}{tracker}</td><td>{_text(h['company'])}</td>"
+                         f"<td class='num'>{_num(h['requests'])}</td><td>{_text(h['reason'])}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>Every destination had at least some inspectable content.</p>")
+    return parts
+
+
+def _provenance(report: dict[str, Any]) -> list[str]:
+    method = report.get("method") or {}
+    rules = report.get("rules") or {}
+    thresholds = rules.get("thresholds") or {}
+    parts = ["<h2 id='provenance'>Method and provenance</h2>",
+             "<table><tr><th>Input</th><th>Format</th><th>Records</th><th>SHA-256</th><th>Problems</th></tr>"]
+    for item in report["inputs"]:
+        parts.append(f"<tr><td>{_text(item['path'])}</td><td>{_text(item['format'])}</td>"
+                     f"<td class='num'>{_num(item['records'])}</td><td><code>{_text(item['sha256'])}</code></td>"
+                     f"<td>{_text(item.get('problems'))}</td></tr>")
+    parts.append("</table><table>")
+    facts: list[tuple[str, object]] = [
+        ("Tool", f"{report['tool']['name']} {report['tool']['version']}"),
+        ("Report generated", report.get("generated_at")),
+        ("Traffic from", f"{method.get('session_start') or '?'} to {method.get('session_end') or '?'}"),
+        ("Records analysed", report["summary"].get("records")),
+        ("Tracker database", [f"{s['source']} {s['version']}" for s in report.get("trackers_db", [])]),
+        ("Rules", f"{rules.get('source', 'default')} (sha256 {str(rules.get('sha256', ''))[:16]}…)"),
+        ("Thresholds", f"first seconds {thresholds.get('first_seconds')}, home country "
+                       f"{thresholds.get('home_country') or 'not given (country rule off)'}, minimum confidence "
+                       f"{thresholds.get('min_confidence')}"),
+        ("Device profile fingerprint", method.get("profile_fingerprint") or "no profile used"),
+        ("Country data", method.get("geo_source")),
+        ("App domains", ", ".join(report["app"]["domains"]) + (" (inferred)" if report["app"].get("domains_inferred")
+                                                               else "")),
+    ]
+    for label, value in facts:
+        parts.append(f"<tr><th>{escape(label)}</th><td>{_text(value)}</td></tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _checklist(report: dict[str, Any]) -> list[str]:
+    checklist = report.get("checklist") or []
+    policy = {p["id"]: p for p in report.get("policy") or []}
+    parts = ["<h2 id='checklist'>Guidance checklist</h2>",
+             "<p class='note'>Each point summarises, in this project's words, what public guidance asks of schools. "
+             "<b>Not met</b>: a finding cites it. <b>Met</b>: the rules that test it ran over enough inspectable "
+             "traffic and found nothing (not proof of compliance). <b>Not determinable</b>: traffic cannot answer it "
+             "(contracts, retention, training) or too little could be inspected. Not legal advice.</p>"]
+    if not checklist:
+        parts.append("<p>No checklist in this report.</p>")
+        return parts
+    parts.append("<table><tr><th>Answer</th><th>Point</th><th>Evidence</th></tr>")
+    for c in checklist:
+        entry = policy.get(c["id"], {})
+        more = ""
+        if entry:
+            more = (f"<details><summary>What it asks</summary><p>{_text(entry.get('summary'))}</p>"
+                    f"<p><i>What traffic shows:</i> {_text(entry.get('traffic'))}</p>"
+                    f"<p><small>Source: {_text(entry.get('url'))}</small></p></details>")
+        parts.append(
+            f"<tr id='policy-{escape(c['id'], quote=True)}'>"
+            f"<td>{_badge('ans', c['answer'], ANSWER_LABELS.get(c['answer']))}</td>"
+            f"<td><b>{_text(c['title'])}</b><br><small>{_text(c['source'])} · "
+            f"<code>{_text(c['id'])}</code></small>{more}</td>"
+            f"<td>{_text(c['reason'])}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+                "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"]}
+
+
+def _plots(figures: Iterable[tuple[str, go.Figure | None]]) -> list[str]:
+    return [f"<div class='plot' id='{name}'>{fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)}"
+            "</div>" for name, fig in figures if fig is not None]
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole page as one string."""
+    from plotly.offline import get_plotlyjs
+
+    summary = report["summary"]
     app = report["app"]
     app_line = ", ".join(app["domains"]) or "not given"
     if app.get("domains_inferred"):
         app_line += " (inferred from the traffic)"
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>Classroom traffic audit: {_cell(app.get('name') or app_line)}</title><style>{CSS}</style></head><body>",
-        "<h1>Classroom traffic audit</h1>",
-        f"<p>App: <b>{_cell(app.get('name') or '')}</b> — app domains: {_cell(app_line)}. Generated {_cell(report['generated_at'])}.</p>",
-        f"<div class='verdict {verdict_class}' id='verdict'>{escape(verdict_text)}</div>",
-        "<div class='cards'>",
+    name = app.get("name") or app_line
+    method = report.get("method") or {}
+    plotlyjs = get_plotlyjs()
+    head = [
+        f"<title>Classroom traffic audit: {_text(name)}</title><style>{CSS}</style>",
+        # plotly.js, once, inline.
+        f"<script>{plotlyjs}</script></head><body>",
     ]
+    parts = [
+        "<h1>Classroom traffic audit</h1>",
+        f"<p>App: <b>{_text(app.get('name') or 'not named')}</b> — app domains: {_text(app_line)}.<br>"
+        f"<small>Traffic from {_text(method.get('session_start') or '?')} to {_text(method.get('session_end') or '?')}"
+        f" · report generated {_text(report['generated_at'])} · values masked, safe to share</small></p>",
+        "<nav><a href='#recipients'>Who received what</a><a href='#flows'>Data flows</a><a href='#map'>Countries</a>"
+        "<a href='#timeline'>Timeline</a><a href='#findings'>Findings</a><a href='#destinations'>Destinations</a>"
+        "<a href='#coverage'>Not seen</a><a href='#provenance'>Method</a><a href='#checklist'>Checklist</a></nav>",
+    ]
+    parts += _verdict(report)
+    parts.append("<div class='cards'>")
+    by_sev = summary.get("by_severity", {})
     for label, value in (
         ("Destinations", summary["destinations"]),
         ("Third parties", summary["third_parties"]),
         ("Trackers", summary["trackers"]),
         ("Findings", summary["findings"]),
+        ("High severity", by_sev.get("high", 0)),
+        ("Data types", len(summary.get("by_data_type", {}))),
     ):
-        parts.append(f"<div class='card'><b>{int(value)}</b>{escape(label)}</div>")
+        parts.append(f"<div class='card'><b>{_num(value)}</b>{escape(label)}</div>")
     parts.append("</div>")
-
-    parts.append("<h2 id='flows'>Where the data goes</h2><div class='plot'>")
-    parts.append(_sankey(report).to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False}))
-    parts.append("</div>")
-
-    parts.append("<h2 id='findings'>Findings</h2>")
-    if report["findings"]:
-        parts.append(
-            "<table><tr><th>Severity</th><th>Finding</th><th>Data</th><th>Destination</th><th>Where</th>"
-            "<th>Encoding</th><th>Evidence (masked)</th><th>Count</th></tr>"
-        )
-        for f in report["findings"]:
-            parts.append(
-                f"<tr><td><span class='badge sev-{escape(f['severity'])}'>{escape(f['severity'])}</span></td>"
-                f"<td>{_cell(f.get('title') or f['rule'])}</td><td>{_cell(f['data_type'])}</td>"
-                f"<td>{_cell(f['host'])}<br><small>{_cell(f['company'] or 'unknown company')} · {_cell(f['party'])}</small></td>"
-                f"<td>{_cell(f['where'])} <code>{_cell(f['key'])}</code></td><td><code>{_cell(f['encoding'])}</code></td>"
-                f"<td><code>{_cell(f['masked_value'])}</code><br><small>fp {_cell(f['fingerprint'])}</small></td>"
-                f"<td class='num'>{int(f['count'])}</td></tr>"
-            )
-        parts.append("</table>")
-    else:
-        parts.append("<p>No personal data was detected in the visible traffic.</p>")
-
-    parts.append("<h2 id='destinations'>Destinations</h2><table><tr><th>Host</th><th>Party</th><th>Company</th>")
-    parts.append("<th>Category</th><th>Country</th><th>Requests</th><th>Bytes up</th><th>Bytes down</th><th>Data types</th></tr>")
-    for d in report["destinations"]:
-        tracker = " <span class='badge sev-medium'>tracker</span>" if d["is_tracker"] else ""
-        parts.append(
-            f"<tr><td>{_cell(d['host'])}{tracker}</td><td>{_cell(d['party'])}</td><td>{_cell(d['company'])}</td>"
-            f"<td>{_cell(d['category'])}</td><td>{_cell(d['countries'])}</td><td class='num'>{int(d['requests'])}</td>"
-            f"<td class='num'>{int(d['bytes_up'])}</td><td class='num'>{int(d['bytes_down'])}</td><td>{_cell(d['data_types'])}</td></tr>"
-        )
-    parts.append("</table>")
-
-    coverage = report.get("coverage", {})
-    parts.append("<h2 id='coverage'>What we could not see</h2>")
-    share = coverage.get("share_visible")
-    parts.append(
-        f"<p>Content was visible for {_cell(coverage.get('connections_visible'))} of {_cell(coverage.get('connections'))} "
-        f"requests and connections ({'n/a' if share is None else f'{share:.0%}'}).</p>"
-    )
-    if coverage.get("hidden"):
-        parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections</th><th>Why hidden</th></tr>")
-        for h in coverage["hidden"]:
-            parts.append(
-                f"<tr><td>{_cell(h['host'])}</td><td>{_cell(h['company'])}</td>"
-                f"<td class='num'>{int(h['requests'])}</td><td>{_cell(h['reason'])}</td></tr>"
-            )
-        parts.append("</table>")
-
-    parts.append("<h2 id='provenance'>Method and provenance</h2><table><tr><th>Input</th><th>Format</th><th>Records</th><th>SHA-256</th><th>Problems</th></tr>")
-    for item in report["inputs"]:
-        parts.append(
-            f"<tr><td>{_cell(item['path'])}</td><td>{_cell(item['format'])}</td><td class='num'>{int(item['records'])}</td>"
-            f"<td><code>{_cell(item['sha256'])}</code></td><td>{_cell(item.get('problems'))}</td></tr>"
-        )
-    parts.append("</table><p>Tracker database: ")
-    parts.append(_cell([f"{s['source']} {s['version']}" for s in report["trackers_db"]]))
-    parts.append(f". Tool: {_cell(report['tool']['name'])} {_cell(report['tool']['version'])}.</p>")
+    parts += _who_received_what(report)
+    parts.append("<h2 id='flows'>Where the data goes</h2>"
+                 "<p class='note'>From the device to first and third parties, to companies, to the kinds of personal "
+                 "data each received. Widths follow request counts.</p>")
+    parts += _plots([("sankey", _sankey(report))])
+    parts += _countries(report, _country_rows(report))
+    parts.append("<h2 id='timeline'>Timeline</h2><p class='note'>Requests per destination over the session "
+                 f"(busiest {MAX_TIMELINE_ROWS}; ⚑ marks trackers).</p>")
+    timeline = _timeline(report)
+    parts += _plots([("timeline-plot", timeline)]) if timeline else ["<p>No timed requests.</p>"]
+    parts += _findings(report)
+    parts += _destinations(report)
+    parts += _coverage(report)
+    parts += _provenance(report)
+    parts += _checklist(report)
     parts.append("</body></html>\n")
-    return "".join(parts)
+    body = "".join(head + parts)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{content_security_policy(body)}\">" + body
+    )
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
+
+
+def content_security_policy(page: str) -> str:
+    """A policy that allows exactly the page's own inline scripts (by hash) and no network access.
+
+    Defence in depth: even if some capture string escaped escaping, a script or
+    event handler it injected would not run, and nothing can be fetched.
+    """
+    hashes = sorted({
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1).encode("utf-8")).digest()).decode("ascii") + "'"
+        for m in _SCRIPT.finditer(page)
+    })
+    return (
+        f"default-src 'none'; script-src {' '.join(hashes)}; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'"
+    )

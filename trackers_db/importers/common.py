@@ -180,6 +180,7 @@ def download(url: str, target: Path) -> None:
                     raise FetchError(f"{url}: larger than {MAX_DOWNLOAD_BYTES // (1 << 20)} MB; refusing")
                 out.write(chunk)
     except urllib.error.HTTPError as exc:
+        exc.close()  # the error carries the open response
         raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         if isinstance(exc, FetchError):

@@ -59,7 +59,9 @@ def test_import_info_lookup(data_dir: Path) -> None:
     run = auditor(data_dir, "db", "import", "adguard", SHARED / "adguard-companiesdb")
     assert run.exit_code == 0, run.stderr
     assert "imported 5125 domains from adguard (version 2026-07-20T11:02:11.184Z, CC-BY-SA-4.0)" in run.stderr
-    run = auditor(data_dir, "db", "import", "duckduckgo-app", SHARED / "duckduckgo-tracker-blocklists/app/android-tds.json")
+    run = auditor(
+        data_dir, "db", "import", "duckduckgo-app", SHARED / "duckduckgo-tracker-blocklists/app/android-tds.json"
+    )
     assert run.exit_code == 0, run.stderr
     assert "non-commercial" in run.stderr  # the user is told not to redistribute it
     assert (data_dir / "trackers" / "adguard.json").is_file()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from trackers_db.database import TrackerDatabase, load_curated, load_imported_document
+from trackers_db.database import SourceInfo, TrackerDatabase, load_curated, load_imported_document
 from trackers_db.importers import SOURCES, ImportedList, ListFormatError, write_imported
 from trackers_db.importers.whotracksme import parse_whotracksme
 
@@ -169,7 +169,11 @@ def test_written_list_round_trips_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     document = json.loads(path.read_text())
-    assert (document["source"], document["license"], document["non_commercial"]) == ("ghostery", "CC-BY-NC-SA-4.0", True)
+    assert (document["source"], document["license"], document["non_commercial"]) == (
+        "ghostery",
+        "CC-BY-NC-SA-4.0",
+        True,
+    )
     assert document["imported_at"].endswith("Z") and document["upstream"] == "https://example.invalid/"
     entries, info, _ = load_imported_document(path)
     assert entries == imported.entries
@@ -184,12 +188,17 @@ def test_merged_lookup_names_every_source_and_curated_decides() -> None:
     database.add(*load_curated())
     for source in ("adguard", "duckduckgo-web", "ghostery", "hosts"):
         imported = parsed(source)
-        from trackers_db.database import SourceInfo
-
-        database.add(imported.entries, SourceInfo(source, imported.version, SOURCES[source].license, 0), imported.cnames)
+        database.add(
+            imported.entries, SourceInfo(source, imported.version, SOURCES[source].license, 0), imported.cnames
+        )
     verdict = database.lookup("app-measurement.com")
     assert verdict is not None
-    assert (verdict.company, verdict.category, verdict.country, verdict.source) == ("Google", "analytics", "US", "curated")
+    assert (verdict.company, verdict.category, verdict.country, verdict.source) == (
+        "Google",
+        "analytics",
+        "US",
+        "curated",
+    )
     assert {"curated", "adguard", "duckduckgo-web"} <= set(verdict.sources)
     assert verdict.describe().startswith("Google (Alphabet Inc.), analytics, HQ US — curated; also adguard")
     # A host only a blocklist knows is still a tracker, with its rule as provenance.

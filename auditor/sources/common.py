@@ -46,7 +46,7 @@ def host_of_url(url: str) -> str | None:
 
 
 def is_ip_literal(host: str) -> bool:
-    """True for an IPv4 or IPv6 address written as a host."""
+    """Tell whether ``host`` is an IPv4 or IPv6 address rather than a name."""
     import ipaddress
 
     try:
@@ -54,3 +54,28 @@ def is_ip_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_HTTP_VERSIONS = {
+    "http/1.0": "HTTP/1.0", "1.0": "HTTP/1.0",
+    "http/1.1": "HTTP/1.1", "1.1": "HTTP/1.1",
+    "h2": "HTTP/2", "h2c": "HTTP/2", "http/2": "HTTP/2", "http/2.0": "HTTP/2", "2": "HTTP/2", "2.0": "HTTP/2",
+    "h3": "HTTP/3", "http/3": "HTTP/3", "http/3.0": "HTTP/3", "3": "HTTP/3",
+}
+_UNKNOWN_HTTP_VERSIONS = frozenset({"", "http", "unknown", "ori", "-"})
+
+
+def normalize_http_version(value: object) -> str:
+    """One spelling per HTTP version, whatever the writer used; ``HTTP`` when it is unknown.
+
+    HAR writers say ``h2``, ``HTTP/2.0``, ``1.1``, ``unknown`` or leave it empty;
+    mitmproxy says ``HTTP/2.0``; reports should not list one protocol five ways.
+
+    >>> [normalize_http_version(v) for v in ("h2", "HTTP/2.0", "1.1", "http/1.1", "h3", "unknown", None)]
+    ['HTTP/2', 'HTTP/2', 'HTTP/1.1', 'HTTP/1.1', 'HTTP/3', 'HTTP', 'HTTP']
+    """
+    text = str(value or "").strip()
+    lowered = text.lower()
+    if lowered in _UNKNOWN_HTTP_VERSIONS:
+        return "HTTP"
+    return _HTTP_VERSIONS.get(lowered, text.upper())

@@ -14,36 +14,44 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from auditor.decoding import decode_content
+from auditor.decoding import DecodedBody, decode_content
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, InputError, ReadOptions
-from auditor.sources.common import cookies_from_headers, host_of_url
+from auditor.sources.common import cookies_from_headers, host_of_url, normalize_http_version
 
 _HAR_START = re.compile(rb'^\s*(\xef\xbb\xbf)?\s*\{\s*"log"\s*:')
 _ENTRIES = re.compile(r'"entries"\s*:\s*\[')
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """A JSON object whose first key is ``log`` (every HAR writer puts it first)."""
+    """Recognise a JSON object whose first key is ``log`` (a HAR's only top-level key)."""
     return bool(_HAR_START.match(head))
 
 
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
     """Yield one HTTP record per HAR entry."""
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    data = path.read_bytes()
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    text = data.decode("utf-8-sig", errors="replace")
     try:
         entries = _entries_of(json.loads(text), path)
     except json.JSONDecodeError as exc:
         entries, offset = _salvage_entries(text)
-        problems.append(
-            InputProblem(str(path), f"HAR is damaged at character {exc.pos} ({exc.msg}); read {len(entries)} entries before it")
-            if offset is not None
-            else InputProblem(str(path), f"not valid JSON at character {exc.pos}: {exc.msg}", fatal=True)
-        )
+        at_byte = bom + len(text[: exc.pos].encode("utf-8", errors="replace"))
+        if offset is None:
+            problems.append(InputProblem(str(path), f"not valid JSON at byte {at_byte}: {exc.msg}", fatal=True))
+        else:
+            problems.append(
+                InputProblem(
+                    str(path),
+                    f"HAR is damaged at byte {at_byte} ({exc.msg}); read {len(entries)} entries before it",
+                    fatal=not entries,
+                )
+            )
     for index, entry in enumerate(entries):
         try:
             yield entry_to_record(entry, str(path), options.body_cap)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {exc}"))
 
 
@@ -111,6 +119,16 @@ def _body_of(post: Any) -> tuple[bytes, str | None]:
     return b"", mime
 
 
+def _decoded_body(raw: bytes, headers: tuple[tuple[str, str], ...], cap: int) -> DecodedBody:
+    """HAR bodies are normally stored decoded; some writers keep the encoded bytes, so try the header's encoding."""
+    encoding = next((v for k, v in headers if k.lower() == "content-encoding"), None)
+    if encoding:
+        decoded = decode_content(raw, encoding, cap)
+        if decoded.problem is None:
+            return decoded
+    return decode_content(raw, None, cap)
+
+
 def _size(*values: Any) -> int:
     total = 0
     for value in values:
@@ -127,7 +145,7 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record
     headers = _pairs(request.get("headers"))
     cookies = _pairs(request.get("cookies")) or cookies_from_headers(headers)
     raw_body, mime = _body_of(request.get("postData"))
-    body = decode_content(raw_body, None, body_cap)
+    body = _decoded_body(raw_body, headers, body_cap)
     content = response.get("content") or {}
     status = response.get("status")
     header_bytes = sum(len(k) + len(v) + 4 for k, v in headers)
@@ -144,7 +162,7 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record
         host=host_of_url(url),
         host_source=HostSource.URL,
         server_ip=server_ip,
-        protocol=str(request.get("httpVersion") or "HTTP"),
+        protocol=normalize_http_version(request.get("httpVersion")),
         content_visible=True,
         encrypted=url.lower().startswith(("https:", "wss:")),
         method=str(request.get("method") or "GET"),

@@ -15,16 +15,32 @@ from typing import Any
 from auditor.decoding import DEFAULT_BODY_CAP, decode_content
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, ReadOptions
-from auditor.sources.common import cookies_from_headers
+from auditor.sources.common import cookies_from_headers, normalize_http_version
 
-# A flow file is a stream of tnetstrings: "<length>:<payload><type>", the first payload a dict.
-_TNETSTRING_START = re.compile(rb"^\d{1,9}:")
+# A flow file is a stream of tnetstrings, "<length>:<payload><type>", each a dict whose payload
+# starts with a key such as "9:websocket;" (";" marks text, "," bytes). mitmproxy writes the keys
+# in reverse, so "version" and "type" may sit after a large body: recognise the structure instead.
+_FLOW_START = re.compile(rb"^(\d{1,12}):(\d{1,2}):")
+_FLOW_KEY = re.compile(rb"[a-z_]{1,40}")
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """A tnetstring dictionary holding a mitmproxy flow (it has a ``version`` key)."""
-    match = _TNETSTRING_START.match(head)
-    return bool(match) and b"version" in head and b"type" in head
+    """Recognise a tnetstring dictionary (a mitmproxy flow) at the start of the file."""
+    match = _FLOW_START.match(head)
+    if not match:
+        return False
+    key_end = match.end() + int(match.group(2))
+    if not _FLOW_KEY.fullmatch(head[match.end() : key_end]) or head[key_end : key_end + 1] not in (b",", b";"):
+        return False
+    # The first flow must end with the dictionary marker, unless the file was cut inside it.
+    closing = len(match.group(1)) + 1 + int(match.group(1))
+    try:
+        with path.open("rb") as handle:
+            handle.seek(closing)
+            marker = handle.read(1)
+    except OSError:
+        return False
+    return marker in (b"}", b"")
 
 
 def _ip_port(address: Any) -> tuple[str | None, int | None]:
@@ -65,7 +81,7 @@ def http_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: in
         client_port=client_port,
         server_ip=server_ip,
         server_port=server_port,
-        protocol=request.http_version,
+        protocol=normalize_http_version(request.http_version),
         content_visible=True,
         encrypted=request.scheme in ("https", "wss"),
         method=request.method,
@@ -85,7 +101,7 @@ def http_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: in
 
 
 def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
-    """A raw TCP or UDP flow: known by its SNI if it had one, else by address."""
+    """Turn a raw TCP or UDP flow into a record, known by its SNI if it had one, else by address."""
     server = flow.server_conn
     client_ip, client_port = _ip_port(flow.client_conn.peername)
     server_ip, server_port = _ip_port(server.peername)
@@ -105,7 +121,7 @@ def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
         client_port=client_port,
         server_ip=server_ip or (address_host if address_host and _is_ip(address_host) else None),
         server_port=server_port or address_port,
-        protocol=type(flow).__name__.replace("Flow", "").upper(),
+        protocol="TLS" if tls else type(flow).__name__.replace("Flow", "").upper(),
         content_visible=False,
         encrypted=tls,
         bytes_up=up,
@@ -116,7 +132,7 @@ def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
 
 
 def dns_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record | None:
-    """A DNS lookup seen by mitmproxy's DNS or WireGuard mode."""
+    """Turn a DNS lookup seen by mitmproxy's DNS or WireGuard mode into a record."""
     questions = flow.request.questions
     if not questions:
         return None
@@ -152,7 +168,7 @@ def dns_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record | N
 
 
 def tls_failure_to_record(data: Any, source: SourceKind, origin: str, reason: str) -> Record:
-    """A TLS handshake mitmproxy could not intercept (``tls_failed_client`` hook data)."""
+    """Turn a TLS handshake mitmproxy could not intercept (``tls_failed_client`` hook data) into a record."""
     client = data.context.client
     server = data.context.server
     client_ip, client_port = _ip_port(client.peername)
@@ -201,23 +217,26 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
     from mitmproxy import exceptions, io
 
     count = 0
+    good_until = 0
     with path.open("rb") as handle:
         reader = io.FlowReader(handle)
         try:
             for flow in reader.stream():
                 count += 1
+                good_until = handle.tell()
                 try:
                     record = flow_to_record(flow, SourceKind.FLOW_FILE, str(path), options.body_cap)
-                except (AttributeError, TypeError, ValueError) as exc:
-                    problems.append(InputProblem(str(path), f"flow {count} skipped: {exc}"))
+                except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                    problems.append(InputProblem(str(path), f"flow {count} skipped: {type(exc).__name__}: {exc}"))
                     continue
                 if record is not None:
                     yield record
         except exceptions.FlowReadException as exc:
+            cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) != str(exc) else ""
             problems.append(
                 InputProblem(
                     str(path),
-                    f"flow file damaged near byte {handle.tell()} after {count} flows: {exc}",
+                    f"flow file damaged at byte {good_until}, after {count} flows: {exc}{cause}",
                     fatal=count == 0,
                 )
             )

@@ -147,17 +147,10 @@ def tls_failure_note(error: str | None) -> str:
 
 
 def load_profile(path: str | os.PathLike[str]) -> Any:
-    """Load a device profile file with the loader ``auditor analyze --profile`` uses."""
-    try:
-        from auditor import profile as profile_module  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ValueError("device profiles are not supported by this version of the auditor") from exc
-    loader = getattr(profile_module, "load_profile", None)
-    if loader is None:
-        raise ValueError("device profiles are not supported by this version of the auditor")
-    if not Path(path).is_file():
-        raise ValueError(f"{path}: no such file")
-    return loader(Path(path))
+    """Load a device profile with the loader ``auditor analyze --profile`` uses (``ValueError`` if bad)."""
+    from auditor.profile import load_profile as load
+
+    return load(Path(path).expanduser())
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -364,6 +357,7 @@ class LiveSession:
             app_name=settings.app_name,
             salt=salt if salt is not None else load_or_create_salt(),
             profile=profile,
+            device_ips=tuple(getattr(profile, "device_ips", ())),
             read_options=ReadOptions(body_cap=settings.body_cap),
         )
         self.analysis = Analysis(self.config, detectors=detectors)

@@ -45,6 +45,8 @@ class AnalysisConfig:
     read_options: ReadOptions = field(default_factory=ReadOptions)
     rules: RuleSet | None = None
     """Finding rules and thresholds; ``None`` means the bundled default rules."""
+    geoip_db: Path | None = None
+    """A MaxMind/DB-IP ``.mmdb`` file to ask first for server countries (registry data otherwise)."""
 
 
 @dataclass
@@ -96,7 +98,7 @@ class Analysis:
         self.config = config or AnalysisConfig()
         self.database = database if database is not None else load_database()
         self.detectors = list(detectors) if detectors is not None else default_detectors()
-        self.countries = countries or default_country_lookup()
+        self.countries = countries or default_country_lookup(self.config.geoip_db)
         self.classifier = Classifier(self.database, self.config.app_domains)
         self.context = DetectionContext(
             masker=Masker(self.config.salt),

@@ -83,6 +83,8 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
               help="Bytes of each decoded request body to analyse.")
 @click.option("--keylog", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
               help="TLS key log (NSS format: SSLKEYLOGFILE, friTap, PiRogue) to decrypt TLS in pcap/pcapng inputs.")
+@click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.mmdb",
+              help="MaxMind GeoLite2/GeoIP2 or DB-IP country database to locate servers (default: registry data).")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -98,6 +100,7 @@ def analyze(
     fail_on: str | None,
     body_cap: int,
     keylog: Path | None,
+    geoip_db: Path | None,
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
@@ -114,8 +117,13 @@ def analyze(
         rules=load_rule_options(rules_path, home_country, first_seconds),
         profile=profile,
         device_ips=profile.device_ips if profile else (),
+        geoip_db=geoip_db,
     )
-    analysis = Analysis(config)
+    try:
+        analysis = Analysis(config)
+    except ValueError as exc:  # an unreadable --geoip-db file, named in the message
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.INPUT_ERROR)
     failed_inputs = 0
     for path in inputs:
         summary = analysis.add_input(path)

@@ -106,8 +106,9 @@ def test_user_mmdb_is_asked_first_then_registry_data(tmp_path: Path) -> None:
 def test_unreadable_mmdb_names_the_file(tmp_path: Path) -> None:
     bogus = tmp_path / "GeoLite2-Country.mmdb"
     bogus.write_bytes(b"not a database")
-    with pytest.raises(ValueError, match="GeoLite2-Country.mmdb: not a readable MaxMind/DB-IP .mmdb file"):
+    with pytest.raises(ValueError) as error:
         default_country_lookup(bogus)
+    assert str(error.value).startswith(f"{bogus}: not a readable MaxMind/DB-IP .mmdb file")
 
 
 def test_report_has_server_and_headquarters_countries(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def _encode(value: object) -> bytes:
 
 
 def write_country_mmdb(path: Path, networks: dict[str, str]) -> None:
-    """An IPv4 country database mapping each network to a country code."""
+    """Write an IPv4 country database mapping each network to a country code."""
     nodes: list[list[object]] = [[None, None]]
     data = b""
     for network_text, country in networks.items():

@@ -61,6 +61,8 @@ def classroom_session(*, hostile: bool = False) -> list[Record]:
         _http(f"api.{APP_DOMAIN}", t + 20.0, "/lesson/4", {"studentId": "S-2291-77"}),
         _http("api.mixpanel.com", t + 25.0, "/track", {"lat": "43.65323", "lon": "-79.38318", "distinct_id": "u1"}),
         _http("api.amplitude.com", t + 30.0, "/2/httpapi", {"device_id": "a4f1c2d9e8b7"}),
+        _http("o1.ingest.sentry.io", t + 35.0, "/api/1/store/", {"device_id": "c0ffee00d00d42"}),
+        _http("forms.survey-vendor.example", t + 36.0, "/submit", {"firstName": "Ana", "lastName": "Lopez"}),
         _http("ads.mopub.com", t + 40.0, "/m/ad?udid=" + idfa, None),
         _http(f"media.{APP_DOMAIN}", t + 60.0, "/upload", raw_body=b"OggS" + bytes(2000),
               content_type="audio/ogg"),

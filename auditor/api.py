@@ -40,8 +40,6 @@ def analyze(
 
     Unreadable inputs are listed in ``report["inputs"][i]["problems"]``; they do not raise.
     """
-    import pandas as pd
-
     from auditor.analysis import Analysis, AnalysisConfig
     from auditor.privacy import load_or_create_salt
     from auditor.report.model import build_report
@@ -67,7 +65,20 @@ def analyze(
     report = build_report(analysis)
     return AuditResult(
         report=report,
-        records=pd.DataFrame(rows),
-        destinations=pd.DataFrame(report["destinations"]),
-        findings=pd.DataFrame(report["findings"]),
+        records=_frame(rows, [f.name for f in dataclasses.fields(Record)]),
+        destinations=_frame(report["destinations"], _contract_columns("destination")),
+        findings=_frame(report["findings"], _contract_columns("finding")),
     )
+
+
+def _contract_columns(item: str) -> list[str]:
+    from auditor.report.schema import report_schema
+
+    return list(report_schema()["$defs"][item]["required"])
+
+
+def _frame(rows: list[dict[str, Any]], empty_columns: list[str]) -> pd.DataFrame:
+    """Tabulate rows; with no rows keep the columns anyway, so ``df["host"]`` still works."""
+    import pandas as pd
+
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=empty_columns)

@@ -80,7 +80,7 @@ def run_analyze(args: Sequence[str | os.PathLike[str]], env: Mapping[str, str] |
 
     runner = CliRunner()
     text_args = [os.fspath(a) for a in args]
-    result = runner.invoke(main, text_args, env=dict(env or {}), catch_exceptions=False)
+    result = runner.invoke(main, text_args, env=dict(env or {}), catch_exceptions=False, prog_name="auditor")
     report = _report_from(text_args, result.stdout)
     return AnalyzeRun(result.exit_code, result.stdout, result.stderr, report)
 

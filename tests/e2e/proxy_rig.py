@@ -110,12 +110,17 @@ class RunningProxy:
 
 @contextmanager
 def mitmdump_with_addon(
-    tmp: Path, session: Path, standins: Any, env: dict[str, str], extra: Sequence[str] = ()
+    tmp: Path,
+    session: Path,
+    standins: Any,
+    env: dict[str, str],
+    extra: Sequence[str] = (),
+    executable: str = "mitmdump",
 ) -> Iterator[RunningProxy]:
-    """``mitmdump -s addons/classroom_auditor.py`` on 127.0.0.1 (a free port), upstreams on loopback."""
+    """``mitmdump -s addons/classroom_auditor.py`` (or mitmweb) on 127.0.0.1 (a free port), upstreams on loopback."""
     confdir = tmp / "mitmproxy-conf"
     command = [
-        str(VENV_BIN / "mitmdump"),
+        str(VENV_BIN / executable),
         "--listen-host", "127.0.0.1", "--listen-port", "0",
         "--set", f"confdir={confdir}",
         "--set", "connection_strategy=lazy",  # lets clients negotiate HTTP/2 with the proxy

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 DEFAULT_BODY_CAP = 1024 * 1024
 """Bytes of decoded body kept for analysis; the rest is cut and the cut recorded."""
 
-_CHUNK = 256
+_BROTLI_SLICE = 16
+"""Compressed bytes fed to brotli per call: one call's output stays within a few MiB whatever the input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ def decode_content(raw: bytes, content_encoding: str | None, cap: int = DEFAULT_
     DecodedBody(data=b'xxxx', truncated=True, problem=None)
     """
     data = raw
+    truncated = False
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     # Encodings are listed in the order applied, so undo them from the last.
     for coding in reversed(codings):
@@ -50,10 +52,12 @@ def decode_content(raw: bytes, content_encoding: str | None, cap: int = DEFAULT_
         except _UnsupportedEncoding:
             return DecodedBody(raw[:cap], len(raw) > cap, f"unsupported content encoding {coding!r}")
         except Exception as exc:  # noqa: BLE001 - any decoder error means "keep the raw bytes"
+            if truncated:
+                # An outer layer was cut at the cap, so this layer's stream ends early: keep what decoded.
+                break
             return DecodedBody(raw[:cap], len(raw) > cap, f"could not decode {coding}: {exc}")
-        if cut:
-            return DecodedBody(data[:cap], True, None)
-    return DecodedBody(data[:cap], len(data) > cap, None)
+        truncated = truncated or cut
+    return DecodedBody(data[:cap], truncated or len(data) > cap, None)
 
 
 class _UnsupportedEncoding(Exception):
@@ -79,7 +83,14 @@ def _decode_one(data: bytes, coding: str, cap: int) -> tuple[bytes, bool]:
 def _zlib_bounded(data: bytes, wbits: int, cap: int) -> tuple[bytes, bool]:
     decompressor = zlib.decompressobj(wbits)
     out = decompressor.decompress(data, cap + 1)
-    return out[:cap], len(out) > cap
+    # A gzip body may hold several members one after another (RFC 1952); decode them all.
+    while wbits & 16 and len(out) <= cap and decompressor.eof and decompressor.unused_data:
+        decompressor, rest = zlib.decompressobj(wbits), decompressor.unused_data
+        try:
+            out += decompressor.decompress(rest, cap + 1 - len(out))
+        except zlib.error:
+            break  # trailing bytes that are not another member: ignore them, as browsers do
+    return out[:cap], len(out) > cap or bool(decompressor.unconsumed_tail)
 
 
 def _brotli_bounded(data: bytes, cap: int) -> tuple[bytes, bool]:
@@ -89,8 +100,8 @@ def _brotli_bounded(data: bytes, cap: int) -> tuple[bytes, bool]:
     parts: list[bytes] = []
     size = 0
     # Feed small slices so one slice cannot expand beyond reason before we check the cap.
-    for start in range(0, len(data), _CHUNK):
-        chunk = decompressor.process(data[start : start + _CHUNK])
+    for start in range(0, len(data), _BROTLI_SLICE):
+        chunk = decompressor.process(data[start : start + _BROTLI_SLICE])
         parts.append(chunk)
         size += len(chunk)
         if size > cap:

@@ -381,3 +381,42 @@ def test_hostile_strings_in_urls_are_read_and_escaped_in_reports(tmp_path: Path)
     assert HOSTILE_KEY not in html and HOSTILE_VALUE not in html and "ev<il>" not in html
     assert "ev<il>.example" in {d["host"] for d in run.report["destinations"]}
     assert "mia.testpupil@student.example" not in html
+
+
+def test_brotli_bomb_costs_little_memory() -> None:
+    import tracemalloc
+
+    import brotli
+
+    from auditor.decoding import decode_content
+
+    bomb = brotli.compress(b"\0" * (256 * 1024 * 1024), quality=5)
+    assert len(bomb) < 4096
+    tracemalloc.start()
+    try:
+        result = decode_content(bomb, "br", cap=SMALL_CAP)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(result.data) == SMALL_CAP and result.truncated
+    assert peak < 32 * 1024 * 1024, f"decoding a {len(bomb)}-byte brotli bomb peaked at {peak} bytes"
+
+
+def test_layered_encodings_cut_at_the_cap_are_still_decoded() -> None:
+    import brotli
+
+    from auditor.decoding import decode_content
+
+    text = b"".join(b'{"n": %d, "email": "mia.testpupil@student.example"}\n' % i for i in range(20000))
+    layered = brotli.compress(gzip.compress(text))  # "Content-Encoding: gzip, br"
+    result = decode_content(layered, "gzip, br", cap=SMALL_CAP)
+    assert result.truncated and result.problem is None
+    assert text.startswith(result.data) and len(result.data) > SMALL_CAP // 2
+
+
+def test_gzip_body_with_several_members() -> None:
+    from auditor.decoding import decode_content
+
+    result = decode_content(gzip.compress(b"first,") + gzip.compress(b"second"), "gzip")
+    assert result.data == b"first,second" and not result.truncated
+    assert decode_content(gzip.compress(b"data") + b"\0\0junk", "gzip").data == b"data"

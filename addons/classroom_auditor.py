@@ -227,7 +227,7 @@ class ClassroomAuditor:
             return
         try:
             json_path, _ = self.session.close()
-            log.warning("Classroom auditor: session ended; reports in %s", json_path.parent)
+            log.info("Classroom auditor: session ended; reports in %s", json_path.parent)
         except Exception:  # noqa: BLE001 - still close the flows file
             self._failed("done")
         if self.flow_writer is not None:

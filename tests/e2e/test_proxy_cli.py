@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -182,3 +183,34 @@ def test_auditor_analyze_rebuilds_the_same_report_from_the_session(cli_run: CliR
     }
     assert _finding_keys(from_flows.report) == _finding_keys(live)
     assert os.stat(cli_run.folder / "flows.mitm").st_size > 0
+
+
+def test_wireguard_mode_prints_the_client_configuration(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path / "sessions" / "wg"
+    command = [
+        sys.executable, "-m", "auditor", "proxy", "--mode", "wireguard", "--listen-host", "127.0.0.1",
+        "--port", str(port), "--sessions-dir", str(tmp_path / "sessions"), "--session", "wg",
+        "--confdir", str(tmp_path / "mitmproxy-conf"), "--report-every", "0",
+    ]
+    with (tmp_path / "out.txt").open("w+") as out:
+        process = subprocess.Popen(
+            command, env=child_env(pinned_env(tmp_path / "data")), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        try:
+            ready = wait_for_ready(folder, process)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        out.seek(0)
+        text = out.read()
+    conf = Path(ready["wireguard_conf"])
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600  # it holds the client's private key
+    assert "[Interface]" in text and "PrivateKey = " in text and f"Endpoint = 127.0.0.1:{port}" in text
+    assert conf.read_text().strip() in text.replace("\n  ", "\n")
+    assert "Session saved in" in text

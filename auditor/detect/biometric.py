@@ -38,6 +38,7 @@ _FACE_HINT = re.compile(r"face|selfie|portrait|webcam|camera|snapshot|proctor|he
 _DATA_URL = re.compile(r"^data:((?:audio|video|image)/[\w.+-]{1,40});base64,", re.I)
 _B64_MEDIA = ("/9j/", "iVBORw0KGgo", "UklGR", "T2dnUw", "GkXfo", "SUQz", "AAAAGGZ0eXA", "AAAAHGZ0eXA", "AAAAIGZ0eXA")
 _RELAY = re.compile(r"\b(stuns?|turns?):([\w.-]{1,253}|\[[0-9a-fA-F:]{2,45}\])(?::\d{1,5})?", re.I)
+_TRAILING_INDEX = re.compile(r"(?:\[\d+\])+$")
 _RELAY_PORTS = frozenset({3478, 5349, 19302})
 # Key names about the body or behaviour of the person -> (data type, what it is).
 _BIOMETRIC_KEYS: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -140,6 +141,8 @@ class BiometricDetector(Detector):
     def _fields(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         reported: set[tuple[str, str]] = set()
         for item in iter_fields(record):
+            if item.parsed:
+                continue
             value = item.value
             if len(value) >= 64:
                 media = _base64_media(value)
@@ -173,10 +176,11 @@ class BiometricDetector(Detector):
                 continue
             for pattern, data_type, label in _BIOMETRIC_KEYS:
                 if pattern.search(name):
-                    if (data_type, item.key) not in reported:
-                        reported.add((data_type, item.key))
+                    key = _TRAILING_INDEX.sub("", item.key)  # one detection for a whole array of samples
+                    if (data_type, key) not in reported:
+                        reported.add((data_type, key))
                         yield context.detection(
-                            data_type, item.where, item.key or None, value[:1024], self.name,
+                            data_type, item.where, key or None, value[:1024], self.name,
                             encoding=item.encoding, confidence=0.6, detail=label,
                         )
                     break

@@ -77,6 +77,8 @@ class Field:
     """The value as text (numbers as written, binary leaves left out)."""
     chain: tuple[str, ...] = ()
     """Decoding steps from the wire to this value, outermost first (see the module docstring)."""
+    parsed: bool = False
+    """True when the value was decoded into the fields that follow it: detectors look at those instead."""
 
     @property
     def encoding(self) -> str:
@@ -129,15 +131,9 @@ def iter_fields(record: Record) -> tuple[Field, ...]:
         return cached
     fields: list[Field] = []
     for item in _top_fields(record):
-        fields.append(item)
         if len(fields) >= MAX_FIELDS:
             break
-        for nested in _expand(item, 0):
-            fields.append(nested)
-            if len(fields) >= MAX_FIELDS:
-                break
-        if len(fields) >= MAX_FIELDS:
-            break
+        _walk(item, 0, fields)
     result = tuple(fields)
     _last = (record, result)
     return result
@@ -522,21 +518,23 @@ def _accept(steps: tuple[str, ...], decoded: bytes) -> list[tuple[tuple[str, ...
     return []
 
 
-def _expand(item: Field, depth: int) -> Iterator[Field]:
-    """Fields hidden inside ``item``'s value by nested encodings."""
+def _walk(item: Field, depth: int, out: list[Field]) -> None:
+    """Append ``item`` and the fields hidden inside its value by nested encodings."""
+    position = len(out)
+    out.append(item)
     if depth >= MAX_LAYERS:
         return
+    structured = False
     for steps, decoded in _decode_steps(item.value):
         parsed = parse_document(decoded)
         if parsed is None:
             continue
         fmt, leaves = parsed
         for inner_key, inner_value in leaves:
-            if inner_value == item.value:
+            if inner_value == item.value or (not steps and fmt == "text") or len(out) >= MAX_FIELDS:
                 continue
-            if not steps and fmt == "text":
-                continue
+            structured = True
             chain = (*item.chain, *steps) if fmt == "text" else (*item.chain, *steps, f"{fmt}:{inner_key}")
-            nested = Field(item.where, join_key(item.key, inner_key), inner_value, chain)
-            yield nested
-            yield from _expand(nested, depth + 1)
+            _walk(Field(item.where, join_key(item.key, inner_key), inner_value, chain), depth + 1, out)
+    if structured:
+        out[position] = Field(item.where, item.key, item.value, item.chain, parsed=True)

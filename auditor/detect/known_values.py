@@ -33,6 +33,7 @@ HASHES: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512")
 """Digests of normalized values that are searched for."""
 MIN_EMBEDDED = 4
 """Shortest form searched inside longer text (shorter forms must be the whole value)."""
+_PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{2,12}(?!\d)|(?<![\d.])-?\d{5,11}(?![\d.])")
 _LOCATION_KEY = re.compile(
@@ -76,6 +77,7 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
         forms += [(f"+{digits}", f"e164({label})"), (digits, f"digits({label})")]
         # National number: without a 1-3 digit country code (unknown which, so try each).
         forms += [(digits[n:], f"national({label})") for n in (1, 2, 3) if len(digits) - n >= 7]
+        forms += [("0" + digits[n:], f"national({label})") for n in (1, 2, 3) if len(digits) - n >= 7]
     if "mac" in label or label == "bssid":
         bare = re.sub(r"[^0-9A-Fa-f]", "", value)
         forms += [
@@ -131,11 +133,15 @@ class KnownValueIndex:
         """Lowercased variant -> variant, for values that are the whole field."""
         self.digests: dict[str, Variant] = {}
         """Lowercase hex digests, for digests inside longer text."""
+        self.phones: dict[str, Variant] = {}
+        """Digits of phone forms, for numbers written with spaces, dots or brackets."""
         embedded: dict[str, Variant] = {}
         for known in self._searched_values(profile):
             for form, transform in normal_forms(known):
                 certain = transform == known.label or transform.startswith(("lower(", "upper("))
                 self._add(self.whole, form.lower(), Variant(known, transform, certain))
+                if known.data_type == "phone" and len(_digits(form)) >= 7:
+                    self._add(self.phones, _digits(form), Variant(known, transform, certain))
                 if len(form) >= MIN_EMBEDDED:
                     embedded.setdefault(form.lower(), Variant(known, transform, certain))
                 for algorithm in HASHES:
@@ -177,6 +183,10 @@ class KnownValueIndex:
         hit = self.whole.get(lowered)
         if hit is not None:
             return [hit]
+        if self.phones and _PHONE_LIKE.match(stripped):
+            hit = self.phones.get(_digits(stripped))
+            if hit is not None:
+                return [hit]
         found: list[Variant] = []
         if len(lowered) > self.min_length and self._scanner is not None:
             for match in self._scanner.finditer(lowered):
@@ -261,6 +271,8 @@ class KnownValueDetector(Detector):
         has_location = profile.latitude is not None and profile.longitude is not None
         coordinates: list[_CoordinateHit] = []
         for item in iter_fields(record):
+            if item.parsed:
+                continue
             for variant in index.match_text(item.value):
                 known = variant.known
                 chain = (*item.chain, variant.transform) if variant.transform != known.label else item.chain

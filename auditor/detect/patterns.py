@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
@@ -34,7 +35,8 @@ _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 _PHONE_CHARS = re.compile(r"^\+?[\d ().-]{7,22}$")
 _DECIMAL = re.compile(r"^-?\d{1,3}\.(\d{1,12})$")
 _PAIR = re.compile(r"^\s*(-?\d{1,3}\.\d{1,12})\s*[,; ]\s*(-?\d{1,3}\.\d{1,12})\s*$")
-_HASH = re.compile(r"^(?:[0-9a-f]{64}|[0-9a-f]{32})$")
+_HASH = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128})$")
+_HASH_NAMES = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
 _NAME_VALUE = re.compile(r"^[^\W\d_][^\W\d_ '.-]*(?:[ '.-]{1,2}[^\W\d_]+){0,4}\.?$")
 _DATES = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%Y%m%d", "%d.%m.%Y", "%Y/%m/%d")
 _ZERO_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0000000000000000", "unknown", "null", "none"})
@@ -42,7 +44,7 @@ _ZERO_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0000000000000000
 # Last key-path component (lowercased, separators removed) -> data type.
 _KEY_TYPES: dict[str, str] = {
     **dict.fromkeys(
-        ("idfa", "gaid", "aaid", "advertisingid", "googleadid", "ifa", "adidentifier", "gpsadid",
+        ("idfa", "gaid", "aaid", "adid", "advertisingtrackingid", "advertisingid", "googleadid", "ifa", "adidentifier", "gpsadid",
          "googleadvertisingid", "advertiserid", "maid", "rida", "adtrackingid", "oaid", "amazonadid", "fireadid",
          "appleifa", "googleaid", "advertisingidentifier"),
         "advertising_id",
@@ -88,8 +90,8 @@ _PAIR_KEYS = frozenset(
     {"ll", "latlng", "latlon", "latlong", "location", "coordinates", "coords", "geo", "loc", "position", "gps",
      "geolocation", "userlocation", "devicelocation", "lnglat", "lonlat"}
 )
-_IP_KEYS = re.compile(r"(?:^|[^a-z])(ip|ipaddress|ipv4|ipv6|clientip|userip|remoteip|remoteaddr|addr|address)$")
-_VERSION_KEYS = re.compile(r"(version|ver|build|release|sdk|revision|rev|^v)$")
+_IP_KEYS = re.compile(r"(?:ip|ipaddress|ipv4|ipv6|addr|address)$")
+_VERSION_KEYS = re.compile(r"version|build|release|sdk|revision|(?:^v|ver|rev)$")
 # Device traits that, three or more together in one request, fingerprint a device.
 _FINGERPRINT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("screen", re.compile(r"screen|resolution|displaysize|dpi|density|viewport|pixelratio")),
@@ -103,7 +105,7 @@ _FINGERPRINT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("carrier", re.compile(r"carrier|^mcc$|^mnc$|networkoperator")),
     ("device_model", re.compile(r"^model$|devicemodel|manufacturer|^brand$|hardwaremodel")),
 )
-_SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "traceparent", "sentry-trace", "referer"})
+_SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "traceparent", "sentry-trace"})
 
 
 def key_name(key: str) -> str:
@@ -118,6 +120,21 @@ def key_name(key: str) -> str:
     return ""
 
 
+def _key_parts(key: str) -> list[str]:
+    parts = (re.sub(r"[^a-z0-9]", "", part.lower()) for part in re.split(r"[.\[\]@>#]", key))
+    return [part for part in parts if part and not part.isdigit()]
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable, counting the documentation ranges that stand in for public addresses in labs and tests."""
+    return address.is_global or any(address in network for network in _DOCUMENTATION if network.version == address.version)
+
+
+_DOCUMENTATION = tuple(
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
 class PatternDetector(Detector):
     """Personal data recognised by the key it sits under, by its format, or both."""
 
@@ -130,11 +147,11 @@ class PatternDetector(Detector):
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         if not record.content_visible:
             return
-        signals: dict[str, str] = {}
+        signals: dict[str, Field] = {}
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
         for item in iter_fields(record):
-            if item.where is Where.HEADER and item.key in _SKIP_HEADERS:
+            if item.parsed or (item.where is Where.HEADER and item.key in _SKIP_HEADERS):
                 continue
             name = key_name(item.key)
             for detection in self._field(item, name, context):
@@ -142,16 +159,19 @@ class PatternDetector(Detector):
                 if marker not in reported:
                     reported.add(marker)
                     yield detection
-            for signal, pattern in _FINGERPRINT_SIGNALS:
-                if signal not in signals and name and pattern.search(name):
-                    signals[signal] = item.key
+            if item.where is not Where.HEADER and len(signals) < len(_FINGERPRINT_SIGNALS):
+                # Any component counts: a sensor list is sent as ``sensors[0].name``.
+                parts = _key_parts(item.key)
+                for signal, pattern in _FINGERPRINT_SIGNALS:
+                    if signal not in signals and any(pattern.search(part) for part in parts):
+                        signals[signal] = item
         if len(signals) >= 3:
             names = sorted(signals)
-            wheres = {Where.BODY if "." in k or "[" in k else Where.QUERY for k in signals.values()}
+            wheres = Counter(item.where for item in signals.values())
             yield context.detection(
                 "device_fingerprint",
-                Where.BODY if Where.BODY in wheres else Where.QUERY,
-                ", ".join(sorted(signals.values()))[:200],
+                wheres.most_common(1)[0][0],
+                ", ".join(sorted(item.key for item in signals.values()))[:200],
                 "|".join(names),
                 self.name,
                 confidence=min(0.5 + 0.1 * len(signals), 0.9),
@@ -195,13 +215,15 @@ class PatternDetector(Detector):
         if _HASH.match(value.lower()):
             hashed = _HASHED_KEYS.get(name)
             if hashed is not None:
-                algorithm = "sha256" if len(value) == 64 else "md5"
+                algorithm = _HASH_NAMES[len(value)]
                 yield self._detection(
                     context, hashed, item, value, 0.7, "hash of personal data (input not known)",
                     encoding=">".join((*item.chain, f"{algorithm}(?)")),
                 )
             return
         data_type = _KEY_TYPES.get(name)
+        if data_type is None and name.endswith(("deviceid", "installid", "installationid")):
+            data_type = "device_id"
         if data_type is None or value.lower() in _ZERO_IDS:
             return
         if self._plausible(data_type, name, value):
@@ -270,8 +292,10 @@ class PatternDetector(Detector):
         if text in context.device_ips or str(address) in context.device_ips:
             return self._detection(context, "ip_address", item, text, 0.95, "the device's own address")
         named = bool(_IP_KEYS.search(name))
-        if address.is_global and (named or address.version == 6 or text == item.value.strip()):
-            return self._detection(context, "ip_address", item, text, 0.85 if named else 0.6, "a public address")
+        if _public(address):
+            whole = text == item.value.strip()
+            confidence = 0.85 if named else (0.6 if whole or address.version == 6 else 0.5)
+            return self._detection(context, "ip_address", item, text, confidence, "a public address")
         if named and address.is_private:
             return self._detection(context, "ip_address", item, text, 0.6, "a local network address")
         return None

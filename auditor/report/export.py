@@ -54,7 +54,7 @@ def _run_chromium(html_file: Path, output_flag: str, out: Path, extra: tuple[str
     chromium = find_chromium()
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    temp_out = out.with_name(f".{out.name}.tmp")
+    temp_out = out.with_name(f".tmp-{out.name}")  # keeps the suffix: Chromium picks the format from it
     with tempfile.TemporaryDirectory(prefix="auditor-chromium-") as profile:
         command = [
             chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra,

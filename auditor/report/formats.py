@@ -37,7 +37,7 @@ DESTINATION_COLUMNS = (
 )
 FINDING_COLUMNS = (
     "severity", "rule", "data_type", "host", "company", "party", "where", "key", "encoding",
-    "masked_value", "fingerprint", "count", "first_seen", "policy_refs",
+    "masked_value", "fingerprint", "count", "first_seen", "policy_refs", "title", "detail",
 )
 
 

@@ -356,8 +356,8 @@ def _findings(report: dict[str, Any]) -> list[str]:
         else:
             place = "<span class='muted'>destination</span>"
             evidence = f"<small>{_text(f.get('detail'))}</small>"
-        refs = "".join(
-            f"<a href='#policy-{escape(ref)}' title='{escape(titles.get(ref, ref), quote=True)}'>{escape(ref)}</a><br>"
+        refs = ", ".join(
+            f"<a href='#policy-{escape(ref)}' title='{escape(titles.get(ref, ref), quote=True)}'>{escape(ref)}</a>"
             for ref in f.get("policy_refs", [])
         )
         parts.append(
@@ -551,6 +551,7 @@ def render_html(report: dict[str, Any]) -> str:
         "<a href='#timeline'>Timeline</a><a href='#findings'>Findings</a><a href='#destinations'>Destinations</a>"
         "<a href='#coverage'>Not seen</a><a href='#provenance'>Method</a><a href='#checklist'>Checklist</a></nav>",
     ]
+    parts.append("<section id='sec-summary'>")
     parts += _verdict(report)
     parts.append("<div class='cards'>")
     by_sev = summary.get("by_severity", {})
@@ -563,22 +564,29 @@ def render_html(report: dict[str, Any]) -> str:
         ("Data types", len(summary.get("by_data_type", {}))),
     ):
         parts.append(f"<div class='card'><b>{_num(value)}</b>{escape(label)}</div>")
-    parts.append("</div>")
-    parts += _who_received_what(report)
-    parts.append("<h2 id='flows'>Where the data goes</h2>"
-                 "<p class='note'>From the device to first and third parties, to companies, to the kinds of personal "
-                 "data each received. Widths follow request counts.</p>")
-    parts += _plots([("sankey", _sankey(report))])
-    parts += _countries(report, _country_rows(report))
-    parts.append("<h2 id='timeline'>Timeline</h2><p class='note'>Requests per destination over the session "
-                 f"(busiest {MAX_TIMELINE_ROWS}; ⚑ marks trackers).</p>")
+    parts.append("</div></section>")
+    flows = ["<h2 id='flows'>Where the data goes</h2>"
+             "<p class='note'>From the device to first and third parties, to companies, to the kinds of personal "
+             "data each received. Widths follow request counts.</p>", *_plots([("sankey", _sankey(report))])]
     timeline = _timeline(report)
-    parts += _plots([("timeline-plot", timeline)]) if timeline else ["<p>No timed requests.</p>"]
-    parts += _findings(report)
-    parts += _destinations(report)
-    parts += _coverage(report)
-    parts += _provenance(report)
-    parts += _checklist(report)
+    timeline_parts = [
+        "<h2 id='timeline'>Timeline</h2><p class='note'>Requests per destination over the session "
+        f"(busiest {MAX_TIMELINE_ROWS}; ⚑ marks trackers).</p>",
+        *(_plots([("timeline-plot", timeline)]) if timeline else ["<p>No timed requests.</p>"]),
+    ]
+    sections = [
+        ("recipients", _who_received_what(report)),
+        ("flows", flows),
+        ("map", _countries(report, _country_rows(report))),
+        ("timeline", timeline_parts),
+        ("findings", _findings(report)),
+        ("destinations", _destinations(report)),
+        ("coverage", _coverage(report)),
+        ("provenance", _provenance(report)),
+        ("checklist", _checklist(report)),
+    ]
+    for name, section in sections:
+        parts += [f"<section id='sec-{name}'>", *section, "</section>"]
     parts.append("</body></html>\n")
     body = "".join(head + parts)
     return (

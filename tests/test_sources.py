@@ -420,3 +420,17 @@ def test_gzip_body_with_several_members() -> None:
     result = decode_content(gzip.compress(b"first,") + gzip.compress(b"second"), "gzip")
     assert result.data == b"first,second" and not result.truncated
     assert decode_content(gzip.compress(b"data") + b"\0\0junk", "gzip").data == b"data"
+
+
+def test_absurdly_nested_har_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    good = tmp_path / "good.har"
+    good.write_text(json.dumps(har_document([har_entry("https://api.classroom.example/a")])))
+    nested = tmp_path / "nested.har"
+    nested.write_text('{"log": {"entries": [' + "[" * 200_000 + "]" * 200_000 + "]}}")
+    records, summary = read_all(nested)
+    assert records == [] and summary.problems and summary.problems[0].fatal
+    assert "nests too deeply" in summary.problems[0].message
+    run = run_analyze(["analyze", nested, good, "--json", tmp_path / "r.json"],
+                      {"CLASSROOM_AUDITOR_SALT": "s", "CLASSROOM_AUDITOR_DATA": str(tmp_path / "data")})
+    assert run.exit_code == 3
+    assert run.report is not None and run.report["inputs"][1]["records"] == 1

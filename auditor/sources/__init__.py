@@ -8,6 +8,7 @@ yielding every record it can still read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.records import InputProblem, InputSummary, Record
+
+log = logging.getLogger(__name__)
 
 
 class InputError(Exception):
@@ -68,7 +71,7 @@ def _load_builtin_formats() -> None:
 
 
 def detect_format(path: Path) -> Format:
-    """The format of ``path``, judged by its content; raises :class:`InputError`."""
+    """Judge the format of ``path`` by its content; raise :class:`InputError` when none fits."""
     _load_builtin_formats()
     if not path.exists():
         raise InputError(str(path), "no such file or directory")
@@ -121,7 +124,18 @@ def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Itera
         summary.problems.append(InputProblem(exc.path, exc.message, fatal=summary.records == 0))
     except (OSError, ValueError, EOFError) as exc:
         summary.problems.append(
-            InputProblem(str(path), f"stopped reading after {summary.records} records: {exc}", fatal=summary.records == 0)
+            InputProblem(
+                str(path), f"stopped reading after {summary.records} records: {exc}", fatal=summary.records == 0
+            )
+        )
+    except Exception as exc:  # one odd file (or a reader bug) must not stop the other inputs
+        log.debug("reading %s failed", path, exc_info=True)
+        summary.problems.append(
+            InputProblem(
+                str(path),
+                f"stopped reading after {summary.records} records: {type(exc).__name__}: {exc}",
+                fatal=summary.records == 0,
+            )
         )
 
 

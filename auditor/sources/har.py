@@ -35,6 +35,8 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
     text = data.decode("utf-8-sig", errors="replace")
     try:
         entries = _entries_of(json.loads(text), path)
+    except RecursionError as exc:
+        raise InputError(str(path), "HAR nests too deeply to read (JSON over ~1000 levels deep)") from exc
     except json.JSONDecodeError as exc:
         entries, offset = _salvage_entries(text)
         at_byte = bom + len(text[: exc.pos].encode("utf-8", errors="replace"))

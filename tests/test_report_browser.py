@@ -61,12 +61,12 @@ def saved_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
+def browser():
     with chromium_cdp.Browser(width=1280, height=900) as running:
         yield running
 
 
-def test_report_makes_no_request_runs_no_capture_script_and_logs_no_error(saved_report, browser) -> None:  # noqa: ANN001
+def test_report_makes_no_request_runs_no_capture_script_and_logs_no_error(saved_report, browser) -> None:
     html_path, _ = saved_report
     log = browser.open(html_path, settle=1.5)
     others = [url for url in log.requests if url != html_path.resolve().as_uri() and not url.startswith("data:")]
@@ -81,7 +81,7 @@ def test_report_makes_no_request_runs_no_capture_script_and_logs_no_error(saved_
     assert browser.evaluate("document.querySelectorAll('#sec-map .scatterlayer .trace').length") >= 2
 
 
-def test_screenshots_of_the_main_views(saved_report, browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_screenshots_of_the_main_views(saved_report, browser, tmp_path: Path) -> None:
     html_path, _ = saved_report
     browser.open(html_path, settle=1.0)
     for view in MAIN_VIEWS:
@@ -92,7 +92,7 @@ def test_screenshots_of_the_main_views(saved_report, browser, tmp_path: Path) ->
         assert ink > 0.002, f"{view} screenshot looks blank"
 
 
-def test_pdf_and_png_export_from_a_saved_report(saved_report, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pdf_and_png_export_from_a_saved_report(saved_report, tmp_path: Path) -> None:
     _, json_path = saved_report
     pdf, png = tmp_path / "decision.pdf", tmp_path / "decision.png"
     result = CliRunner().invoke(main, ["report", str(json_path), "--pdf", str(pdf), "--png", str(png)])

@@ -105,6 +105,6 @@ def test_json_is_the_contract_plus_extensions(report: dict) -> None:
     assert data["rules"]["thresholds"]["home_country"] == "CA"
 
 
-def test_empty_report_renders(tmp_path) -> None:  # noqa: ANN001
+def test_empty_report_renders() -> None:
     page = render_html(build_report(Analysis(AnalysisConfig(salt=b"t")), generated_at="2026-01-01T00:00:00Z"))
     assert "No finding" in page and "No timed requests" in page

@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@chmod 600 captures/sample-profile.toml  # profiles are personal data; git does not keep the mode
 	$(BIN)/auditor analyze captures/sample-classroom.mitm \
 		--app-domain classroom.example --app-name "Sample classroom app" \
+		--profile captures/sample-profile.toml \
 		--html reports/demo.html --json reports/demo.json --csv reports/demo-csv
 	@echo
 	@echo "Open the report: reports/demo.html   (machine-readable: reports/demo.json, reports/demo-csv/)"

@@ -23,6 +23,7 @@ from helpers import REPO, pinned_env, run_analyze
 GOLDEN = REPO / "tests" / "golden" / "sample-classroom.json"
 SAMPLE_ARG = "captures/sample-classroom.mitm"
 """Relative to the repository root, so the report's input path is the same on every machine."""
+PROFILE_ARG = "captures/sample-profile.toml"
 PINNED = "<pinned>"
 VOLATILE = (("tool", "version"), ("method", "analysis_started"))
 """Values that legitimately differ between runs: (section, key)."""
@@ -35,7 +36,7 @@ def golden_report(work: Path) -> dict[str, Any]:
     try:
         run = run_analyze(
             ["analyze", SAMPLE_ARG, "--app-domain", "classroom.example", "--app-name", "Sample classroom app",
-             "--json", work / "report.json"],
+             "--profile", PROFILE_ARG, "--json", work / "report.json"],
             env=pinned_env(work / "data"),
         )
     finally:
@@ -80,6 +81,8 @@ def test_golden_report_says_what_a_reviewer_looks_for() -> None:
     assert by_host["app-measurement.com"]["is_tracker"] is True
     assert "precise_location" in by_host["app-measurement.com"]["data_types"]
     assert "voice" in by_host["westeurope.stt.speech.microsoft.com"]["data_types"]
+    # Known values from the profile are found even when encoded (base64 JSON in a query string).
+    assert "email" in by_host["api.mixpanel.com"]["data_types"]
     assert by_host["b.scorecardresearch.com"]["content_visible"] is True
     text = GOLDEN.read_text(encoding="utf-8")
     for raw in ("mia.testpupil@student.example", "Rig-Only-Passw0rd!", "5d2f8c1e-7b3a-4e9d-9c61-2a4b8e0f7d13"):

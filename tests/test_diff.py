@@ -15,7 +15,7 @@ from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.diff import diff_reports, has_changes
 
 
-def saved(tmp_path: Path, name: str, records) -> Path:  # noqa: ANN001
+def saved(tmp_path: Path, name: str, records) -> Path:
     analysis = Analysis(AnalysisConfig(app_domains=(APP_DOMAIN,), salt=b"same-installation"))
     for record in records:
         analysis.add(record)
@@ -32,7 +32,7 @@ def versions(tmp_path: Path) -> tuple[Path, Path]:
     return saved(tmp_path, "v1.json", old), saved(tmp_path, "v2.json", new)
 
 
-def test_diff_lists_new_and_gone_destinations_companies_data_types_and_findings(versions) -> None:  # noqa: ANN001
+def test_diff_lists_new_and_gone_destinations_companies_data_types_and_findings(versions) -> None:
     old, new = (json.loads(p.read_text()) for p in versions)
     diff = diff_reports(old, new)
     assert [d["host"] for d in diff["destinations"]["new"]] == ["api.mixpanel.com"]
@@ -58,7 +58,7 @@ def test_severity_changes_are_reported(tmp_path: Path) -> None:
     assert (change["host"], change["old"], change["new"]) == (target["host"], "medium", "high")
 
 
-def test_cli_diff_terminal_html_json_and_exit_codes(versions, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_diff_terminal_html_json_and_exit_codes(versions, tmp_path: Path) -> None:
     old, new = versions
     html, data = tmp_path / "diff.html", tmp_path / "diff.json"
     result = CliRunner().invoke(main, ["diff", str(old), str(new), "--html", str(html), "--json", str(data)])
@@ -74,7 +74,7 @@ def test_cli_diff_terminal_html_json_and_exit_codes(versions, tmp_path: Path) ->
     assert changed.exit_code == ExitCode.FINDINGS
 
 
-def test_cli_diff_names_a_file_that_is_not_a_report(versions, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_diff_names_a_file_that_is_not_a_report(versions, tmp_path: Path) -> None:
     old, _ = versions
     bogus = tmp_path / "notes.json"
     bogus.write_text('{"hello": 1}')

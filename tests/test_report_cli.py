@@ -22,7 +22,7 @@ def session(tmp_path: Path) -> Path:
     return folder
 
 
-def run(*args: str, env: dict[str, str] | None = None):  # noqa: ANN201
+def run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(main, list(args), env={"CLASSROOM_AUDITOR_SALT": "cli-test", **(env or {})})
 
 

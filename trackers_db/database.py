@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from trackers_db.vocabulary import CATEGORIES, is_tracking_category
 
@@ -54,6 +55,9 @@ fact; lists with owner and category data come before bare host lists.
 LOOKUP_CACHE_SIZE = 65536
 """Verdicts kept per database; a capture has far fewer distinct hosts."""
 
+_MISSING = object()
+_tuple_new = tuple.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEntry:
@@ -81,18 +85,21 @@ class DomainEntry:
     """The source lists the domain as a tracker (a blocklist entry), whatever its category."""
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One source's rule that matched a host."""
+class Match(NamedTuple):
+    """One source's rule that matched a host (a tuple of strings, cheap to keep in caches)."""
 
     source: str
     rule: str
     domain: str
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Who is behind a host, and which sources say so."""
+class Verdict(NamedTuple):
+    """Who is behind a host, and which sources say so.
+
+    Immutable; a named tuple rather than a dataclass because a lookup of a
+    subdomain copies the verdict of its listed domain with a new ``host``,
+    and tuples copy several times faster (see benchmarks/bench_lookup.py).
+    """
 
     host: str
     """The host looked up."""
@@ -180,7 +187,7 @@ class TrackerDatabase:
     """Imported lists that could not be read (skipped)."""
     cname_targets: dict[str, str] = field(default_factory=dict)
     """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
-    _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
+    _resolved: dict[str, Verdict] = field(default_factory=dict, repr=False)
     _cache: dict[str, Verdict | None] = field(default_factory=dict, repr=False)
     _companies: dict[str, tuple[str | None, str | None]] | None = field(default=None, repr=False)
 
@@ -201,7 +208,7 @@ class TrackerDatabase:
         info.entries = count
         info.cnames = len(cnames or {})
         self.sources.append(info)
-        self._levels.clear()
+        self._resolved.clear()
         self._cache.clear()
         self._companies = None
 
@@ -225,15 +232,32 @@ class TrackerDatabase:
 
     def lookup(self, host: str) -> Verdict | None:
         """The verdict for ``host`` (see the module docstring), or ``None`` if no source knows it."""
-        try:
-            return self._cache[host]
-        except KeyError:
-            pass
-        verdict = self._lookup(host.lower().rstrip("."))
-        if len(self._cache) >= LOOKUP_CACHE_SIZE:
-            self._cache.clear()
-        self._cache[host] = verdict
-        return verdict
+        cache = self._cache
+        verdict = cache.get(host, _MISSING)
+        if verdict is not _MISSING:
+            return verdict  # type: ignore[return-value]
+        name = host if host.islower() and not host.endswith(".") else host.lower().rstrip(".")
+        # The deepest listed suffix determines every other match (they are its suffixes),
+        # so the combined verdict is worked out once per listed domain and copied per host.
+        entries = self.entries
+        suffix = name
+        while suffix not in entries:
+            dot = suffix.find(".")
+            if dot < 0:
+                suffix = ""
+                break
+            suffix = suffix[dot + 1 :]
+        if suffix:
+            template = self._resolved.get(suffix)
+            if template is None:
+                template = self._resolved[suffix] = self._resolve(suffix)
+            verdict = template if name == suffix else _tuple_new(Verdict, (name, *template[1:]))
+        else:
+            verdict = None
+        if len(cache) >= LOOKUP_CACHE_SIZE:
+            cache.clear()
+        cache[host] = verdict
+        return verdict  # type: ignore[return-value]
 
     def known_cname(self, host: str) -> str | None:
         """The CNAME target a list recorded for ``host`` (or a parent name), if any."""
@@ -248,28 +272,24 @@ class TrackerDatabase:
                 return None
             suffix = suffix[dot + 1 :]
 
-    def _lookup(self, host: str) -> Verdict | None:
-        entries = self.entries
+    def _resolve(self, deepest: str) -> Verdict:
+        """The verdict for the listed domain ``deepest``, combining every listed suffix of it."""
         levels: list[_Level] = []
-        suffix = host
+        suffix = deepest
         while True:
-            if suffix in entries:
-                level = self._levels.get(suffix)
-                if level is None:
-                    level = self._levels[suffix] = _decide(suffix, entries[suffix], self.company_facts)
-                levels.append(level)
+            bucket = self.entries.get(suffix)
+            if bucket:
+                levels.append(_decide(suffix, bucket, self.company_facts))
             dot = suffix.find(".")
             if dot < 0:
                 break
             suffix = suffix[dot + 1 :]
-        if not levels:
-            return None
         if len(levels) == 1:
-            return _verdict(host, levels[0], levels[0], levels[0].matches, levels[0].tracker)
+            return _verdict(deepest, levels[0], levels[0], levels[0].matches, levels[0].tracker)
         by_company = next((lv for lv in levels if lv.company_entry), levels[0])
         by_category = next((lv for lv in levels if lv.category_entry), by_company)
         matches = tuple(m for lv in _deciding_first(levels, by_company) for m in lv.matches)
-        return _verdict(host, by_company, by_category, matches, any(lv.tracker for lv in levels))
+        return _verdict(deepest, by_company, by_category, matches, any(lv.tracker for lv in levels))
 
     def __hash__(self) -> int:
         return id(self)

@@ -1,0 +1,91 @@
+"""Tracker-database lookups per second, over many distinct real host names.
+
+Run: .venv/bin/python benchmarks/bench_lookup.py
+
+The database is the curated data plus every list in ../shared/trackers
+(imported into a temporary folder). Host names are the lists' own domains,
+each also with one and two extra labels in front (``cdn.<domain>``,
+``api.v2.<domain>``) so lookups walk several suffixes, plus as many names
+no list knows. Three passes are timed:
+
+* cold: a freshly loaded database, every host seen for the first time;
+* distinct: per-domain decisions already made, but each host looked up once
+  (the verdict cache does not help);
+* cached: the same hosts again (a capture repeats its few hundred hosts).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _lists import import_all, parse_all
+
+from trackers_db.database import TrackerDatabase, load_database
+
+TARGET = 500_000
+
+
+def hosts_for(database: TrackerDatabase) -> list[str]:
+    """Distinct host names: known domains, their subdomains, and unknown names."""
+    domains = sorted(database.entries)
+    hosts = list(domains)
+    hosts += [f"cdn.{d}" for d in domains]
+    hosts += [f"api.v2.{d}" for d in domains]
+    hosts += [f"host{i}.unlisted-{i % 997}.example.org" for i in range(len(domains))]
+    return hosts
+
+
+def timed(database: TrackerDatabase, hosts: list[str]) -> float:
+    """Lookups per second of one pass over ``hosts``."""
+    lookup = database.lookup
+    start = time.perf_counter()
+    for host in hosts:
+        lookup(host)
+    return len(hosts) / (time.perf_counter() - start)
+
+
+def best_of(repeats: int, make_pass: Callable[[], float]) -> float:
+    """The best rate of several runs: other processes on the machine only ever slow a run down."""
+    return max(make_pass() for _ in range(repeats))
+
+
+def main(repeats: int = 5) -> None:
+    """Print lookups per second for the three passes."""
+    with tempfile.TemporaryDirectory() as folder:
+        import_all(Path(folder), parse_all())
+        start = time.perf_counter()
+        database = load_database(imported_folder=Path(folder))
+        load_seconds = time.perf_counter() - start
+        hosts = hosts_for(database)
+
+        def cold_pass() -> float:
+            return timed(load_database(imported_folder=Path(folder)), hosts)
+
+        cold = best_of(repeats, cold_pass)
+    sources = len(database.sources)
+    print(f"database: {len(database.entries)} domains from {sources} sources, loaded in {load_seconds:.2f} s")
+    print(f"hosts: {len(hosts)} distinct names; best of {repeats} runs (load average {os.getloadavg()[0]:.1f})")
+    timed(database, hosts)
+
+    def distinct_pass() -> float:
+        database._cache.clear()  # keep per-domain verdicts, forget per-host ones
+        return timed(database, hosts)
+
+    distinct = best_of(repeats, distinct_pass)
+    repeated = hosts[:50_000]
+    timed(database, repeated)
+    cached = best_of(repeats, lambda: timed(database, repeated))
+    for label, rate in (("cold (first lookups)", cold), ("distinct hosts", distinct), ("cached hosts", cached)):
+        verdict = "ok" if rate >= TARGET else f"below the {TARGET:,}/s target"
+        print(f"{label:<22} {rate:>12,.0f} lookups/s  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,7 @@ HASHES: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512")
 """Digests of normalized values that are searched for."""
 MIN_EMBEDDED = 4
 """Shortest form searched inside longer text (shorter forms must be the whole value)."""
+_LOWERED_BEFORE_HASHING = frozenset({"email", "username", "name"})
 _PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{2,12}(?!\d)|(?<![\d.])-?\d{5,11}(?![\d.])")
@@ -70,8 +71,6 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
     forms: list[tuple[str, str]] = [
         (value, label), (value.lower(), f"lower({label})"), (value.upper(), f"upper({label})")
     ]
-    if known.data_type in ("email", "username"):
-        forms.insert(0, forms.pop(1))  # SDKs lowercase these before hashing: name the step they took
     if known.data_type == "phone" or label == "phone":
         digits = _digits(value)
         forms += [(f"+{digits}", f"e164({label})"), (digits, f"digits({label})")]
@@ -144,6 +143,8 @@ class KnownValueIndex:
                     self._add(self.phones, _digits(form), Variant(known, transform, certain))
                 if len(form) >= MIN_EMBEDDED:
                     embedded.setdefault(form.lower(), Variant(known, transform, certain))
+                if transform == known.label and form == form.lower() and known.data_type in _LOWERED_BEFORE_HASHING:
+                    transform = f"lower({known.label})"  # the step SDKs take, even when it changed nothing here
                 for algorithm in HASHES:
                     digest = hashlib.new(algorithm, form.encode("utf-8"))
                     variant = Variant(known, f"{algorithm}({transform})", True)

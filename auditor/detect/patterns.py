@@ -264,7 +264,8 @@ class PatternDetector(Detector):
         text = value[:4096]
         if "@" in text:
             for match in _EMAIL.finditer(text):
-                yield self._detection(context, "email", item, match.group(0), 0.9)
+                if text[max(match.start() - 3, 0) : match.start()] != "://":  # user@host in a URL is not mail
+                    yield self._detection(context, "email", item, match.group(0), 0.9)
         if _E164.match(value) and name not in _KEY_TYPES:
             yield self._detection(context, "phone", item, value, 0.7)
         if (":" in text or "-" in text) and name not in _KEY_TYPES:

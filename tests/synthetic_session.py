@@ -99,7 +99,7 @@ def large_session(count: int, seed: int = 7) -> Iterator[Record]:
     """``count`` records over one hour: a realistic mix of app, tracker and CDN traffic with personal data."""
     rng = random.Random(seed)
     device_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(5)]
-    weights = [30, 10, 5] + [8, 8, 5, 5, 4, 3, 3, 2, 2, 2, 3, 2, 2] + [0.2] * 200
+    weights = [30, 10, 5] + [8, 8, 5, 5, 4, 3, 3, 2, 2, 2, 3, 2] + [0.2] * 200
     hosts = rng.choices(_HOSTS, weights=weights, k=count)
     for i, host in enumerate(hosts):
         t = SESSION_START + i * 3600.0 / count

@@ -148,17 +148,24 @@ def _sankey(report: dict[str, Any]) -> go.Figure:
     device = node("Device / app", "#37474f")
     by_company: dict[tuple[str, str], dict[str, Any]] = {}
     for d in report["destinations"]:
-        entry = by_company.setdefault((d["party"], _recipient(d)), {"requests": 0, "types": set()})
+        entry = by_company.setdefault((d["party"], _recipient(d)),
+                                      {"requests": 0, "types": set(), "unnamed": not d.get("company")})
         entry["requests"] += max(int(d["requests"]), 1)
         entry["types"].update(d["data_types"])
-    # Keep the busiest companies and every one that received personal data; fold the rest.
-    ranked = sorted(by_company.items(), key=lambda kv: (not kv[1]["types"], -kv[1]["requests"]))
+    # Keep named companies that received personal data, then the busiest; fold the rest into one node per party
+    # so the chart stays readable however many hosts a session has.
+    ranked = sorted(by_company.items(), key=lambda kv: (not kv[1]["types"], kv[1]["unnamed"], -kv[1]["requests"]))
+    folded: dict[str, int] = defaultdict(int)
+    for index, ((party, _), _) in enumerate(ranked):
+        if index >= MAX_SANKEY_COMPANIES:
+            folded[party] += 1
     for index, ((party, company), entry) in enumerate(ranked):
         colour = PARTY_COLOURS.get(party, "#8d6e63")
-        party_node = node(PARTY_LABELS.get(party, party), colour)
+        party_label = PARTY_LABELS.get(party, party)
+        party_node = node(party_label, colour)
         links[(device, party_node)] += entry["requests"]
-        if index >= MAX_SANKEY_COMPANIES and not entry["types"]:
-            company = f"Other {PARTY_LABELS.get(party, party).split(' (')[0].lower()} (no personal data seen)"
+        if index >= MAX_SANKEY_COMPANIES:
+            company = f"Other: {folded[party]} more in {party_label.split(' (')[0].lower()}"
         company_node = node(company, colour)
         links[(party_node, company_node)] += entry["requests"]
         for data_type in sorted(entry["types"]):

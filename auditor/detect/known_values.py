@@ -138,11 +138,13 @@ class KnownValueIndex:
         for known in self._searched_values(profile):
             for form, transform in normal_forms(known):
                 certain = transform == known.label or transform.startswith(("lower(", "upper("))
-                self._add(self.whole, form.lower(), Variant(known, transform, certain))
+                # Plain forms match whatever the case, so their transform does not name one.
+                caseless = re.sub(r"^(?:lower|upper)\((.*)\)$", r"\1", transform)
+                self._add(self.whole, form.lower(), Variant(known, caseless, certain))
                 if known.data_type == "phone" and len(_digits(form)) >= 7:
-                    self._add(self.phones, _digits(form), Variant(known, transform, certain))
+                    self._add(self.phones, _digits(form), Variant(known, caseless, certain))
                 if len(form) >= MIN_EMBEDDED:
-                    embedded.setdefault(form.lower(), Variant(known, transform, certain))
+                    embedded.setdefault(form.lower(), Variant(known, caseless, certain))
                 if transform == known.label and form == form.lower() and known.data_type in _LOWERED_BEFORE_HASHING:
                     transform = f"lower({known.label})"  # the step SDKs take, even when it changed nothing here
                 for algorithm in HASHES:

@@ -43,12 +43,12 @@ def hosts_for(database: TrackerDatabase) -> list[str]:
 
 
 def timed(database: TrackerDatabase, hosts: list[str]) -> float:
-    """Lookups per second of one pass over ``hosts``."""
+    """Lookups per CPU second of one pass over ``hosts`` (CPU time: other processes do not count)."""
     lookup = database.lookup
-    start = time.perf_counter()
+    start = time.process_time()
     for host in hosts:
         lookup(host)
-    return len(hosts) / (time.perf_counter() - start)
+    return len(hosts) / (time.process_time() - start)
 
 
 def best_of(repeats: int, make_pass: Callable[[], float]) -> float:
@@ -84,7 +84,7 @@ def main(repeats: int = 5) -> None:
     cached = best_of(repeats, lambda: timed(database, repeated))
     for label, rate in (("cold (first lookups)", cold), ("distinct hosts", distinct), ("cached hosts", cached)):
         verdict = "ok" if rate >= TARGET else f"below the {TARGET:,}/s target"
-        print(f"{label:<22} {rate:>12,.0f} lookups/s  {verdict}")
+        print(f"{label:<22} {rate:>12,.0f} lookups per CPU second  {verdict}")
 
 
 if __name__ == "__main__":

@@ -164,8 +164,7 @@ class SourceInfo:
     """Known CNAME aliases the source contributed."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Level:
+class _Level(NamedTuple):
     """What all sources say about one domain suffix, decided once and reused."""
 
     domain: str

@@ -62,6 +62,8 @@ th{background:#f3f4f7;position:sticky;top:0}td.num{text-align:right;font-variant
 .muted,small{color:var(--muted)}code{word-break:break-all;font-size:.8rem}
 .note{font-size:.85rem;color:var(--muted)}details summary{cursor:pointer}
 .plot{page-break-inside:avoid;break-inside:avoid}
+.findings td:nth-child(2){min-width:14rem}.findings td:nth-child(3){max-width:15rem;overflow-wrap:anywhere}
+.findings td:nth-child(7){max-width:13rem}
 @media print{
  body{max-width:none;padding:0;font-size:10pt}nav{display:none}
  h2{page-break-after:avoid;break-after:avoid}tr{page-break-inside:avoid;break-inside:avoid}
@@ -170,6 +172,9 @@ def _sankey(report: dict[str, Any]) -> go.Figure:
         links[(party_node, company_node)] += entry["requests"]
         for data_type in sorted(entry["types"]):
             links[(company_node, node(f"data: {data_type}", "#6a1b9a"))] += max(entry["requests"] ** 0.5, 1)
+        if not entry["types"]:
+            # A sink of its own keeps the company in its column (plotly pushes link-less nodes to the right).
+            links[(company_node, node("no personal data seen", "#b0bec5"))] += max(entry["requests"] ** 0.5, 1)
     figure = go.Figure(
         go.Sankey(
             arrangement="snap",
@@ -200,7 +205,7 @@ def _country_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(rows)
 
 
-def _world_map(rows: dict[str, dict[str, Any]]) -> go.Figure:
+def _world_map(rows: dict[str, dict[str, Any]], home: str | None = None) -> go.Figure:
     """Schematic world map: server countries (circles) and company headquarters (diamonds)."""
     xs, ys = outline_path()
     figure = go.Figure(
@@ -228,6 +233,12 @@ def _world_map(rows: dict[str, dict[str, Any]]) -> go.Figure:
             hovertext=[plot_label(f"{country_name(cc)}: HQ of " + ", ".join(sorted(r["hq_companies"])[:8]), 200)
                        for cc, r in hqs],
             hoverinfo="text", name="Company headquarters",
+        ))
+    if home in COUNTRIES:
+        figure.add_trace(go.Scatter(
+            x=[COUNTRIES[home][1]], y=[COUNTRIES[home][2]], mode="markers", name="School's country",
+            marker={"symbol": "star", "size": 16, "color": "#2e7d32", "line": {"color": "#1b4d1f", "width": 1}},
+            hovertext=[plot_label(f"School's country: {country_name(home)}")], hoverinfo="text",
         ))
     figure.update_layout(
         height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="#f9fbfd",
@@ -353,8 +364,8 @@ def _findings(report: dict[str, Any]) -> list[str]:
         parts.append("<p>No finding. No personal data was detected in the visible traffic and no destination rule "
                      "matched.</p>")
         return parts
-    parts.append("<table><tr><th>Severity</th><th>Finding</th><th>Destination</th><th>Data / where</th>"
-                 "<th>Evidence (masked)</th><th>Count</th><th>Guidance</th></tr>")
+    parts.append("<table class='findings'><tr><th>Severity</th><th>Finding</th><th>Destination</th>"
+                 "<th>Data / where</th><th>Evidence (masked)</th><th>Count</th><th>Guidance</th></tr>")
     for f in findings[:MAX_TABLE_ROWS]:
         if f.get("data_type"):
             place = f"{_text(f['data_type'])}<br><small>{_text(f['where'])} <code>{_text(f['key'])}</code></small>"
@@ -416,7 +427,7 @@ def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[
     if home:
         parts.append(f"<p>School's country: <b>{_text(country_name(home))} ({_text(home)})</b>.</p>")
     parts.append("<div class='plot'>")
-    parts.append(_world_map(rows).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG))
+    parts.append(_world_map(rows, home).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG))
     parts.append("</div>")
     if rows:
         parts.append("<table><tr><th>Country</th><th>Requests to servers there</th><th>Companies headquartered "

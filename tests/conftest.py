@@ -9,6 +9,7 @@ Subprocess runs are validated by ``tests/helpers.py``.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from helpers import pinned_env
 
+from auditor.report.model import SCHEMA_ID
 from auditor.report.schema import validate_report
 
 REPORTS_VALIDATED = [0]
@@ -34,9 +36,25 @@ def _validating(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
     return build_and_validate
 
 
+def _report_files(root: Path) -> Iterator[Path]:
+    """JSON reports written anywhere under ``root`` (by the CLI, the live addon, a child process)."""
+    marker = SCHEMA_ID.encode()
+    for path in root.rglob("*.json"):
+        if path.name.startswith("invalid") or not path.is_file() or path.stat().st_size > 50_000_000:
+            continue
+        with path.open("rb") as handle:
+            if marker in handle.read(4096):
+                yield path
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _validate_every_report() -> Iterator[None]:
-    """Swap ``build_report`` for a validating wrapper in every auditor module that holds it."""
+def _validate_every_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Swap ``build_report`` for a validating wrapper in every auditor module that holds it.
+
+    At the end, every report file the tests wrote under the pytest temporary
+    folder (including those written by child processes) is validated too;
+    a file named ``invalid*.json`` is left alone for tests that need one.
+    """
     import auditor.cli.analyze  # noqa: F401 - import so its reference gets wrapped too
     import auditor.report.model as model
 
@@ -51,6 +69,13 @@ def _validate_every_report() -> Iterator[None]:
     yield
     for module in patched:
         module.build_report = original  # type: ignore[attr-defined]
+    broken = []
+    for path in _report_files(tmp_path_factory.getbasetemp()):
+        try:
+            validate_report(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            broken.append(f"{path}: {exc}")
+    assert not broken, "reports written during the tests break the schema:\n" + "\n".join(broken)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -171,19 +172,28 @@ class BiometricDetector(Detector):
                             confidence=0.6, detail=f"WebRTC session offering {kind}",
                             shown=f"WebRTC {kind} session description",
                         )
-            name = key_name(item.key)
-            if not name or not value.strip():
+            kind = _biometric_key(key_name(item.key))
+            if kind is None or not value.strip():
                 continue
-            for pattern, data_type, label in _BIOMETRIC_KEYS:
-                if pattern.search(name):
-                    key = _TRAILING_INDEX.sub("", item.key)  # one detection for a whole array of samples
-                    if (data_type, key) not in reported:
-                        reported.add((data_type, key))
-                        yield context.detection(
-                            data_type, item.where, key or None, value[:1024], self.name,
-                            encoding=item.encoding, confidence=0.6, detail=label,
-                        )
-                    break
+            data_type, label = kind
+            key = _TRAILING_INDEX.sub("", item.key)  # one detection for a whole array of samples
+            if (data_type, key) not in reported:
+                reported.add((data_type, key))
+                yield context.detection(
+                    data_type, item.where, key or None, value[:1024], self.name,
+                    encoding=item.encoding, confidence=0.6, detail=label,
+                )
+
+
+@functools.lru_cache(maxsize=8192)
+def _biometric_key(name: str) -> tuple[str, str] | None:
+    """(data type, what it is) when a key name is about the body or behaviour of the person."""
+    if not name:
+        return None
+    for pattern, data_type, label in _BIOMETRIC_KEYS:
+        if pattern.search(name):
+            return data_type, label
+    return None
 
 
 def _base64_media(value: str) -> tuple[bytes, tuple[str, str]] | None:

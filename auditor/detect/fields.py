@@ -62,6 +62,8 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _FORM = re.compile(r"^[\w.\-\[\]$%+]{1,128}=[^&\s]*(?:&[\w.\-\[\]$%+]{1,128}=[^&\s]*)*$")
 _XML_TOKEN = re.compile(r"<(/?)([A-Za-z_][\w:.-]{0,127})([^<>]{0,4096}?)(/?)>|([^<]+)")
 _XML_ATTR = re.compile(r"([A-Za-z_][\w:.-]{0,127})\s*=\s*(?:\"([^\"]{0,4096})\"|'([^']{0,4096})')")
+_ALNUM = re.compile(r"[^\W_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _BOUNDARY = re.compile(r"boundary=(?:\"([^\"]{1,200})\"|([^;\s]{1,200}))", re.IGNORECASE)
 
 
@@ -442,8 +444,11 @@ def _printable_text(chunk: bytes) -> str | None:
 def _mostly_text(text: str) -> bool:
     if not text:
         return True
-    printable = sum(1 for c in text[:2048] if c.isprintable() or c in "\r\n\t")
-    return printable >= 0.95 * min(len(text), 2048)
+    head = text[:2048]
+    if head.isprintable():
+        return True
+    controls = len(_CONTROL.findall(head))
+    return controls <= 0.05 * len(head)
 
 
 # -- nested encodings --------------------------------------------------------
@@ -513,7 +518,7 @@ def _accept(steps: tuple[str, ...], decoded: bytes) -> list[tuple[tuple[str, ...
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         return []
-    if len(text) >= 4 and _mostly_text(text) and sum(c.isalnum() for c in text) >= len(text) / 3:
+    if len(text) >= 4 and _mostly_text(text) and len(_ALNUM.findall(text, 0, 4096)) >= min(len(text), 4096) / 3:
         return [(steps, decoded)]
     return []
 

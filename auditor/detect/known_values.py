@@ -34,6 +34,7 @@ HASHES: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512")
 MIN_EMBEDDED = 4
 """Shortest form searched inside longer text (shorter forms must be the whole value)."""
 _LOWERED_BEFORE_HASHING = frozenset({"email", "username", "name"})
+_DIGIT = re.compile(r"\d")
 _PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{2,12}(?!\d)|(?<![\d.])-?\d{5,11}(?![\d.])")
@@ -290,7 +291,7 @@ class KnownValueDetector(Detector):
                     known_value=True,
                     detail=f"profile value {known.label}",
                 )
-            if has_location and any(c.isdigit() for c in item.value[:64]):
+            if has_location and _DIGIT.search(item.value, 0, 64):
                 coordinates.extend(self._coordinates(item, profile))
         if coordinates:
             yield from self._location_detections(coordinates, profile, context)

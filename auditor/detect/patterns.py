@@ -13,6 +13,7 @@ lists what pattern detection cannot see.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import Counter
@@ -24,6 +25,7 @@ from auditor.detect.fields import Field, iter_fields
 from auditor.detect.known_values import KnownValueDetector
 from auditor.records import Record
 
+_ID_CHARS = re.compile(r"^[\w:.+/=-]+$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"
@@ -108,21 +110,28 @@ _FINGERPRINT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "traceparent", "sentry-trace"})
 
 
+_KEY_SPLIT = re.compile(r"[.\[\]@>#]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@functools.lru_cache(maxsize=8192)
 def key_name(key: str) -> str:
     """The last named component of a key path, lowercased, separators removed.
 
     >>> key_name("events[0].params.Location_Lat"), key_name("location[1]"), key_name("ud[em]")
     ('locationlat', 'location', 'em')
     """
-    for part in reversed(re.split(r"[.\[\]@>#]", key)):
+    for part in reversed(_KEY_SPLIT.split(key)):
         if part and not part.isdigit():
-            return re.sub(r"[^a-z0-9]", "", part.lower())
+            return _NOT_ALNUM.sub("", part.lower())
     return ""
 
 
-def _key_parts(key: str) -> list[str]:
-    parts = (re.sub(r"[^a-z0-9]", "", part.lower()) for part in re.split(r"[.\[\]@>#]", key))
-    return [part for part in parts if part and not part.isdigit()]
+@functools.lru_cache(maxsize=8192)
+def _fingerprint_signals(key: str) -> tuple[str, ...]:
+    """Device traits a key path names; any component counts (a sensor list is sent as ``sensors[0].name``)."""
+    parts = [p for p in (_NOT_ALNUM.sub("", part.lower()) for part in _KEY_SPLIT.split(key)) if p and not p.isdigit()]
+    return tuple(signal for signal, pattern in _FINGERPRINT_SIGNALS if any(pattern.search(part) for part in parts))
 
 
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -159,12 +168,9 @@ class PatternDetector(Detector):
                 if marker not in reported:
                     reported.add(marker)
                     yield detection
-            if item.where is not Where.HEADER and len(signals) < len(_FINGERPRINT_SIGNALS):
-                # Any component counts: a sensor list is sent as ``sensors[0].name``.
-                parts = _key_parts(item.key)
-                for signal, pattern in _FINGERPRINT_SIGNALS:
-                    if signal not in signals and any(pattern.search(part) for part in parts):
-                        signals[signal] = item
+            if item.where is not Where.HEADER:
+                for signal in _fingerprint_signals(item.key):
+                    signals.setdefault(signal, item)
         if len(signals) >= 3:
             names = sorted(signals)
             wheres = Counter(item.where for item in signals.values())
@@ -235,7 +241,7 @@ class PatternDetector(Detector):
         if data_type == "advertising_id":
             return bool(_UUID.match(value)) and len(set(value.replace("-", ""))) > 2
         if data_type == "device_id":
-            return 8 <= len(value) <= 128 and bool(re.match(r"^[\w:.+/=-]+$", value)) and not value.isdigit()
+            return 8 <= len(value) <= 128 and bool(_ID_CHARS.match(value)) and not value.isdigit()
         if data_type == "hardware_id":
             if name in ("imei", "meid"):
                 return bool(re.match(r"^\d{14,16}$", value))

@@ -135,7 +135,8 @@ def evaluate() -> tuple[RunResult, RunResult]:
     profile = load_profile(CORPUS / "profile.toml")
     known = run("known values", [KnownValueDetector()],
                 DetectionContext(masker, profile, frozenset(profile.device_ips)), "known")
-    patterns = run("patterns (no profile)", [PatternDetector(), BiometricDetector()], DetectionContext(masker), "pattern")
+    patterns = run("patterns (no profile)", [PatternDetector(), BiometricDetector()], DetectionContext(masker),
+                   "pattern")
     return known, patterns
 
 

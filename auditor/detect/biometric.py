@@ -172,10 +172,10 @@ class BiometricDetector(Detector):
                             confidence=0.6, detail=f"WebRTC session offering {kind}",
                             shown=f"WebRTC {kind} session description",
                         )
-            kind = _biometric_key(key_name(item.key))
-            if kind is None or not value.strip():
+            about = _biometric_key(key_name(item.key))
+            if about is None or not value.strip():
                 continue
-            data_type, label = kind
+            data_type, label = about
             key = _TRAILING_INDEX.sub("", item.key)  # one detection for a whole array of samples
             if (data_type, key) not in reported:
                 reported.add((data_type, key))

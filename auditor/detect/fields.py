@@ -218,8 +218,8 @@ def parse_document(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        leaves = protobuf_leaves(data)
-        return ("protobuf", leaves) if leaves else None
+        message = protobuf_leaves(data)
+        return ("protobuf", message) if message else None
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         document = _json_or_none(stripped)
@@ -482,8 +482,7 @@ def _decode_steps(value: str) -> list[tuple[tuple[str, ...], bytes]]:
         results.append(((), stripped.encode("utf-8", "surrogateescape")))
         return results
     if _HEX.match(stripped) and len(stripped) >= 2 * MIN_DECODE:
-        decoded = binascii.unhexlify(stripped)
-        results.extend(_accept(("hex",), decoded))
+        results.extend(_accept(("hex",), binascii.unhexlify(stripped)))
         return results
     if len(stripped) >= 12 and not stripped.isalpha() and not stripped.isdigit():
         if _BASE64.match(stripped):

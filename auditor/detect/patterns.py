@@ -46,7 +46,8 @@ _ZERO_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0000000000000000
 # Last key-path component (lowercased, separators removed) -> data type.
 _KEY_TYPES: dict[str, str] = {
     **dict.fromkeys(
-        ("idfa", "gaid", "aaid", "adid", "advertisingtrackingid", "advertisingid", "googleadid", "ifa", "adidentifier", "gpsadid",
+        ("idfa", "gaid", "aaid", "adid", "advertisingtrackingid", "advertisingid", "googleadid", "ifa", "adidentifier",
+         "gpsadid",
          "googleadvertisingid", "advertiserid", "maid", "rida", "adtrackingid", "oaid", "amazonadid", "fireadid",
          "appleifa", "googleaid", "advertisingidentifier"),
         "advertising_id",
@@ -136,7 +137,8 @@ def _fingerprint_signals(key: str) -> tuple[str, ...]:
 
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Globally routable, counting the documentation ranges that stand in for public addresses in labs and tests."""
-    return address.is_global or any(address in network for network in _DOCUMENTATION if network.version == address.version)
+    documentation = (n for n in _DOCUMENTATION if n.version == address.version)
+    return address.is_global or any(address in network for network in documentation)
 
 
 _DOCUMENTATION = tuple(
@@ -296,7 +298,8 @@ class PatternDetector(Detector):
             address = ipaddress.ip_address(text)
         except ValueError:
             return None
-        if text in context.device_ips or str(address) in context.device_ips:
+        own = context.device_ips | frozenset(getattr(context.profile, "device_ips", ()))
+        if text in own or str(address) in own:
             return self._detection(context, "ip_address", item, text, 0.95, "the device's own address")
         named = bool(_IP_KEYS.search(name))
         if _public(address):

@@ -9,7 +9,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -95,12 +95,20 @@ def _pairs(items: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _time_of(value: Any) -> float:
+    """Seconds since the epoch of a HAR time; one without a UTC offset is taken as UTC, not local time.
+
+    >>> [_time_of(t) for t in ("2026-01-01T10:00:00.5Z", "2026-01-01T11:00:00.5+01:00", "2026-01-01T10:00:00.5")]
+    [1767261600.5, 1767261600.5, 1767261600.5]
+    """
     if not isinstance(value, str) or not value:
         return 0.0
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _body_of(post: Any) -> tuple[bytes, str | None]:

@@ -78,7 +78,10 @@ def run_analyze(args: Sequence[str | os.PathLike[str]], env: Mapping[str, str] |
     """Run ``auditor <args>`` in-process (click's runner) and validate its JSON report."""
     from auditor.cli import main
 
-    runner = CliRunner()
+    try:
+        runner = CliRunner(mix_stderr=False)  # click 8.1 mixes stderr into stdout unless told not to
+    except TypeError:
+        runner = CliRunner()  # click 8.2+ always keeps them apart
     text_args = [os.fspath(a) for a in args]
     result = runner.invoke(main, text_args, env=dict(env or {}), catch_exceptions=False, prog_name="auditor")
     report = _report_from(text_args, result.stdout)

@@ -296,6 +296,7 @@ class TlsHandler(Handler):
         try:
             if side == 0 and kind == HANDSHAKE_CLIENT_HELLO and self.hello is None:
                 self.hello = parse_client_hello(body)
+                self.analyzer.take_embedded_keys()
                 keylog = self.analyzer.keylog
                 if keylog is None:
                     self._stop(NOTE_NO_KEYLOG)
@@ -465,6 +466,8 @@ class CaptureAnalyzer:
         self.frames = 0
         self.ip_frames = 0
         self.link_types_unsupported: set[int] = set()
+        self.reader: CaptureReader | None = None
+        self.keylogs_taken = 0
 
     # -- the hot loop --------------------------------------------------------
 
@@ -476,7 +479,7 @@ class CaptureAnalyzer:
         unpack_udp = struct.Struct("!HH").unpack_from
         next_sweep = SWEEP_EVERY
         frames = 0
-        keylogs_seen = 0
+        self.reader = reader
         for now, link_type, frame in reader:
             frames += 1
             if frames >= next_sweep:
@@ -484,21 +487,21 @@ class CaptureAnalyzer:
                 self.sweep(now)
                 if progress is not None:
                     progress(reader.position)
-                if len(reader.tls_keylogs) != keylogs_seen:
-                    keylogs_seen = self._take_embedded_keys(reader, keylogs_seen)
-            # Fast path: Ethernet + IPv4 without options or fragmentation.
-            if link_type == 1 and frame[12:14] == b"\x08\x00" and len(frame) >= 34 and frame[14] == 0x45 and not (
-                frame[20] & 0x1F or frame[21]
-            ):
-                proto = frame[23]
-                source = frame[26:30]
-                destination = frame[30:34]
-                transport = 34
-                declared = 14 + ((frame[16] << 8) | frame[17])
+            # Fast path: Ethernet or Linux cooked capture, IPv4 without options or fragmentation.
+            if link_type == 1:
+                ip = 14 if frame[12:14] == b"\x08\x00" else -1
+            elif link_type == 113:
+                ip = 16 if frame[14:16] == b"\x08\x00" else -1
+            else:
+                ip = -1
+            if ip > 0 and len(frame) >= ip + 20 and frame[ip] == 0x45 and not (frame[ip + 6] & 0x1F or frame[ip + 7]):
+                proto = frame[ip + 9]
+                source = frame[ip + 12 : ip + 16]
+                destination = frame[ip + 16 : ip + 20]
+                transport = ip + 20
+                declared = ip + ((frame[ip + 2] << 8) | frame[ip + 3])
                 end = declared if declared <= len(frame) else len(frame)
             else:
-                if frames == 1 or len(reader.tls_keylogs) != keylogs_seen:
-                    keylogs_seen = self._take_embedded_keys(reader, keylogs_seen)
                 offset = ip_offset(link_type, frame)
                 if offset < 0:
                     if link_type not in (1, 113, 276, 0, 108, 101, 12, 14, 228, 229, 105, 127, 192):
@@ -561,7 +564,7 @@ class CaptureAnalyzer:
                 yield from out
                 out.clear()
         self.frames = frames
-        self._take_embedded_keys(reader, keylogs_seen)
+        self.take_embedded_keys()
         for flow, side in list(flows.values()):
             if side == 0:
                 self._finish(flow)
@@ -572,12 +575,16 @@ class CaptureAnalyzer:
         if progress is not None:
             progress(reader.position)
 
-    def _take_embedded_keys(self, reader: CaptureReader, seen: int) -> int:
-        for text in reader.tls_keylogs[seen:]:
+    def take_embedded_keys(self) -> None:
+        """Add key logs met in pcapng Decryption Secrets Blocks since the last call."""
+        reader = self.reader
+        if reader is None:
+            return
+        for text in reader.tls_keylogs[self.keylogs_taken :]:
             if self.keylog is None:
                 self.keylog = KeyLog()
             self.keylog.add_text(text, f"{self.origin} (embedded secrets block)")
-        return len(reader.tls_keylogs)
+        self.keylogs_taken = len(reader.tls_keylogs)
 
     # -- flows ---------------------------------------------------------------
 

@@ -164,7 +164,29 @@ class CaptureReader:
     def _pcapng(self) -> Iterator[tuple[float, int, bytes]]:
         endian = "<"
         interfaces: list[tuple[int, float]] = []
+        epb = struct.Struct(endian + "IIIIII")
         while True:
+            # Fast inner loop over Enhanced Packet Blocks already in the buffer.
+            buffer = self._buffer
+            offset = self._offset
+            end = len(buffer)
+            unpack_epb = epb.unpack_from
+            trailer = struct.Struct(epb.format[0] + "I").unpack_from
+            while offset + 32 <= end:
+                block_type, length, if_id, high, low, caplen = unpack_epb(buffer, offset)
+                if (
+                    block_type != _BLOCK_EPB
+                    or offset + length > end
+                    or length % 4
+                    or 32 + caplen > length
+                    or if_id >= len(interfaces)
+                    or trailer(buffer, offset + length - 4)[0] != length
+                ):
+                    break
+                link_type, resolution = interfaces[if_id]
+                yield ((high << 32) | low) * resolution, link_type, buffer[offset + 28 : offset + 28 + caplen]
+                offset += length
+            self._offset = offset
             start = self._base + self._offset
             self.position = start
             if not self._fill(12):
@@ -183,6 +205,7 @@ class CaptureReader:
                     self._damaged(start, "section header has an unknown byte-order mark")
                     return
                 interfaces = []
+                epb = struct.Struct(endian + "IIIIII")
             block_type, length = struct.unpack_from(endian + "II", buffer, offset)
             if length < 12 or length % 4 or length > MAX_BLOCK:
                 self._damaged(start, f"corrupt block (type {block_type:#x}, length {length})")

@@ -187,6 +187,7 @@ class TrackerDatabase:
     cname_targets: dict[str, str] = field(default_factory=dict)
     """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
     _resolved: dict[str, Verdict] = field(default_factory=dict, repr=False)
+    _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
     _cache: dict[str, Verdict | None] = field(default_factory=dict, repr=False)
     _companies: dict[str, tuple[str | None, str | None]] | None = field(default=None, repr=False)
 
@@ -208,6 +209,7 @@ class TrackerDatabase:
         info.cnames = len(cnames or {})
         self.sources.append(info)
         self._resolved.clear()
+        self._levels.clear()
         self._cache.clear()
         self._companies = None
 
@@ -276,9 +278,13 @@ class TrackerDatabase:
         levels: list[_Level] = []
         suffix = deepest
         while True:
-            bucket = self.entries.get(suffix)
-            if bucket:
-                levels.append(_decide(suffix, bucket, self.company_facts))
+            level = self._levels.get(suffix)
+            if level is None:
+                bucket = self.entries.get(suffix)
+                if bucket:
+                    level = self._levels[suffix] = _decide(suffix, bucket, self.company_facts)
+            if level is not None:
+                levels.append(level)
             dot = suffix.find(".")
             if dot < 0:
                 break
@@ -322,8 +328,12 @@ def company_key(name: str) -> str:
 def _decide(
     domain: str, bucket: list[DomainEntry], company_facts: Callable[[str | None], tuple[str | None, str | None]]
 ) -> _Level:
-    company_entry = next((e for e in bucket if e.company), None)
-    category_entry = next((e for e in bucket if e.category), None)
+    company_entry = category_entry = None
+    for entry in bucket:
+        if company_entry is None and entry.company:
+            company_entry = entry
+        if category_entry is None and entry.category:
+            category_entry = entry
     country = company_entry.country if company_entry else None
     parent = company_entry.parent if company_entry else None
     if company_entry and not (country and parent):

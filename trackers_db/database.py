@@ -137,7 +137,7 @@ class Verdict(NamedTuple):
 
     def describe(self) -> str:
         """One line for people, e.g. ``Google (Alphabet Inc.), analytics, HQ US — curated; also adguard``."""
-        who = self.company or "unknown company"
+        who = self.company or (f"{self.service} (company unknown)" if self.service else "unknown company")
         if self.parent and company_key(self.parent) != company_key(who):
             who += f" ({self.parent})"
         parts = [who, self.category or ("tracker" if self.listed_as_tracker else "uncategorised")]
@@ -258,7 +258,7 @@ class TrackerDatabase:
         if len(cache) >= LOOKUP_CACHE_SIZE:
             cache.clear()
         cache[host] = verdict
-        return verdict  # type: ignore[return-value]
+        return verdict
 
     def known_cname(self, host: str) -> str | None:
         """The CNAME target a list recorded for ``host`` (or a parent name), if any."""

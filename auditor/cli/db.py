@@ -17,11 +17,17 @@ NON_COMMERCIAL_NOTE = (
 )
 
 
+class DbError(click.ClickException):
+    """A one-line ``Error: ...`` carrying one of the documented exit codes."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = int(code)  # type: ignore[misc]
+
+
 def fail(message: str, code: ExitCode) -> click.ClickException:
     """A one-line ``Error: ...`` with one of the documented exit codes."""
-    error = click.ClickException(message)
-    error.exit_code = int(code)
-    return error
+    return DbError(message, code)
 
 
 def open_database() -> TrackerDatabase:

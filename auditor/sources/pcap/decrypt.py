@@ -8,7 +8,6 @@ are looked up by the ClientHello's random, as every key log writer keys them.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
@@ -179,8 +178,9 @@ class RecordDecryptor:
 class Tls12Decryptor(RecordDecryptor):
     """TLS 1.2 records of one direction."""
 
-    def __init__(self, spec: SuiteSpec, key: bytes, iv: bytes) -> None:
+    def __init__(self, spec: SuiteSpec, key: bytes, iv: bytes, encrypt_then_mac: bool = False) -> None:
         self.spec = spec
+        self.encrypt_then_mac = encrypt_then_mac
         self.key = key
         self.iv = iv
         self.sequence = 0
@@ -210,16 +210,20 @@ class Tls12Decryptor(RecordDecryptor):
             raise DecryptError("authentication failed") from exc
 
     def _cbc(self, fragment: bytes) -> bytes:
+        mac_inside = self.spec.mac_length
+        if self.encrypt_then_mac:  # the MAC follows the ciphertext instead of being encrypted with it
+            fragment = fragment[: len(fragment) - self.spec.mac_length]
+            mac_inside = 0
         if len(fragment) < 32 or len(fragment) % 16:
             raise DecryptError("CBC record length is not a whole number of blocks")
         decryptor = Cipher(algorithms.AES(self.key), modes.CBC(fragment[:16])).decryptor()
         plain = decryptor.update(fragment[16:]) + decryptor.finalize()
         padding = plain[-1]
-        if padding + 1 + self.spec.mac_length > len(plain) or plain[-padding - 1 :] != bytes([padding]) * (padding + 1):
+        if padding + 1 + mac_inside > len(plain) or plain[-padding - 1 :] != bytes([padding]) * (padding + 1):
             raise DecryptError("bad CBC padding")
         # The MAC is not checked: a wrong key already fails the padding check almost always,
         # and the HTTP parser rejects garbage.
-        return plain[: len(plain) - padding - 1 - self.spec.mac_length]
+        return plain[: len(plain) - padding - 1 - mac_inside]
 
 
 class Tls13Decryptor(RecordDecryptor):
@@ -294,8 +298,6 @@ def session_decryptors(keylog: KeyLog, client_random: bytes, hello: ServerHello)
     position += 2 * spec.key_length
     client_iv = block[position : position + iv_length]
     server_iv = block[position + iv_length : position + 2 * iv_length]
-    return Tls12Decryptor(spec, client_key, client_iv), Tls12Decryptor(spec, server_key, server_iv)
+    etm = hello.encrypt_then_mac and spec.kind == "cbc"
+    return Tls12Decryptor(spec, client_key, client_iv, etm), Tls12Decryptor(spec, server_key, server_iv, etm)
 
-
-def _sha(name: str) -> Any:
-    return getattr(hashlib, name)

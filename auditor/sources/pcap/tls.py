@@ -23,6 +23,7 @@ HANDSHAKE_FINISHED = 20
 EXT_SERVER_NAME = 0
 EXT_ALPN = 16
 EXT_SUPPORTED_VERSIONS = 43
+EXT_ENCRYPT_THEN_MAC = 22
 
 TLS13 = 0x0304
 HELLO_RETRY_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
@@ -53,6 +54,8 @@ class ServerHello:
     cipher_suite: int
     version: int
     """Negotiated version (``supported_versions`` wins over the legacy field)."""
+    encrypt_then_mac: bool = False
+    """RFC 7366: CBC records carry their MAC after the ciphertext."""
 
     @property
     def is_retry_request(self) -> bool:
@@ -145,7 +148,12 @@ def parse_server_hello(body: bytes) -> ServerHello:
     selected = extensions.get(EXT_SUPPORTED_VERSIONS)
     if selected is not None and len(selected) == 2:
         version = struct.unpack_from("!H", selected, 0)[0]
-    return ServerHello(random=random, cipher_suite=cipher_suite, version=version)
+    return ServerHello(
+        random=random,
+        cipher_suite=cipher_suite,
+        version=version,
+        encrypt_then_mac=EXT_ENCRYPT_THEN_MAC in extensions,
+    )
 
 
 class HandshakeReassembler:

@@ -148,12 +148,15 @@ class Analysis:
         host = record.host or (self._dns_names.get(record.server_ip or "") if record.server_ip else None)
         key = host or record.server_ip or "unknown"
         destination = self.destinations.get(key)
+        is_new = destination is None
         if destination is None:
             destination = Destination(host=key, name_known=host is not None)
             self.destinations[key] = destination
-            events.append(Event("destination", self.classification(key)))
+        # Count first: an address-only destination is classified by the addresses it just gained.
         self._count(destination, record)
         classification = self.classification(key)
+        if is_new:
+            events.append(Event("destination", classification))
         setting = Setting(classification, encrypted=record.encrypted)
         for detector in self.detectors:
             try:

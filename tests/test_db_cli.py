@@ -6,9 +6,11 @@ from a loopback HTTP server on 127.0.0.1 (never the Internet).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,17 +35,15 @@ def auditor(data_dir: Path, *args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], env={"CLASSROOM_AUDITOR_DATA": str(data_dir)})
 
 
-@pytest.fixture
-def loopback_mirror() -> Iterator[str]:
-    """A loopback HTTP server serving ../shared/trackers, stopped after the test."""
-    if not SHARED.is_dir():
-        pytest.skip(f"real tracker lists not present at {SHARED}")
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """A loopback HTTP server serving ``folder``, stopped on exit."""
 
     class QuietHandler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(SHARED)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -52,6 +52,15 @@ def loopback_mirror() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def loopback_mirror() -> Iterator[str]:
+    """A loopback HTTP server serving ../shared/trackers."""
+    if not SHARED.is_dir():
+        pytest.skip(f"real tracker lists not present at {SHARED}")
+    with serving(SHARED) as url:
+        yield url
 
 
 @needs_shared
@@ -138,3 +147,25 @@ def test_fetch_failure_is_one_line_with_the_url(data_dir: Path, loopback_mirror:
     error = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and f"{loopback_mirror}/no-such-mirror/dist/trackerdb.json: HTTP 404" in error[0]
     assert "auditor db import ghostery PATH" in error[0]
+
+
+def test_fetch_tracker_radar_unpacks_only_its_data(data_dir: Path, tmp_path: Path) -> None:
+    # A repository archive as GitHub serves it, built from the synthetic fixture,
+    # plus a member that tries to escape the unpack folder.
+    mirror = tmp_path / "mirror"
+    archive_path = mirror / "archive" / "refs" / "heads" / "main.tar.gz"
+    archive_path.parent.mkdir(parents=True)
+    fixture = Path(__file__).resolve().parent / "data" / "tracker-radar"
+    escape = tmp_path / "escape.json"
+    escape.write_text("{}")
+    with tarfile.open(archive_path, "w:gz") as archive:
+        archive.add(fixture, arcname="tracker-radar-main")
+        archive.add(escape, arcname="tracker-radar-main/domains/US/../../../../escaped.json")
+    with serving(mirror) as url:
+        run = auditor(data_dir, "db", "fetch", "tracker-radar", "--url", f"{url}/")
+    assert run.exit_code == 0, run.stderr
+    # Only domains/US and entities are unpacked: the CA-only domain of the fixture is left out.
+    assert "imported 2 domains from tracker-radar" in run.stderr and "1 CNAME aliases" in run.stderr
+    lookup = auditor(data_dir, "db", "lookup", "stats.school-portal.example")
+    assert "CNAME alias of school-portal.example.metrics-cloud.example (Metrics Cloud, analytics" in lookup.stdout
+    assert not (tmp_path / "escaped.json").exists() and not (data_dir.parent / "escaped.json").exists()

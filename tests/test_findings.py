@@ -174,3 +174,17 @@ def test_findings_first_seen_and_session_times_are_iso() -> None:
     assert report["method"]["session_start"] == "2026-01-01T10:00:01Z"
     assert all(f["first_seen"].endswith("Z") for f in report["findings"])
     assert SESSION_START < 2_000_000_000
+
+
+def test_policy_catalogue_entries_are_complete() -> None:
+    entries = load_catalogue()
+    sources = " ".join(e.source for e in entries)
+    for name in ("Ontario", "CoSN", "Data Quality Campaign", "Wisconsin", "Autoriteit Persoonsgegevens",
+                 "Hong Kong", "COPPA", "FERPA", "Article 5(1)(c)", "Article 8", "Article 9", "Articles 44"):
+        assert name in sources, name
+    for entry in entries:
+        assert entry.url.startswith("https://"), entry.id
+        assert len(entry.summary) > 80 and entry.traffic, entry.id
+    cited = {ref for rule in default_rules().rules for ref in rule.policy_refs}
+    testable = {e.id for e in entries if e.determinable != "no"}
+    assert testable <= cited, testable - cited

@@ -158,6 +158,8 @@ def render_html(diff: dict[str, Any]) -> str:
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        # No script and no network: the page is plain markup and inline styles.
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>Classroom traffic audit: changes</title><style>{CSS}"
         ".added{color:#8a1c14}.gone{color:#1e6b2e}ul.diff{list-style:none;padding-left:.5rem}</style></head><body>",
         "<h1>What changed between two audits</h1>",

@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.analysis import Analysis
-from auditor.findings import DestinationFacts, default_rules, destination_findings, sort_key
+from auditor.findings import DestinationFacts, destination_findings, sort_key
 from auditor.policy import checklist, load_catalogue
 from auditor.records import RecordKind
 
@@ -59,12 +59,12 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "notes": [note for note, _ in destination.notes.most_common(5)],
             }
         )
-    rules = analysis.findings.rules if analysis.findings.rules is not None else default_rules()
+    rules = analysis.findings.rules
     all_findings = analysis.findings.findings() + destination_findings(rules, _destination_facts(analysis))
     findings = [f.to_json() for f in sorted(all_findings, key=sort_key)]
     for item in findings:
         item["first_seen"] = _iso(item["first_seen"])  # type: ignore[arg-type]
-    by_type: Counter[str] = Counter(f["data_type"] for f in findings if f["data_type"])
+    by_type: Counter[str] = Counter(str(f["data_type"]) for f in findings if f["data_type"])
     third = [d for d in destinations if d["party"] in ("third", "unknown")]
     app_domains = analysis.config.app_domains or analysis.inferred_app_domains()
     coverage = _coverage(analysis)

@@ -127,6 +127,9 @@ def test_corrupt_imported_list_does_not_stop_lookups(data_dir: Path) -> None:
     run = auditor(data_dir, "db", "lookup", "doubleclick.net")
     assert run.exit_code == 0
     assert run.stdout.startswith("doubleclick.net: Google")
+    info = json.loads(auditor(data_dir, "db", "info", "--json").stdout)
+    (problem,) = info["unreadable"]
+    assert problem.startswith(str(data_dir / "trackers" / "adguard.json")) and "re-import it" in problem
 
 
 def test_fetch_from_loopback_mirror(data_dir: Path, loopback_mirror: str) -> None:

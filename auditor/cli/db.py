@@ -132,6 +132,7 @@ def info(as_json: bool) -> None:
                 {
                     "sources": rows,
                     "not_imported": missing,
+                    "unreadable": database.problems,
                     "precedence": list(SOURCE_PRECEDENCE),
                     "domains": len(database.entries),
                 },

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from auditor.domains import is_local_address, is_local_host, matches_domain, registrable_domain
-from trackers_db.database import Match, TrackerDatabase, Verdict
+from trackers_db.database import Match, TrackerDatabase, Verdict, company_key
 
 
 class Party(str, Enum):
@@ -73,15 +73,16 @@ class Classifier:
     def __init__(self, database: TrackerDatabase, app_domains: Iterable[str] = ()) -> None:
         self.database = database
         self.app_domains: tuple[str, ...] = tuple(sorted({d.lower().strip(".") for d in app_domains if d.strip()}))
+        # Compared without legal suffixes: lists spell one company differently ("Google", "Google LLC").
         self.app_companies: frozenset[str] = frozenset(
-            v.company for v in (database.lookup(d) for d in self.app_domains) if v and v.company
+            company_key(v.company) for v in (database.lookup(d) for d in self.app_domains) if v and v.company
         )
 
     def first_party_reason(self, host: str, verdict: Verdict | None) -> str | None:
         """Why ``host`` is first party (an app domain, or the same company), or ``None``."""
         if any(matches_domain(host, domain) for domain in self.app_domains):
             return "app domain"
-        if verdict and verdict.company and verdict.company in self.app_companies:
+        if verdict and verdict.company and company_key(verdict.company) in self.app_companies:
             return "same company as the app"
         return None
 

@@ -21,6 +21,8 @@ def database(cnames: dict[str, str] | None = None) -> TrackerDatabase:
         [
             DomainEntry(APP, "curated", "Example Learning", category="edtech", country="GB"),
             DomainEntry("example-learning-media.example", "curated", "Example Learning", category="cdn", country="GB"),
+            # Another list spells the same company with its legal form.
+            DomainEntry("example-learning-sso.example", "adguard", "Example Learning Ltd", category="identity"),
             DomainEntry("metrics-cloud.example", "curated", "Metrics Cloud", category="analytics", country="US"),
             DomainEntry("static-cdn.example", "curated", "Static CDN", category="cdn", country="US"),
         ],
@@ -54,6 +56,7 @@ def test_app_domains_and_same_company_domains_are_first_party() -> None:
         "same company as the app",
         "Example Learning",
     )
+    assert classifier.classify("login.example-learning-sso.example").party is Party.FIRST
     tracker = classifier.classify("sdk.metrics-cloud.example")
     assert (tracker.party, tracker.company, tracker.is_tracker, tracker.hq_country) == (
         Party.THIRD,

@@ -119,3 +119,28 @@ def test_reports_from_every_source_format_are_valid(source: str, tmp_path: Path)
     run = run_analyze(["analyze", path, "--json", tmp_path / "report.json"], env)
     assert run.report is not None, run.stderr  # run_analyze validated it
     assert run.report["inputs"][0]["path"] == str(path)
+
+
+CONTRACT_DATA_TYPES = ["ip_address", "precise_location", "coarse_location", "advertising_id", "device_id", "hardware_id", "network_id", "email", "name", "phone", "birthdate", "student_id", "username", "credentials", "voice", "face_image", "image", "video", "biometric_other", "attention_tracking", "device_fingerprint", "other_identifier"]
+
+
+def test_schema_keeps_the_issue_2_contract() -> None:
+    """The keys and vocabularies promised in issue 2; later versions may add to them, never remove."""
+    schema = report_schema()
+    assert schema["properties"]["schema"]["const"] == "classroom-auditor.report/1"
+    assert set(schema["required"]) >= {
+        "schema", "generated_at", "tool", "inputs", "trackers_db", "app", "summary", "destinations", "findings"
+    }
+    defs = schema["$defs"]
+    assert set(defs["data_type"]["enum"]) >= set(CONTRACT_DATA_TYPES)
+    assert set(defs["party"]["enum"]) >= {"first", "third", "local", "unknown"}
+    assert set(defs["severity"]["enum"]) >= {"high", "medium", "low", "info"}
+    assert set(defs["where"]["enum"]) >= {"path", "query", "header", "cookie", "body", "dns", "sni"}
+    assert set(defs["destination"]["required"]) >= {
+        "host", "registrable_domain", "party", "company", "category", "is_tracker", "countries", "ips", "requests",
+        "bytes_up", "bytes_down", "content_visible", "matched_by", "data_types",
+    }
+    assert set(defs["finding"]["required"]) >= {
+        "rule", "severity", "data_type", "host", "company", "party", "where", "key", "encoding", "masked_value",
+        "fingerprint", "count", "first_seen", "policy_refs",
+    }

@@ -121,7 +121,11 @@ def test_reports_from_every_source_format_are_valid(source: str, tmp_path: Path)
     assert run.report["inputs"][0]["path"] == str(path)
 
 
-CONTRACT_DATA_TYPES = ["ip_address", "precise_location", "coarse_location", "advertising_id", "device_id", "hardware_id", "network_id", "email", "name", "phone", "birthdate", "student_id", "username", "credentials", "voice", "face_image", "image", "video", "biometric_other", "attention_tracking", "device_fingerprint", "other_identifier"]
+CONTRACT_DATA_TYPES = (
+    "ip_address", "precise_location", "coarse_location", "advertising_id", "device_id", "hardware_id", "network_id",
+    "email", "name", "phone", "birthdate", "student_id", "username", "credentials", "voice", "face_image", "image",
+    "video", "biometric_other", "attention_tracking", "device_fingerprint", "other_identifier",
+)
 
 
 def test_schema_keeps_the_issue_2_contract() -> None:

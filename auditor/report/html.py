@@ -65,7 +65,8 @@ th{background:#f3f4f7;position:sticky;top:0}td.num{text-align:right;font-variant
 .findings td:nth-child(2){min-width:14rem}.findings td:nth-child(3){max-width:15rem;overflow-wrap:anywhere}
 .findings td:nth-child(7){max-width:13rem}
 @media print{
- body{max-width:none;padding:0;font-size:10pt}nav{display:none}
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{max-width:none;padding:0;font-size:10pt}nav,.modebar-container{display:none}
  h2{page-break-after:avoid;break-after:avoid}tr{page-break-inside:avoid;break-inside:avoid}
  th{position:static}a{color:inherit;text-decoration:none}
  details{display:block}details>*{display:block}

@@ -172,3 +172,11 @@ def test_fetch_tracker_radar_unpacks_only_its_data(data_dir: Path, tmp_path: Pat
     lookup = auditor(data_dir, "db", "lookup", "stats.school-portal.example")
     assert "CNAME alias of school-portal.example.metrics-cloud.example (Metrics Cloud, analytics" in lookup.stdout
     assert not (tmp_path / "escaped.json").exists() and not (data_dir.parent / "escaped.json").exists()
+
+
+def test_import_help_lists_every_source_on_its_own_line(data_dir: Path) -> None:
+    from trackers_db.importers import SOURCES
+
+    lines = [line.strip() for line in auditor(data_dir, "db", "import", "--help").stdout.splitlines()]
+    for source in SOURCES:
+        assert any(line.startswith(f"{source} ") for line in lines), source

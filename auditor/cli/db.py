@@ -72,7 +72,7 @@ def _store(source: str, paths: list[Path], upstream: str) -> None:
 @source_argument
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def import_(source: str, paths: tuple[Path, ...]) -> None:
-    r"""Import SOURCE from downloaded files or folders (PATH...).
+    """Import SOURCE from downloaded files or folders (PATH...).
 
     \b
     adguard         dist/trackers.json (+ companies.json beside it) or the repo folder
@@ -84,7 +84,7 @@ def import_(source: str, paths: tuple[Path, ...]) -> None:
     disconnect      services.json (+ entities.json beside it)
     exodus          the /api/trackers answer saved as trackers.json
     hosts           EasyPrivacy/EasyList or hosts files (several are merged)
-    """
+    """  # noqa: D301 - \b is click's no-rewrap marker
     _store(source, list(paths), ", ".join(str(p.resolve()) for p in paths))
 
 

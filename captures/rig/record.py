@@ -96,6 +96,9 @@ def record(output: Path, pause: float = 0.15) -> list[str]:
         try:
             wait_until_listening(port, confdir / "mitmproxy-ca-cert.pem", process)
             log = run_session(Proxy(port, str(confdir / "mitmproxy-ca-cert.pem")), pause=pause)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # never leave half a session next to the real one
+            raise
         finally:
             process.terminate()
             try:

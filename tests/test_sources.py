@@ -434,3 +434,23 @@ def test_absurdly_nested_har_is_a_problem_not_a_crash(tmp_path: Path) -> None:
                       {"CLASSROOM_AUDITOR_SALT": "s", "CLASSROOM_AUDITOR_DATA": str(tmp_path / "data")})
     assert run.exit_code == 3
     assert run.report is not None and run.report["inputs"][1]["records"] == 1
+
+
+def test_flow_format_newer_than_mitmproxy_is_named_not_called_damage(tmp_path: Path) -> None:
+    import io
+
+    from mitmproxy.io import tnetstring
+
+    stream = io.BytesIO(SAMPLE_CAPTURE.read_bytes())
+    flows = [tnetstring.load(stream) for _ in range(2)]
+    flows[1]["version"] = 99  # a flow from a future mitmproxy after one it can read
+    out = io.BytesIO()
+    for flow in flows:
+        tnetstring.dump(flow, out)
+    path = tmp_path / "future.mitm"
+    path.write_bytes(out.getvalue())
+    records, summary = read_all(path)
+    assert len(records) == 1
+    (problem,) = summary.problems
+    assert problem.message.startswith("stopped at flow 2 (byte ")
+    assert "flow format version 99" in problem.message and "damaged" not in problem.message

@@ -212,6 +212,10 @@ def _is_ip(text: str) -> bool:
     return is_ip_literal(text)
 
 
+_DAMAGED = "Invalid data format."
+"""What mitmproxy's FlowReader says when the bytes themselves are broken."""
+
+
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
     """Yield the records of a mitmproxy flow file; damage stops reading with a problem noted."""
     from mitmproxy import exceptions, io
@@ -232,14 +236,12 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
                 if record is not None:
                     yield record
         except exceptions.FlowReadException as exc:
-            cause = f" ({exc.__cause__})" if exc.__cause__ and str(exc.__cause__) != str(exc) else ""
-            problems.append(
-                InputProblem(
-                    str(path),
-                    f"flow file damaged at byte {good_until}, after {count} flows: {exc}{cause}",
-                    fatal=count == 0,
-                )
-            )
+            if str(exc) == _DAMAGED:
+                cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+                message = f"flow file damaged at byte {good_until}, after {count} flows: {exc}{cause}"
+            else:  # e.g. a flow format newer than the installed mitmproxy reads
+                message = f"stopped at flow {count + 1} (byte {good_until}): {exc}"
+            problems.append(InputProblem(str(path), message, fatal=count == 0))
 
 
 FORMAT = Format("mitmproxy", sniff, read)

@@ -275,8 +275,15 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
         hovertemplate="%{customdata}<br>%{x} " + unit + ": %{z} request(s)<extra></extra>",
         colorbar={"title": {"text": "requests"}},
     ))
+    first_seconds = ((report.get("rules") or {}).get("thresholds") or {}).get("first_seconds")
+    if first_seconds:
+        # The "before any user interaction" window of the tracker-before-interaction rule.
+        figure.add_vrect(x0=-width / scale / 2, x1=float(first_seconds) / scale, fillcolor="rgba(0,0,0,0)",
+                         line={"color": "#c26a00", "width": 2, "dash": "dot"},
+                         annotation_text=f"first {float(first_seconds):g} s", annotation_position="outside top right",
+                         annotation_font={"color": "#c26a00", "size": 11})
     figure.update_layout(
-        height=max(260, 22 * len(labels) + 90), margin={"l": 10, "r": 10, "t": 10, "b": 40},
+        height=max(260, 22 * len(labels) + 100), margin={"l": 10, "r": 10, "t": 24, "b": 40},
         xaxis={"title": {"text": f"{unit} since {timeline.get('start')}"}},
         yaxis={"tickvals": list(range(len(labels))), "ticktext": labels, "automargin": True},
     )

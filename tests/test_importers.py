@@ -205,3 +205,9 @@ def test_merged_lookup_names_every_source_and_curated_decides() -> None:
     only_hosts = next(e.domain for e in parsed("hosts").entries if database.lookup(e.domain).sources == ("hosts",))
     assert database.lookup(only_hosts).is_tracker
     assert database.known_cname("aa.athome.com") == "athome.com.data.adobedc.net"
+
+
+def test_sql_dump_that_never_ends_is_stopped() -> None:
+    endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n;"
+    with pytest.raises(ListFormatError, match="interrupted"):
+        parse_whotracksme(endless, time_limit=0.2)

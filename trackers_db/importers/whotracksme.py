@@ -7,6 +7,7 @@ refuses ``ATTACH`` and ``PRAGMA``, so a crafted file cannot touch the disk.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,9 @@ BASE_URL = "https://raw.githubusercontent.com/whotracksme/whotracks.me/3d961e623
 """Pinned to the July 2022 commit: later dumps are regenerated from Ghostery's NC-licensed data."""
 FILES = ("whotracksme/data/assets/trackerdb.sql",)
 
+SQL_TIME_LIMIT = 60.0
+"""Seconds a dump may take to load; the real one takes well under one."""
+
 _DENIED = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA}
 
 _QUERY = """
@@ -43,11 +47,14 @@ def _authorize(action: int, *_: object) -> int:
     return sqlite3.SQLITE_DENY if action in _DENIED else sqlite3.SQLITE_OK
 
 
-def parse_whotracksme(sql: str, origin: str = "trackerdb.sql") -> ImportedList:
+def parse_whotracksme(sql: str, origin: str = "trackerdb.sql", time_limit: float = SQL_TIME_LIMIT) -> ImportedList:
     """Entries for every tracker domain, with company name, country and category."""
     connection = sqlite3.connect(":memory:")
+    deadline = time.monotonic() + time_limit
     try:
         connection.set_authorizer(_authorize)
+        # A crafted dump could loop forever (e.g. a recursive query): give up after the time limit.
+        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
             connection.executescript(sql)
             rows = connection.execute(_QUERY).fetchall()

@@ -276,8 +276,8 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
         colorbar={"title": {"text": "requests"}},
     ))
     first_seconds = ((report.get("rules") or {}).get("thresholds") or {}).get("first_seconds")
-    if first_seconds:
-        # The "before any user interaction" window of the tracker-before-interaction rule.
+    if first_seconds and float(first_seconds) < width * buckets:
+        # The "before any user interaction" window of tracker-before-interaction, when shorter than the session.
         figure.add_vrect(x0=-width / scale / 2, x1=float(first_seconds) / scale, fillcolor="rgba(0,0,0,0)",
                          line={"color": "#c26a00", "width": 2, "dash": "dot"},
                          annotation_text=f"first {float(first_seconds):g} s", annotation_position="outside top right",

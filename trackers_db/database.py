@@ -261,17 +261,8 @@ class TrackerDatabase:
         return verdict
 
     def known_cname(self, host: str) -> str | None:
-        """The CNAME target a list recorded for ``host`` (or a parent name), if any."""
-        suffix = host.lower().rstrip(".")
-        targets = self.cname_targets
-        while True:
-            target = targets.get(suffix)
-            if target is not None:
-                return target
-            dot = suffix.find(".")
-            if dot < 0:
-                return None
-            suffix = suffix[dot + 1 :]
+        """The CNAME target a list recorded for exactly ``host`` (an alias says nothing of its subdomains)."""
+        return self.cname_targets.get(host.lower().rstrip("."))
 
     def _resolve(self, deepest: str) -> Verdict:
         """The verdict for the listed domain ``deepest``, combining every listed suffix of it."""

@@ -211,3 +211,10 @@ def test_sql_dump_that_never_ends_is_stopped() -> None:
     endless = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n;"
     with pytest.raises(ListFormatError, match="interrupted"):
         parse_whotracksme(endless, time_limit=0.2)
+
+
+def test_no_public_list_is_bundled_with_the_package() -> None:
+    # Imported lists (some non-commercial) live only in the user's data folder.
+    package = Path(__file__).resolve().parents[1] / "trackers_db"
+    data_files = [p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".toml", ".pyc")]
+    assert data_files == []

@@ -87,3 +87,16 @@ def test_report_command_rerenders_html_and_csv(session: Path, tmp_path: Path) ->
     assert (csv_dir / "findings.csv").read_text().startswith("severity,rule,")
     nothing = run("report", str(saved))
     assert nothing.exit_code == ExitCode.USAGE and "nothing to do" in nothing.output
+
+
+def test_report_command_names_the_first_problem_of_a_damaged_report(session: Path, tmp_path: Path) -> None:
+    good = tmp_path / "report.json"
+    assert run("analyze", str(session), "--json", str(good)).exit_code == 0
+    data = json.loads(good.read_text())
+    del data["destinations"][0]["party"]
+    saved = tmp_path / "invalid-report.json"  # the suite's schema check leaves invalid*.json alone
+    saved.write_text(json.dumps(data))
+    result = run("report", str(saved), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == ExitCode.INPUT_ERROR
+    assert f"Error: {saved}: not a valid report: destinations/0: 'party' is a required property" in result.output
+    assert not (tmp_path / "r.html").exists()

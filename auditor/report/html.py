@@ -218,7 +218,7 @@ def _world_map(rows: dict[str, dict[str, Any]], home: str | None = None) -> go.F
     if servers:
         figure.add_trace(go.Scatter(
             x=[COUNTRIES[cc][1] for cc, _ in servers], y=[COUNTRIES[cc][2] for cc, _ in servers],
-            mode="markers+text", text=[cc for cc, _ in servers], textposition="top center",
+            mode="markers+text", text=[plot_label(cc) for cc, _ in servers], textposition="top center",
             marker={"size": [8 + 4 * math.log10(1 + r["server_requests"]) * 2 for _, r in servers],
                     "color": "rgba(26,86,168,0.65)", "line": {"color": "#1a56a8", "width": 1}},
             hovertext=[plot_label(f"{country_name(cc)}: {r['server_requests']} requests to {r['hosts']} hosts")
@@ -228,7 +228,7 @@ def _world_map(rows: dict[str, dict[str, Any]], home: str | None = None) -> go.F
     if hqs:
         figure.add_trace(go.Scatter(
             x=[COUNTRIES[cc][1] for cc, _ in hqs], y=[COUNTRIES[cc][2] - 3 for cc, _ in hqs],
-            mode="markers+text", text=[cc for cc, _ in hqs], textposition="bottom center",
+            mode="markers+text", text=[plot_label(cc) for cc, _ in hqs], textposition="bottom center",
             marker={"symbol": "diamond", "size": [9 + 3 * math.sqrt(len(r["hq_companies"])) for _, r in hqs],
                     "color": "rgba(230,120,20,0.8)", "line": {"color": "#9a4d00", "width": 1}},
             hovertext=[plot_label(f"{country_name(cc)}: HQ of " + ", ".join(sorted(r["hq_companies"])[:8]), 200)

@@ -34,6 +34,8 @@ class AnalysisConfig:
 
     app_domains: tuple[str, ...] = ()
     """The app's own domains; empty means infer them (and say so)."""
+    app_companies: tuple[str, ...] = ()
+    """Companies (from an app profile) whose domains count as first party."""
     app_name: str | None = None
     """Name of the app under audit, for the report."""
     salt: bytes = b"classroom-auditor-default-salt"
@@ -99,7 +101,7 @@ class Analysis:
         self.database = database if database is not None else load_database()
         self.detectors = list(detectors) if detectors is not None else default_detectors()
         self.countries = countries or default_country_lookup(self.config.geoip_db)
-        self.classifier = Classifier(self.database, self.config.app_domains)
+        self.classifier = Classifier(self.database, self.config.app_domains, self.config.app_companies)
         self.context = DetectionContext(
             masker=Masker(self.config.salt),
             profile=self.config.profile,
@@ -229,7 +231,7 @@ class Analysis:
         if not self.config.app_domains:
             inferred = self.inferred_app_domains()
             if inferred:
-                self.classifier = Classifier(self.database, inferred)
+                self.classifier = Classifier(self.database, inferred, self.config.app_companies)
                 self._classified.clear()
                 self._rebuild_findings()
 

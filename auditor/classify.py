@@ -6,9 +6,10 @@ record came from.
 Party rules, in order:
 
 * local network names and private addresses are ``local``;
-* the app's own domains (``--app-domain``, or inferred by the analysis and
-  labelled so) and every other domain the database attributes to the same
-  company are ``first`` party;
+* the app's own domains (``--app-domain``, an app profile, or inferred by
+  the analysis and labelled so) and every other domain the database
+  attributes to the same company (or to a company the profile names) are
+  ``first`` party;
 * every other named host is ``third`` party, with ``company=None`` when no
   source knows it (kept and shown as unknown, never dropped);
 * an address with no name is ``unknown`` unless a list names its owner.
@@ -20,9 +21,11 @@ imported list such as DuckDuckGo's ``cnames``) ends at a tracker is a
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from auditor.domains import is_local_address, is_local_host, matches_domain, registrable_domain
 from trackers_db.database import Match, TrackerDatabase, Verdict, company_key
@@ -67,16 +70,54 @@ class HostClassification:
     """Why a first-party host is first party: ``app domain`` or ``same company as the app``."""
 
 
+@dataclass(frozen=True, slots=True)
+class AppProfile:
+    """Who the app under audit is, from a small TOML file reused across audits.
+
+    ::
+
+        name = "Example Classroom"
+        domains = ["classroom.example", "cdn.classroom.example"]
+        companies = ["Example Learning"]  # optional
+    """
+
+    name: str | None
+    """The app's name, for reports."""
+    domains: tuple[str, ...]
+    """The app's own domains (their subdomains count too)."""
+    companies: tuple[str, ...] = ()
+    """Companies whose every domain (per the tracker database) is first party."""
+
+
+def load_app_profile(path: Path) -> AppProfile:
+    """Read an app profile; ``ValueError`` naming the file when it is not one."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable app profile ({exc})") from exc
+    name, domains, companies = document.get("name"), document.get("domains", []), document.get("companies", [])
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{path}: 'name' must be a string")
+    for key, values in (("domains", domains), ("companies", companies)):
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ValueError(f"{path}: '{key}' must be a list of non-empty strings")
+    if not domains and not companies:
+        raise ValueError(f"{path}: an app profile needs 'domains' or 'companies'")
+    return AppProfile(name, tuple(d.strip().lower().strip(".") for d in domains), tuple(c.strip() for c in companies))
+
+
 class Classifier:
     """Classifies hosts against the tracker database and the app's own domains."""
 
-    def __init__(self, database: TrackerDatabase, app_domains: Iterable[str] = ()) -> None:
+    def __init__(
+        self, database: TrackerDatabase, app_domains: Iterable[str] = (), app_companies: Iterable[str] = ()
+    ) -> None:
         self.database = database
         self.app_domains: tuple[str, ...] = tuple(sorted({d.lower().strip(".") for d in app_domains if d.strip()}))
         # Compared without legal suffixes: lists spell one company differently ("Google", "Google LLC").
         self.app_companies: frozenset[str] = frozenset(
             company_key(v.company) for v in (database.lookup(d) for d in self.app_domains) if v and v.company
-        )
+        ) | {company_key(c) for c in app_companies if c.strip()}
 
     def first_party_reason(self, host: str, verdict: Verdict | None) -> str | None:
         """Why ``host`` is first party (an app domain, or the same company), or ``None``."""

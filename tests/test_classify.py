@@ -6,8 +6,13 @@ companies (``.example`` names), so each rule is tested on its own.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from helpers import pinned_env, run_analyze, shared_capture
+
 from auditor.analysis import Analysis, AnalysisConfig
-from auditor.classify import Classifier, Party
+from auditor.classify import AppProfile, Classifier, Party, load_app_profile
 from auditor.records import HostSource, Record, RecordKind, SourceKind
 from auditor.report import build_report
 from trackers_db.database import DomainEntry, SourceInfo, TrackerDatabase
@@ -127,3 +132,47 @@ def test_inferred_app_domain_is_labelled_inferred() -> None:
     parties = {d["host"]: d["party"] for d in report["destinations"]}
     assert parties[f"api.{app}"] == parties[f"cdn.{app}"] == "first"
     assert parties["sdk.metrics-cloud.example"] == "third"
+
+
+def test_app_profile_names_domains_and_companies(tmp_path: Path) -> None:
+    profile = tmp_path / "app.toml"
+    profile.write_text(f'name = "School Portal"\ndomains = ["{APP}"]\ncompanies = ["Static CDN Inc."]\n')
+    known = load_app_profile(profile)
+    assert known == AppProfile("School Portal", (APP,), ("Static CDN Inc.",))
+    classifier = Classifier(database(), known.domains, known.companies)
+    # "Static CDN Inc." in the profile is the database's "Static CDN".
+    assert classifier.classify("assets.static-cdn.example").first_party_by == "same company as the app"
+    assert classifier.classify("sdk.metrics-cloud.example").party is Party.THIRD
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("domains = 'one.example'", "'domains' must be a list of non-empty strings"),
+        ("name = 'x'", "needs 'domains' or 'companies'"),
+        ("domains = [", "not a readable app profile"),
+    ],
+)
+def test_bad_app_profile_is_named(tmp_path: Path, text: str, problem: str) -> None:
+    profile = tmp_path / "app.toml"
+    profile.write_text(text)
+    with pytest.raises(ValueError) as error:
+        load_app_profile(profile)
+    assert str(error.value).startswith(str(profile)) and problem in str(error.value)
+
+
+def test_analyze_with_app_profile(tmp_path: Path) -> None:
+    har = shared_capture("reporthar_web_first-run.har")
+    profile = tmp_path / "9gag.toml"
+    profile.write_text('name = "9GAG"\ndomains = ["9gag.com", "9cache.com"]\n')
+    run = run_analyze(
+        ["analyze", har, "--app-profile", profile, "--json", tmp_path / "r.json"], env=pinned_env(tmp_path / "data")
+    )
+    assert run.report is not None
+    assert run.report["app"] == {"name": "9GAG", "domains": ["9gag.com", "9cache.com"], "domains_inferred": False}
+    parties = {d["host"]: d["party"] for d in run.report["destinations"]}
+    assert parties["9gag.com"] == parties["img-9gag-fun.9cache.com"] == "first"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("domains = 3")
+    run = run_analyze(["analyze", har, "--app-profile", bad], env=pinned_env(tmp_path / "data"))
+    assert run.exit_code == 2 and "'domains' must be a list" in run.stderr

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from auditor.analysis import Analysis, AnalysisConfig
+from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
 from auditor.cli.report import write_pdf_or_exit
@@ -85,6 +86,8 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
               help="TLS key log (NSS format: SSLKEYLOGFILE, friTap, PiRogue) to decrypt TLS in pcap/pcapng inputs.")
 @click.option("--geoip-db", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.mmdb",
               help="MaxMind GeoLite2/GeoIP2 or DB-IP country database to locate servers (default: registry data).")
+@click.option("--app-profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.toml",
+              help="App profile (name, domains, companies) whose domains and companies count as first party.")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -101,14 +104,25 @@ def analyze(
     body_cap: int,
     keylog: Path | None,
     geoip_db: Path | None,
+    app_profile: Path | None,
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
     The format of each INPUT is recognised from its content. An input that
     cannot be read is reported and the others are still analysed.
     """
+    app_companies: tuple[str, ...] = ()
+    if app_profile:
+        try:
+            known_app = load_app_profile(app_profile)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--app-profile") from exc
+        app_domains = tuple(dict.fromkeys((*known_app.domains, *app_domains)))
+        app_name = app_name or known_app.name
+        app_companies = known_app.companies
     config = AnalysisConfig(
         app_domains=app_domains,
+        app_companies=app_companies,
         app_name=app_name,
         salt=load_or_create_salt(),
         read_options=ReadOptions(

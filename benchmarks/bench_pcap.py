@@ -76,8 +76,8 @@ def build(size_gb: float) -> Path:
     return LARGE
 
 
-def timed(command: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB and stdout of a command run under /usr/bin/time -v."""
+def timed(command: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, float, float, str]:
+    """Wall seconds, peak resident MB, CPU seconds (user + system, children included) and stdout of a command."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         result = subprocess.run(
             ["/usr/bin/time", "-v", "-o", report.name, *command],
@@ -89,9 +89,12 @@ def timed(command: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[
         text = report.read()
     wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", text)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    assert wall and rss, text
+    user = re.search(r"User time \(seconds\): ([\d.]+)", text)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", text)
+    assert wall and rss and user and system, text
     seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
-    return seconds, int(rss.group(1)) / 1024, result.stdout or ""
+    cpu = float(user.group(1)) + float(system.group(1))
+    return seconds, int(rss.group(1)) / 1024, cpu, result.stdout or ""
 
 
 def main() -> None:
@@ -103,25 +106,27 @@ def main() -> None:
         if not shutil.which(tool):
             sys.exit(f"{tool} is needed (Debian: apt-get install tshark time)")
     capture = build(args.size_gb)
+    load_before = f"{os.getloadavg()[0]:.1f}"
     size_mb = capture.stat().st_size / (1 << 20)
     python = sys.executable
-    raw_seconds, raw_mb, raw_out = timed([python, "-c", RAW_LOOP, str(capture)], stdout=None)
+    raw_seconds, raw_mb, raw_cpu, raw_out = timed([python, "-c", RAW_LOOP, str(capture)], stdout=None)
     packets = int(raw_out.strip())
     print(f"capture: {capture} ({size_mb:,.0f} MB, {packets:,} packets)", flush=True)
-    rows = [("scapy RawPcapNgReader loop (ceiling)", raw_seconds, raw_mb)]
+    rows = [("scapy RawPcapNgReader loop (ceiling)", raw_seconds, raw_mb, raw_cpu)]
     with tempfile.TemporaryDirectory() as tmp:
         auditor = str(Path(python).with_name("auditor"))
-        seconds, mb, _ = timed([auditor, "analyze", str(capture), "--json", os.path.join(tmp, "r.json")])
-        rows.append(("auditor analyze (full pipeline)", seconds, mb))
+        seconds, mb, cpu, _ = timed([auditor, "analyze", str(capture), "--json", os.path.join(tmp, "r.json")])
+        rows.append(("auditor analyze (full pipeline)", seconds, mb, cpu))
     fields = ["-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name", "-e", "http.host"]
-    seconds, mb, _ = timed(["tshark", "-n", "-r", str(capture), "-T", "fields", *fields,
+    seconds, mb, cpu, _ = timed(["tshark", "-n", "-r", str(capture), "-T", "fields", *fields,
                             "-Y", "dns.flags.response==0 || tls.handshake.type==1 || http.request"])
-    rows.append(("tshark -T fields (same fields)", seconds, mb))
-    print(f"{'reader':40} {'seconds':>9} {'packets/s':>11} {'peak MB':>8}")
+    rows.append(("tshark -T fields (same fields)", seconds, mb, cpu))
+    print(f"load average before the run: {load_before}, after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
+    print(f"{'reader':40} {'seconds':>9} {'packets/s':>11} {'peak MB':>8} {'CPU s':>7}")
     rates = {}
-    for name, seconds, mb in rows:
+    for name, seconds, mb, cpu in rows:
         rates[name] = packets / seconds
-        print(f"{name:40} {seconds:9.1f} {packets / seconds:11,.0f} {mb:8.0f}")
+        print(f"{name:40} {seconds:9.1f} {packets / seconds:11,.0f} {mb:8.0f} {cpu:7.1f}")
     ours = rates["auditor analyze (full pipeline)"]
     tshark = rates["tshark -T fields (same fields)"]
     raw = rates["scapy RawPcapNgReader loop (ceiling)"]

@@ -247,3 +247,36 @@ def test_cli_reports_damage_as_a_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"warning: {cut}: pcap damaged at byte" in result.output
     assert "Traceback" not in result.output
+
+
+def test_large_capture_path_reads_in_a_second_process_with_the_same_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.sources.pcap as pcap_source
+    from auditor.sources.pcap import worker
+
+    packets = sample_packets() + tcp_session("192.0.2.40", 443, [client_hello("worker.example.net")], client_port=50100)
+    packets += [p for i in range(600) for p in dns_exchange(f"n{i}.example.org", [("A", "192.0.2.1")], txid=i, port=30000 + i)]
+    capture = write_pcap(tmp_path / "many.pcap", packets)
+    in_process, problems = records_of(capture)
+    started = []
+    real = worker.read_in_worker
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pcap_source, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(pcap_source, "read_in_worker", spy)
+    in_worker, worker_problems = records_of(capture)
+    assert started and problems == worker_problems == []
+    assert in_worker == in_process and len(in_worker) > worker.BATCH
+
+
+def test_damage_found_in_the_worker_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.sources.pcap as pcap_source
+
+    capture = write_pcap(tmp_path / "whole.pcap", sample_packets())
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(capture.read_bytes()[:-10])
+    monkeypatch.setattr(pcap_source, "PARALLEL_FROM_BYTES", 0)
+    records, problems = records_of(cut)
+    assert records and len(problems) == 1 and "damaged at byte" in problems[0].message

@@ -19,6 +19,7 @@ from auditor.sources.pcap.decrypt import KeyLog
 from auditor.sources.pcap.flows import CaptureAnalyzer
 from auditor.sources.pcap.packets import SUPPORTED_LINK_TYPES
 from auditor.sources.pcap.reader import PCAP_MAGICS, PCAPNG_MAGIC, CaptureReader
+from auditor.sources.pcap.worker import can_fork, read_in_worker
 
 __all__ = ["FORMAT", "read", "sniff"]
 
@@ -40,30 +41,49 @@ def load_keylog(path: str | None) -> KeyLog | None:
     return keylog
 
 
+PARALLEL_FROM_BYTES = 32 << 20
+"""Captures at least this large are dissected in a second process while this one analyses."""
+
+
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
     """Yield the records of a capture; damage ends reading with a problem naming the byte offset."""
     keylog = load_keylog(options.keylog)
+
+    def read_here(found: list[InputProblem], progress: Callable[[int], None] | None) -> Iterator[Record]:
+        return _read_records(path, options, keylog, found, progress)
+
+    with _progress(path, options.progress) as progress:
+        if path.stat().st_size >= PARALLEL_FROM_BYTES and can_fork():
+            yield from read_in_worker(path, read_here, problems, progress)
+        else:
+            yield from read_here(problems, progress)
+
+
+def _read_records(
+    path: Path,
+    options: ReadOptions,
+    keylog: KeyLog | None,
+    problems: list[InputProblem],
+    progress: Callable[[int], None] | None,
+) -> Iterator[Record]:
     analyzer = CaptureAnalyzer(str(path), options.body_cap, keylog)
     with path.open("rb") as handle:
         reader = CaptureReader(handle)
-        with _progress(path, options.progress) as progress:
-            yield from analyzer.records(reader, progress)
+        yield from analyzer.records(reader, progress)
     if analyzer.keylog is not None:
         problems.extend(InputProblem(str(path), message) for message in analyzer.keylog.problems)
     if analyzer.link_types_unsupported:
         kinds = ", ".join(str(t) for t in sorted(analyzer.link_types_unsupported))
-        problems.append(
-            InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: "
-                         f"{', '.join(sorted(set(SUPPORTED_LINK_TYPES.values())))})")
-        )
+        supported = ", ".join(sorted(set(SUPPORTED_LINK_TYPES.values())))
+        problems.append(InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: {supported})"))
     if reader.damage is not None:
         damage = reader.damage
-        read_frames = analyzer.frames
         problems.append(
             InputProblem(
                 str(path),
-                f"{reader.format} damaged at byte {damage.offset}: {damage.reason}; analysed the {read_frames} frames before it",
-                fatal=read_frames == 0 and damage.offset == 0,
+                f"{reader.format} damaged at byte {damage.offset}: {damage.reason}; "
+                f"analysed the {analyzer.frames} frames before it",
+                fatal=analyzer.frames == 0 and damage.offset == 0,
             )
         )
 

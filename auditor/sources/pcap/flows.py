@@ -487,19 +487,32 @@ class CaptureAnalyzer:
                 self.sweep(now)
                 if progress is not None:
                     progress(reader.position)
-            # Fast path: Ethernet or Linux cooked capture, IPv4 without options or fragmentation.
+            # Fast path: Ethernet or Linux cooked capture carrying IPv4 without options or
+            # fragmentation, or IPv6 without extension headers. Everything else takes ip_header().
             if link_type == 1:
-                ip = 14 if frame[12:14] == b"\x08\x00" else -1
+                ip = 14
+                ethertype = frame[12:14]
             elif link_type == 113:
-                ip = 16 if frame[14:16] == b"\x08\x00" else -1
+                ip = 16
+                ethertype = frame[14:16]
             else:
-                ip = -1
-            if ip > 0 and len(frame) >= ip + 20 and frame[ip] == 0x45 and not (frame[ip + 6] & 0x1F or frame[ip + 7]):
+                ip = 0
+                ethertype = b""
+            if ethertype == b"\x08\x00" and len(frame) >= ip + 20 and frame[ip] == 0x45 and not (
+                frame[ip + 6] & 0x1F or frame[ip + 7]
+            ):
                 proto = frame[ip + 9]
                 source = frame[ip + 12 : ip + 16]
                 destination = frame[ip + 16 : ip + 20]
                 transport = ip + 20
                 declared = ip + ((frame[ip + 2] << 8) | frame[ip + 3])
+                end = declared if declared <= len(frame) else len(frame)
+            elif ethertype == b"\x86\xdd" and len(frame) >= ip + 40 and frame[ip + 6] in (6, 17):
+                proto = frame[ip + 6]
+                source = frame[ip + 8 : ip + 24]
+                destination = frame[ip + 24 : ip + 40]
+                transport = ip + 40
+                declared = transport + ((frame[ip + 4] << 8) | frame[ip + 5])
                 end = declared if declared <= len(frame) else len(frame)
             else:
                 offset = ip_offset(link_type, frame)

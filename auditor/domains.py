@@ -42,18 +42,47 @@ def _ip_or_none(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
+_LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "255.255.255.255/32",
+        "0.0.0.0/32",
+        "::1/128",
+        "::/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+"""Addresses that never leave the local network.
+
+Deliberately narrower than ``ipaddress``'s ``is_private``, which also counts the documentation
+and benchmarking ranges: traffic to those is treated as leaving the device, like any public address.
+"""
+
+
 def is_local_address(ip: str | None) -> bool:
-    """True for private, loopback, link-local and similar non-Internet addresses.
+    """True for private-use, loopback, link-local and multicast addresses.
 
     >>> is_local_address("10.0.0.4"), is_local_address("::1"), is_local_address("8.8.8.8")
     (True, True, False)
+    >>> is_local_address("192.0.2.9"), is_local_address("fe80::1%eth0")
+    (False, True)
     """
     if not ip:
         return False
-    address = _ip_or_none(ip)
+    address = _ip_or_none(ip.split("%", 1)[0])
     if address is None:
         return False
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in _LOCAL_NETWORKS if network.version == address.version)
 
 
 def is_local_host(host: str | None) -> bool:

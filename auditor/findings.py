@@ -423,6 +423,7 @@ class FindingBuilder:
                 first_seen=time,
                 policy_refs=list(rule.policy_refs),
                 confidence=detection.confidence,
+                detail=detection.detail,
             )
             self._findings[key] = finding
             return [finding]

@@ -22,6 +22,7 @@ from auditor.report.model import SCHEMA_ID
 from auditor.report.schema import validate_report
 
 REPORTS_VALIDATED = [0]
+"""How many reports this session validated (built in-process or found on disk)."""
 
 
 def _validating(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -32,7 +33,6 @@ def _validating(build: Callable[..., dict[str, Any]]) -> Callable[..., dict[str,
         REPORTS_VALIDATED[0] += 1
         return report
 
-    build_and_validate.__wrapped_for_schema__ = True  # type: ignore[attr-defined]
     return build_and_validate
 
 
@@ -49,7 +49,7 @@ def _report_files(root: Path) -> Iterator[Path]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _validate_every_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Swap ``build_report`` for a validating wrapper in every auditor module that holds it.
+    """Swap ``build_report`` for a validating wrapper in every module that holds it (test modules too).
 
     At the end, every report file the tests wrote under the pytest temporary
     folder (including those written by child processes) is validated too;
@@ -62,8 +62,7 @@ def _validate_every_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     wrapped = _validating(original)
     patched = []
     for module in list(sys.modules.values()):
-        name = getattr(module, "__name__", "")
-        if name.startswith(("auditor", "addons")) and getattr(module, "build_report", None) is original:
+        if getattr(module, "build_report", None) is original:
             module.build_report = wrapped  # type: ignore[attr-defined]
             patched.append(module)
     yield
@@ -73,6 +72,7 @@ def _validate_every_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for path in _report_files(tmp_path_factory.getbasetemp()):
         try:
             validate_report(json.loads(path.read_text(encoding="utf-8")))
+            REPORTS_VALIDATED[0] += 1
         except (ValueError, UnicodeDecodeError) as exc:
             broken.append(f"{path}: {exc}")
     assert not broken, "reports written during the tests break the schema:\n" + "\n".join(broken)
@@ -96,3 +96,9 @@ def auditor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many reports were checked against the schema, so a silent no-op would show."""
+    if REPORTS_VALIDATED[0]:
+        terminalreporter.write_line(f"{REPORTS_VALIDATED[0]} reports validated against the report JSON Schema")

@@ -175,3 +175,15 @@ def test_real_process_exit_code_and_stdout_report(tmp_path: Path) -> None:
     assert run.exit_code == ExitCode.INPUT_ERROR
     assert f"Error: {bad}: file is empty" in run.stderr
     assert run.report is not None and run.report["generated_at"] == "2026-01-01T10:00:00Z"
+
+
+def test_interrupt_is_not_mistaken_for_findings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    import auditor.cli.analyze as analyze_module
+
+    def interrupted(*args: object, **kwargs: object) -> dict:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyze_module, "build_report", interrupted)
+    run = run_analyze(["analyze", SAMPLE_CAPTURE, "--fail-on", "high"], env)
+    assert run.exit_code == ExitCode.INTERRUPTED == 130
+    assert run.stderr.startswith("Aborted: interrupted")

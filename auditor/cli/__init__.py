@@ -8,6 +8,7 @@ Exit codes (also in the README):
 * 3 — an input could not be read at all (reports still cover the other inputs)
 * 4 — an output could not be written
 * 5 — internal error (a bug: please report it with the traceback from ``--debug``)
+* 130 — interrupted (Ctrl-C); click's own "Aborted!" would exit 1 and look like findings
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ExitCode(IntEnum):
     INPUT_ERROR = 3
     OUTPUT_ERROR = 4
     INTERNAL_ERROR = 5
+    INTERRUPTED = 130
 
 
 class AuditorGroup(click.Group):
@@ -38,7 +40,10 @@ class AuditorGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Aborted: interrupted before the audit finished; reports may be missing.", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):

@@ -454,3 +454,31 @@ def test_flow_format_newer_than_mitmproxy_is_named_not_called_damage(tmp_path: P
     (problem,) = summary.problems
     assert problem.message.startswith("stopped at flow 2 (byte ")
     assert "flow format version 99" in problem.message and "damaged" not in problem.message
+
+
+def test_websocket_messages_sent_by_the_device_are_records(tmp_path: Path) -> None:
+    from mitmproxy import websocket
+    from mitmproxy.test import tflow
+    from wsproto.frame_protocol import Opcode
+
+    flow = tflow.twebsocketflow(messages=False)
+    flow.request.scheme, flow.request.host, flow.request.port = "https", "live.classroom.example", 443
+    flow.websocket.messages = [
+        websocket.WebSocketMessage(Opcode.TEXT, True, b'42["answer",{"email":"mia.testpupil@student.example"}]', 10.0),
+        websocket.WebSocketMessage(Opcode.TEXT, False, b'42["ack"]', 11.0),
+        websocket.WebSocketMessage(Opcode.BINARY, True, b"\x00\x01" * 100, 12.0),
+    ]
+    path = write_flows(tmp_path / "ws.mitm", [flow])
+    records, summary = read_all(path, ReadOptions(body_cap=2048))
+    assert summary.problems == []
+    handshake, text, binary = records
+    assert handshake.response_status == 101
+    assert [(r.protocol, r.time, r.host, r.encrypted) for r in (text, binary)] == [
+        ("WebSocket", 10.0, "live.classroom.example", True), ("WebSocket", 12.0, "live.classroom.example", True)
+    ]
+    assert b"mia.testpupil@student.example" in text.request_body and text.request_headers == ()
+    assert binary.request_body == b"\x00\x01" * 100 and binary.request_content_type == "application/octet-stream"
+    run = run_analyze(["analyze", path, "--app-domain", "other.example", "--json", tmp_path / "r.json"],
+                      {"CLASSROOM_AUDITOR_SALT": "s", "CLASSROOM_AUDITOR_DATA": str(tmp_path / "data")})
+    assert run.report is not None
+    assert {f["data_type"] for f in run.report["findings"] if f["host"] == "live.classroom.example"} >= {"email"}

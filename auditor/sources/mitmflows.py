@@ -100,6 +100,44 @@ def http_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: in
     )
 
 
+def websocket_message_to_record(
+    flow: Any, message: Any, source: SourceKind, origin: str, body_cap: int = DEFAULT_BODY_CAP
+) -> Record | None:
+    """Turn one WebSocket message the device sent into a record; ``None`` for messages it received.
+
+    Classroom apps push answers, chat and presence over WebSockets long after
+    the handshake, so each sent message is analysed like a request body sent
+    to the handshake's URL (without repeating the handshake's headers).
+    """
+    if not message.from_client:
+        return None
+    request = flow.request
+    content = message.content or b""
+    client_ip, client_port = _ip_port(flow.client_conn.peername)
+    server_ip, server_port = _ip_port(flow.server_conn.peername)
+    return Record(
+        kind=RecordKind.HTTP,
+        time=float(message.timestamp or request.timestamp_start or 0.0),
+        source=source,
+        host=request.pretty_host.lower().rstrip(".") or None,
+        host_source=HostSource.HOST_HEADER,
+        client_ip=client_ip,
+        client_port=client_port,
+        server_ip=server_ip,
+        server_port=server_port or request.port,
+        protocol="WebSocket",
+        content_visible=True,
+        encrypted=request.scheme in ("https", "wss"),
+        url=request.pretty_url,
+        request_body=content[:body_cap],
+        request_body_truncated=len(content) > body_cap,
+        request_content_type="text/plain; charset=utf-8" if message.is_text else "application/octet-stream",
+        bytes_up=len(content),
+        note="WebSocket message sent by the device",
+        origin=origin,
+    )
+
+
 def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
     """Turn a raw TCP or UDP flow into a record, known by its SNI if it had one, else by address."""
     server = flow.server_conn
@@ -235,6 +273,11 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
                     continue
                 if record is not None:
                     yield record
+                websocket = getattr(flow, "websocket", None)
+                for message in websocket.messages if websocket is not None else ():
+                    sent = websocket_message_to_record(flow, message, SourceKind.FLOW_FILE, str(path), options.body_cap)
+                    if sent is not None:
+                        yield sent
         except exceptions.FlowReadException as exc:
             if str(exc) == _DAMAGED:
                 cause = f" ({exc.__cause__})" if exc.__cause__ else ""

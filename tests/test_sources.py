@@ -482,3 +482,23 @@ def test_websocket_messages_sent_by_the_device_are_records(tmp_path: Path) -> No
                       {"CLASSROOM_AUDITOR_SALT": "s", "CLASSROOM_AUDITOR_DATA": str(tmp_path / "data")})
     assert run.report is not None
     assert {f["data_type"] for f in run.report["findings"] if f["host"] == "live.classroom.example"} >= {"email"}
+
+
+def test_websocket_messages_in_a_chrome_har_are_records(tmp_path: Path) -> None:
+    entry = har_entry("wss://live.classroom.example/socket.io/?EIO=4&transport=websocket")
+    entry["_resourceType"] = "websocket"
+    entry["_webSocketMessages"] = [
+        {"type": "send", "time": 1767261601.5, "opcode": 1, "data": '42["join",{"student_id":"STU-2024-0042"}]'},
+        {"type": "receive", "time": 1767261601.6, "opcode": 1, "data": '42["welcome"]'},
+        {"type": "send", "time": 1767261602.0, "opcode": 2, "data": base64.b64encode(b"\x00\xff").decode()},
+    ]
+    path = tmp_path / "ws.har"
+    path.write_text(json.dumps(har_document([entry])))
+    records, summary = read_all(path)
+    assert summary.problems == [] and summary.records == 3
+    handshake, joined, binary = records
+    assert handshake.protocol == "HTTP/2" and handshake.encrypted
+    assert (joined.protocol, joined.time, joined.request_body) == (
+        "WebSocket", 1767261601.5, b'42["join",{"student_id":"STU-2024-0042"}]'
+    )
+    assert binary.request_body == b"\x00\xff" and binary.method is None

@@ -6,6 +6,7 @@ A truncated HAR still yields every entry before the damage.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -52,9 +53,47 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             )
     for index, entry in enumerate(entries):
         try:
-            yield entry_to_record(entry, str(path), options.body_cap)
+            record = entry_to_record(entry, str(path), options.body_cap)
+            sent = websocket_records(entry, record, options.body_cap)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {exc}"))
+            continue
+        yield record
+        yield from sent
+
+
+def websocket_records(entry: dict[str, Any], handshake: Record, body_cap: int) -> list[Record]:
+    """Turn the WebSocket messages the page sent (Chrome's ``_webSocketMessages``) into records."""
+    messages = entry.get("_webSocketMessages")
+    if not isinstance(messages, list):
+        return []
+    records = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("type") != "send":
+            continue
+        data = str(message.get("data") or "")
+        binary = message.get("opcode") == 2
+        content = base64.b64decode(data) if binary else data.encode("utf-8", errors="surrogateescape")
+        sent_at = message.get("time")
+        records.append(
+            dataclasses.replace(
+                handshake,
+                time=float(sent_at) if isinstance(sent_at, int | float) else handshake.time,
+                protocol="WebSocket",
+                method=None,
+                request_headers=(),
+                cookies=(),
+                request_body=content[:body_cap],
+                request_body_truncated=len(content) > body_cap,
+                request_content_type="application/octet-stream" if binary else "text/plain; charset=utf-8",
+                response_status=None,
+                response_content_type=None,
+                bytes_up=len(content),
+                bytes_down=0,
+                note="WebSocket message sent by the page",
+            )
+        )
+    return records
 
 
 def _entries_of(document: Any, path: Path) -> list[Any]:

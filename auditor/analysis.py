@@ -19,7 +19,7 @@ from auditor.classify import Classifier, HostClassification, Party
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
 from auditor.domains import registrable_domain
 from auditor.findings import Finding, FindingBuilder, RuleSet, Setting
-from auditor.geo import CountryLookup, default_country_lookup
+from auditor.geo import LOCAL, CountryLookup, default_country_lookup
 from auditor.privacy import Masker
 from auditor.records import InputSummary, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
@@ -249,6 +249,6 @@ class Analysis:
             yield self.destinations[key], self.classification(key)
 
     def country_of(self, ips: Iterable[str]) -> list[str]:
-        """Sorted distinct countries of a destination's addresses."""
+        """Sorted distinct ISO countries of a destination's addresses (local addresses have none)."""
         found = {self.countries.country(ip) for ip in ips}
-        return sorted(c for c in found if c)
+        return sorted(c for c in found if c and c != LOCAL)

@@ -25,6 +25,8 @@ def registrable_domain(host: str) -> str:
     ('app-measurement.com', 'bbc.co.uk')
     >>> registrable_domain("192.0.2.7"), registrable_domain("printer.local")
     ('192.0.2.7', 'printer.local')
+    >>> registrable_domain("api.classroom.example")
+    'classroom.example'
     """
     host = host.lower().rstrip(".")
     if _ip_or_none(host) is not None:
@@ -32,7 +34,9 @@ def registrable_domain(host: str) -> str:
     result = _EXTRACT(host)
     if result.domain and result.suffix:
         return f"{result.domain}.{result.suffix}"
-    return host
+    # A suffix the list does not know (.example, .test, a private TLD): take the last two labels.
+    labels = host.split(".")
+    return ".".join(labels[-2:]) if len(labels) > 2 else host
 
 
 def _ip_or_none(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

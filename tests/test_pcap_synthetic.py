@@ -280,3 +280,32 @@ def test_damage_found_in_the_worker_is_reported(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(pcap_source, "PARALLEL_FROM_BYTES", 0)
     records, problems = records_of(cut)
     assert records and len(problems) == 1 and "damaged at byte" in problems[0].message
+
+
+@pytest.mark.slow
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    capture = write_pcap(tmp_path / "many.pcap", sample_packets() * 200)
+    command = [sys.executable, "-m", "auditor", "analyze", str(capture), "--json", str(tmp_path / "r.json")]
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.run(command, stderr=follower, stdout=subprocess.DEVNULL, timeout=120, check=False)
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+    assert process.returncode == 0
+    assert b"many.pcap" in output and b"100%" in output
+    piped = subprocess.run(command, capture_output=True, timeout=120, check=True)
+    assert b"%" not in piped.stderr

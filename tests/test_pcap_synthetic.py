@@ -309,3 +309,36 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert b"many.pcap" in output and b"100%" in output
     piped = subprocess.run(command, capture_output=True, timeout=120, check=True)
     assert b"%" not in piped.stderr
+
+
+def test_mutated_captures_never_raise(tmp_path: Path) -> None:
+    import random
+
+    hello = client_hello("fuzz.example.net")
+    packets = sample_packets() + tcp_session("192.0.2.50", 443, [hello[:100], hello[100:]], [b"\x16\x03\x03\x00\x31\x02" + bytes(60)])
+    packets += [IP(src=CLIENT, dst="192.0.2.51") / UDP(sport=51001, dport=443) / Raw(quic_initial("fuzz-quic.example.net"))]
+    packets += tcp_session("192.0.2.52", 80, [b"POST /x HTTP/1.1\r\nHost: f.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+                           [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], client_port=50300)
+    original = write_pcap(tmp_path / "base.pcap", [_ether(p) for p in packets], 1).read_bytes()
+    rng = random.Random(4)
+    for round_number in range(60):
+        data = bytearray(original)
+        for _ in range(rng.choice((1, 5, 40))):
+            data[rng.randrange(24, len(data))] = rng.randrange(256)
+        mutated = tmp_path / f"m{round_number}.pcap"
+        mutated.write_bytes(bytes(data))
+        keylog = tmp_path / "keys.log"
+        keylog.write_text("CLIENT_RANDOM " + "00" * 32 + " " + "11" * 48 + "\n")
+        problems: list[InputProblem] = []
+        for record in read(mutated, ReadOptions(keylog=str(keylog)), problems):
+            assert isinstance(record, Record)
+
+
+def test_connections_are_named_by_the_answer_current_when_they_started(tmp_path: Path) -> None:
+    packets = dns_exchange("first.example.org", [("A", "203.0.113.9")], txid=1, port=41000)
+    packets += tcp_session("203.0.113.9", 5000, [b"\x00hello"], client_port=42000)[:4]  # still open
+    packets += dns_exchange("second.example.org", [("A", "203.0.113.9")], txid=2, port=41001)
+    packets += tcp_session("203.0.113.9", 5000, [b"\x00again"], client_port=42001)
+    records, _ = records_of(write_pcap(tmp_path / "rebind.pcap", packets))
+    named = sorted((r.client_port, r.host) for r in records if r.kind is RecordKind.CONNECTION)
+    assert named == [(42000, "first.example.org"), (42001, "second.example.org")]

@@ -76,6 +76,14 @@ def _read_records(
         kinds = ", ".join(str(t) for t in sorted(analyzer.link_types_unsupported))
         supported = ", ".join(sorted(set(SUPPORTED_LINK_TYPES.values())))
         problems.append(InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: {supported})"))
+    if analyzer.parse_errors:
+        problems.append(
+            InputProblem(
+                str(path),
+                f"content of {analyzer.parse_errors} connection(s) could not be parsed; they are reported by name "
+                f"and size only (first: {analyzer.first_parse_error})",
+            )
+        )
     if reader.damage is not None:
         damage = reader.damage
         problems.append(

@@ -69,7 +69,7 @@ class Flow:
     """One TCP connection or UDP conversation."""
 
     __slots__ = (
-        "active", "client", "client_ip", "client_port", "closing", "down", "handler", "keys", "last",
+        "active", "client", "client_ip", "client_port", "closing", "dns_name", "down", "handler", "keys", "last",
         "server", "server_ip", "server_port", "start", "streams", "transport", "up",
     )
 
@@ -90,6 +90,8 @@ class Flow:
         self.handler: Handler | None = None
         self.streams: list[TcpStream] | None = None
         self.closing = 0.0
+        self.dns_name: tuple[str, tuple[str, ...]] | None = None
+        """(name, CNAME chain) the server address had in DNS when the connection started."""
         self.keys = ((client, client_port, server, server_port), (server, server_port, client, client_port))
 
 
@@ -375,7 +377,9 @@ class TlsHandler(Handler):
         flow = self.flow
         name = self.hello.server_name if self.hello else None
         visible = self.app is not None
-        if visible:
+        if visible and type(self.app) is not Handler:
+            note = "decrypted; no complete HTTP request"
+        elif visible:
             note = "decrypted; the application data is not HTTP (analysed as raw bytes)"
         elif self.opened:
             note = "decrypted; no application data"
@@ -468,6 +472,9 @@ class CaptureAnalyzer:
         self.link_types_unsupported: set[int] = set()
         self.reader: CaptureReader | None = None
         self.keylogs_taken = 0
+        self.parse_errors = 0
+        """Connections whose content could not be parsed (they are still reported, by name and size)."""
+        self.first_parse_error: str | None = None
 
     # -- the hot loop --------------------------------------------------------
 
@@ -570,7 +577,7 @@ class CaptureAnalyzer:
                     else:
                         flow.up += len(payload)
                     if flow.active and flow.handler is not None:
-                        flow.handler.data(side, payload, now)
+                        self._feed(flow, side, payload, now)
             else:
                 continue
             if out:
@@ -604,6 +611,7 @@ class CaptureAnalyzer:
     def _add_flow(self, flow: Flow) -> tuple[Flow, int]:
         if len(self.flows) >= 2 * MAX_FLOWS:
             self._evict()
+        flow.dns_name = self.names.get(flow.server_ip)
         entry = (flow, 0)
         self.flows[flow.keys[0]] = entry
         self.flows[flow.keys[1]] = (flow, 1)
@@ -657,9 +665,24 @@ class CaptureAnalyzer:
             handler = self._detect(flow, side, data)
             if handler is None:
                 return
-        handler.data(side, data, now)
+        self._feed(flow, side, data, now)
         if not flow.active:
             flow.streams = None
+
+    def _feed(self, flow: Flow, side: int, data: bytes, now: float) -> None:
+        """Hand bytes to the flow's protocol handler; malformed content ends parsing of that flow only."""
+        handler = flow.handler
+        assert handler is not None
+        try:
+            handler.data(side, data, now)
+        except Exception as exc:  # noqa: BLE001 - hostile or broken input must never stop the whole capture
+            flow.active = False
+            flow.streams = None
+            self.parse_errors += 1
+            if self.first_parse_error is None:
+                self.first_parse_error = (
+                    f"{flow.client_ip}:{flow.client_port} -> {flow.server_ip}:{flow.server_port}: {type(exc).__name__}: {exc}"
+                )
 
     def _detect(self, flow: Flow, side: int, data: bytes) -> Handler | None:
         """Choose a handler from the first bytes; may swap sides when the guess was wrong."""
@@ -690,6 +713,7 @@ class CaptureAnalyzer:
         flow.client_port, flow.server_port = flow.server_port, flow.client_port
         flow.client_ip, flow.server_ip = flow.server_ip, flow.client_ip
         flow.up, flow.down = flow.down, flow.up
+        flow.dns_name = self.names.get(flow.server_ip)
         flow.keys = (flow.keys[1], flow.keys[0])
         if flow.streams is not None:
             flow.streams.reverse()
@@ -703,7 +727,11 @@ class CaptureAnalyzer:
                 del self.flows[key]
         handler = flow.handler
         if handler is not None:
-            handler.finish()
+            try:
+                handler.finish()
+            except Exception as exc:  # noqa: BLE001 - see _feed
+                self.parse_errors += 1
+                self.first_parse_error = self.first_parse_error or f"{type(exc).__name__}: {exc}"
         else:
             note = "no data exchanged" if not (flow.up or flow.down) else "not TLS, HTTP or DNS; content not analysed"
             self.emit_named(flow, RecordKind.CONNECTION, flow.transport, None, HostSource.IP_ONLY, note, encrypted=False)
@@ -808,7 +836,8 @@ class CaptureAnalyzer:
     ) -> None:
         """A record for a whole connection, named by SNI or else from the DNS map."""
         cnames: tuple[str, ...] = ()
-        known = self.names.get(flow.server_ip)
+        # The name the address had when the connection started; a later answer only if none did.
+        known = flow.dns_name or self.names.get(flow.server_ip)
         if name is None and known is not None:
             name, cnames = known
             source = HostSource.DNS_ANSWER
@@ -864,6 +893,9 @@ class CaptureAnalyzer:
         if target.startswith(("http://", "https://")):
             url = target
             host = host_of_url(target)
+        elif method == "CONNECT":  # authority form: the tunnel's destination
+            url = f"https://{target}"
+            host = host_of_url(url)
         else:
             authority = host_header or host_hint or _bracketed(flow.server_ip)
             url = f"{scheme}://{authority}{target if target.startswith('/') else '/' + target}"

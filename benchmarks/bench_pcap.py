@@ -118,8 +118,19 @@ def main() -> None:
         seconds, mb, cpu, _ = timed([auditor, "analyze", str(capture), "--json", os.path.join(tmp, "r.json")])
         rows.append(("auditor analyze (full pipeline)", seconds, mb, cpu))
     fields = ["-e", "dns.qry.name", "-e", "tls.handshake.extensions_server_name", "-e", "http.host"]
-    seconds, mb, cpu, _ = timed(["tshark", "-n", "-r", str(capture), "-T", "fields", *fields,
-                            "-Y", "dns.flags.response==0 || tls.handshake.type==1 || http.request"])
+    seconds, mb, cpu, _ = timed(
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(capture),
+            "-T",
+            "fields",
+            *fields,
+            "-Y",
+            "dns.flags.response==0 || tls.handshake.type==1 || http.request",
+        ]
+    )
     rows.append(("tshark -T fields (same fields)", seconds, mb, cpu))
     print(f"load average before the run: {load_before}, after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
     print(f"{'reader':40} {'seconds':>9} {'packets/s':>11} {'peak MB':>8} {'CPU s':>7}")

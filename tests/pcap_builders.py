@@ -7,6 +7,7 @@ scapy's writers; TLS and QUIC handshakes come from real client stacks
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,29 +22,29 @@ RESOLVER = "10.0.0.1"
 
 
 def client_hello(server_name: str) -> bytes:
-    """A real ClientHello from Python's TLS stack, without any network."""
+    """Return a real ClientHello from Python's TLS stack, made without any network."""
     context = ssl.create_default_context()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
-    try:
+    with contextlib.suppress(ssl.SSLWantReadError):
         tls.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
     return outgoing.read()
 
 
 def quic_initial(server_name: str) -> bytes:
-    """The first datagram of a real QUIC client (aioquic), without any network."""
+    """Return the first datagram of a real QUIC client (aioquic), made without any network."""
     from aioquic.quic.configuration import QuicConfiguration
     from aioquic.quic.connection import QuicConnection
 
-    connection = QuicConnection(configuration=QuicConfiguration(is_client=True, server_name=server_name, alpn_protocols=["h3"]))
+    connection = QuicConnection(
+        configuration=QuicConfiguration(is_client=True, server_name=server_name, alpn_protocols=["h3"])
+    )
     connection.connect(("127.0.0.1", 443), now=0.0)
     return connection.datagrams_to_send(now=0.0)[0][0]
 
 
 def dns_exchange(name: str, answers: Sequence[tuple[str, str]], txid: int = 7, port: int = 40000) -> list[Packet]:
-    """A UDP query for ``name`` and its response; ``answers`` are (type, value) with type A, AAAA or CNAME."""
+    """Build a UDP query for ``name`` and its response; ``answers`` are (type, value) with type A, AAAA or CNAME."""
     query = IP(src=CLIENT, dst=RESOLVER) / UDP(sport=port, dport=53) / DNS(id=txid, rd=1, qd=DNSQR(qname=name))
     records = []
     owner = name
@@ -51,8 +52,10 @@ def dns_exchange(name: str, answers: Sequence[tuple[str, str]], txid: int = 7, p
         records.append(DNSRR(rrname=owner, type=kind, ttl=60, rdata=value))
         if kind == "CNAME":
             owner = value
-    response = IP(src=RESOLVER, dst=CLIENT) / UDP(sport=53, dport=port) / DNS(
-        id=txid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=records
+    response = (
+        IP(src=RESOLVER, dst=CLIENT)
+        / UDP(sport=53, dport=port)
+        / DNS(id=txid, qr=1, rd=1, ra=1, qd=DNSQR(qname=name), an=records)
     )
     return [query, response]
 
@@ -65,7 +68,7 @@ def tcp_session(
     client_port: int = 50000,
     order: Sequence[int] | None = None,
 ) -> list[Packet]:
-    """A TCP connection: handshake, client segments (in ``order`` if given), server segments, FIN."""
+    """Build a TCP connection: handshake, client segments (in ``order`` if given), server segments, FIN."""
     c_seq, s_seq = 1000, 5000
     packets: list[Packet] = [
         IP(src=CLIENT, dst=server) / TCP(sport=client_port, dport=port, flags="S", seq=c_seq),
@@ -75,19 +78,27 @@ def tcp_session(
     segments = []
     seq = c_seq + 1
     for data in client_data:
-        segments.append(IP(src=CLIENT, dst=server) / TCP(sport=client_port, dport=port, flags="PA", seq=seq, ack=s_seq + 1) / Raw(data))
+        segments.append(
+            IP(src=CLIENT, dst=server)
+            / TCP(sport=client_port, dport=port, flags="PA", seq=seq, ack=s_seq + 1)
+            / Raw(data)
+        )
         seq += len(data)
     packets.extend(segments[i] for i in (order if order is not None else range(len(segments))))
     s_next = s_seq + 1
     for data in server_data:
-        packets.append(IP(src=server, dst=CLIENT) / TCP(sport=port, dport=client_port, flags="PA", seq=s_next, ack=seq) / Raw(data))
+        packets.append(
+            IP(src=server, dst=CLIENT) / TCP(sport=port, dport=client_port, flags="PA", seq=s_next, ack=seq) / Raw(data)
+        )
         s_next += len(data)
     packets.append(IP(src=CLIENT, dst=server) / TCP(sport=client_port, dport=port, flags="FA", seq=seq, ack=s_next))
     packets.append(IP(src=server, dst=CLIENT) / TCP(sport=port, dport=client_port, flags="FA", seq=s_next, ack=seq + 1))
     return packets
 
 
-def write_pcap(path: Path, packets: Sequence[Packet], link_type: int = 101, nano: bool = False, start: float = 1_700_000_000.0) -> Path:
+def write_pcap(
+    path: Path, packets: Sequence[Packet], link_type: int = 101, nano: bool = False, start: float = 1_700_000_000.0
+) -> Path:
     """Write packets (given from the IP layer unless ``link_type`` says otherwise), one millisecond apart."""
     with PcapWriter(str(path), linktype=link_type, nano=nano, sync=True) as writer:
         for index, packet in enumerate(packets):

@@ -32,8 +32,10 @@ STUDENT = b'{"student": "Ada Lovelace", "email": "ada@example.org"}'
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.tshark,
-    pytest.mark.skipif(not (shutil.which("dumpcap") and shutil.which("tshark") and shutil.which("editcap")),
-                       reason="needs dumpcap, tshark and editcap (CI installs them via .ci/run)"),
+    pytest.mark.skipif(
+        not (shutil.which("dumpcap") and shutil.which("tshark") and shutil.which("editcap")),
+        reason="needs dumpcap, tshark and editcap (CI installs them via .ci/run)",
+    ),
 ]
 
 
@@ -45,18 +47,23 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -85,7 +92,9 @@ def serve(listener: socket.socket, context: ssl.SSLContext, stop: threading.Even
                         break
                     for event in connection.receive_data(data):
                         if isinstance(event, h2.events.StreamEnded):
-                            connection.send_headers(event.stream_id, [(":status", "200"), ("content-type", "text/plain")])
+                            connection.send_headers(
+                                event.stream_id, [(":status", "200"), ("content-type", "text/plain")]
+                            )
                             connection.send_data(event.stream_id, b"ok", end_stream=True)
                             finished = True
                     tls.sendall(connection.data_to_send())
@@ -94,14 +103,26 @@ def serve(listener: socket.socket, context: ssl.SSLContext, stop: threading.Even
                 while b"\r\n\r\n" not in request:
                     request += tls.recv(65536)
                 head, _, body = request.partition(b"\r\n\r\n")
-                length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+                length = int(
+                    next(
+                        (
+                            line.split(b":")[1]
+                            for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-length")
+                        ),
+                        b"0",
+                    )
+                )
                 while len(body) < length:
                     body += tls.recv(65536)
-                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                tls.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                )
 
 
-def client_context(cert: Path, keylog: Path, maximum: ssl.TLSVersion | None = None, ciphers: str | None = None,
-                   alpn: str = "http/1.1") -> ssl.SSLContext:
+def client_context(
+    cert: Path, keylog: Path, maximum: ssl.TLSVersion | None = None, ciphers: str | None = None, alpn: str = "http/1.1"
+) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(cert))
     context.keylog_filename = str(keylog)
     context.set_alpn_protocols([alpn])
@@ -113,9 +134,18 @@ def client_context(cert: Path, keylog: Path, maximum: ssl.TLSVersion | None = No
 
 
 def http1_request(port: int, context: ssl.SSLContext, path: str) -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw, server_hostname=HOST) as tls:
-        tls.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(STUDENT)).encode() + b"\r\n\r\n" + STUDENT)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as tls,
+    ):
+        tls.sendall(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: "
+            + HOST.encode()
+            + b"\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(STUDENT)).encode() + b"\r\n\r\n" + STUDENT
+        )
         response = b""
         while chunk := tls.recv(65536):
             response += chunk
@@ -126,13 +156,24 @@ def http2_request(port: int, context: ssl.SSLContext, path: str) -> None:
     import h2.connection
     import h2.events
 
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw, server_hostname=HOST) as tls:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as tls,
+    ):
         assert tls.selected_alpn_protocol() == "h2"
         connection = h2.connection.H2Connection()
         connection.initiate_connection()
         stream = connection.get_next_available_stream_id()
-        connection.send_headers(stream, [(":method", "POST"), (":scheme", "https"), (":authority", HOST), (":path", path),
-                                         ("content-type", "application/json")])
+        connection.send_headers(
+            stream,
+            [
+                (":method", "POST"),
+                (":scheme", "https"),
+                (":authority", HOST),
+                (":path", path),
+                ("content-type", "application/json"),
+            ],
+        )
         connection.send_data(stream, STUDENT, end_stream=True)
         tls.sendall(connection.data_to_send())
         done = False
@@ -159,7 +200,8 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     port = listener.getsockname()[1]
     dumpcap = subprocess.Popen(
         ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port}", "-a", "duration:30", "-w", str(capture)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     stop = threading.Event()
     server = threading.Thread(target=serve, args=(listener, server_context, stop), daemon=True)
@@ -171,8 +213,14 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         time.sleep(0.5)  # the capture filter is live once the file has its header
         server.start()
         ciphers.append(http1_request(port, client_context(cert, keylog), "/tls13"))
-        ciphers.append(http1_request(port, client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-CHACHA20-POLY1305"), "/chacha"))
-        ciphers.append(http1_request(port, client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-SHA"), "/cbc"))
+        ciphers.append(
+            http1_request(
+                port, client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-CHACHA20-POLY1305"), "/chacha"
+            )
+        )
+        ciphers.append(
+            http1_request(port, client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-SHA"), "/cbc")
+        )
         http2_request(port, client_context(cert, keylog, alpn="h2"), "/h2")
         time.sleep(0.5)
     finally:
@@ -213,9 +261,30 @@ def test_keylog_decrypts_http1_and_http2(live_capture: tuple[Path, Path, list[st
 def test_tshark_decrypts_the_same_requests(live_capture: tuple[Path, Path, list[str]]) -> None:
     capture, keylog, _ = live_capture
     fields = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-o", f"tls.keylog_file:{keylog}", "-Y", "http.request || http2.headers.method",
-         "-T", "json", "-e", "http.request.uri", "-e", "http2.headers.path", "-e", "http.host", "-e", "http2.headers.authority"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(capture),
+            "-o",
+            f"tls.keylog_file:{keylog}",
+            "-Y",
+            "http.request || http2.headers.method",
+            "-T",
+            "json",
+            "-e",
+            "http.request.uri",
+            "-e",
+            "http2.headers.path",
+            "-e",
+            "http.host",
+            "-e",
+            "http2.headers.authority",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     paths = set()
     hosts = set()
@@ -237,10 +306,14 @@ def test_without_keys_only_names_and_a_reason(live_capture: tuple[Path, Path, li
     assert len(records) == 4
 
 
-def test_embedded_secrets_block_is_used_without_keylog(live_capture: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_embedded_secrets_block_is_used_without_keylog(
+    live_capture: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     capture, keylog, _ = live_capture
     with_keys = tmp_path / "with-keys.pcapng"
-    subprocess.run(["editcap", "--inject-secrets", f"tls,{keylog}", str(capture), str(with_keys)], check=True, timeout=60)
+    subprocess.run(
+        ["editcap", "--inject-secrets", f"tls,{keylog}", str(capture), str(with_keys)], check=True, timeout=60
+    )
     check_decrypted(http_records(with_keys, None))
 
 

@@ -11,8 +11,8 @@ from scapy.layers.dns import DNS
 from scapy.layers.dot11 import Dot11, RadioTap
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import SNAP, CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
 from scapy.layers.l2 import LLC as Llc
+from scapy.layers.l2 import SNAP, CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
 from scapy.packet import Raw
 from scapy.utils import rdpcap
 
@@ -22,7 +22,7 @@ from auditor.sources import ReadOptions
 from auditor.sources.pcap import read
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pcap_builders import (  # noqa: E402
+from pcap_builders import (
     CLIENT,
     client_hello,
     dns_exchange,
@@ -57,9 +57,20 @@ LINK_LAYERS = {
     "bsd-null": (0, lambda p: Loopback(type=2) / p),
     "radiotap-80211": (
         127,
-        lambda p: RadioTap() / Dot11(type=2, subtype=0, FCfield="to_DS", addr1="02:00:00:00:00:02",
-                                     addr2="02:00:00:00:00:01", addr3="02:00:00:00:00:03")
-        / Llc(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0800) / p,
+        lambda p: (
+            RadioTap()
+            / Dot11(
+                type=2,
+                subtype=0,
+                FCfield="to_DS",
+                addr1="02:00:00:00:00:02",
+                addr2="02:00:00:00:00:01",
+                addr3="02:00:00:00:00:03",
+            )
+            / Llc(dsap=0xAA, ssap=0xAA, ctrl=3)
+            / SNAP(OUI=0, code=0x0800)
+            / p
+        ),
     ),
 }
 
@@ -86,8 +97,10 @@ def test_encrypted_80211_frames_are_skipped_not_misread(tmp_path: Path) -> None:
 
 
 def test_ipv6_pcapng_and_nanosecond_pcap(tmp_path: Path) -> None:
-    packets = [IPv6(src="2001:db8::2", dst="2001:db8::80") / TCP(sport=50001, dport=80, flags="S", seq=1),
-               IPv6(src="2001:db8::2", dst="2001:db8::80") / TCP(sport=50001, dport=80, flags="PA", seq=2) / Raw(HTTP_GET)]
+    packets = [
+        IPv6(src="2001:db8::2", dst="2001:db8::80") / TCP(sport=50001, dport=80, flags="S", seq=1),
+        IPv6(src="2001:db8::2", dst="2001:db8::80") / TCP(sport=50001, dport=80, flags="PA", seq=2) / Raw(HTTP_GET),
+    ]
     for path in (write_pcapng(tmp_path / "v6.pcapng", packets), write_pcap(tmp_path / "v6.pcap", packets, nano=True)):
         records, _ = records_of(path)
         (http,) = [r for r in records if r.kind is RecordKind.HTTP]
@@ -124,10 +137,17 @@ def test_start_of_connection_not_captured_still_finds_the_client(tmp_path: Path)
 
 def test_quic_initial_sni(tmp_path: Path) -> None:
     datagram = quic_initial("quic-tracker.example.com")
-    packets = [IP(src=CLIENT, dst="192.0.2.20") / UDP(sport=51000, dport=443) / Raw(datagram),
-               IP(src="192.0.2.20", dst=CLIENT) / UDP(sport=443, dport=51000) / Raw(b"\xc0" + bytes(50))]
+    packets = [
+        IP(src=CLIENT, dst="192.0.2.20") / UDP(sport=51000, dport=443) / Raw(datagram),
+        IP(src="192.0.2.20", dst=CLIENT) / UDP(sport=443, dport=51000) / Raw(b"\xc0" + bytes(50)),
+    ]
     (quic,) = records_of(write_pcap(tmp_path / "quic.pcap", packets))[0]
-    assert (quic.kind, quic.host, quic.host_source, quic.protocol) == (RecordKind.QUIC, "quic-tracker.example.com", HostSource.SNI, "QUIC")
+    assert (quic.kind, quic.host, quic.host_source, quic.protocol) == (
+        RecordKind.QUIC,
+        "quic-tracker.example.com",
+        HostSource.SNI,
+        "QUIC",
+    )
     assert quic.encrypted and not quic.content_visible
     assert (quic.bytes_up, quic.bytes_down) == (len(datagram), 51)
 
@@ -157,8 +177,10 @@ def test_dns_over_tcp_and_cname_cloaking(tmp_path: Path) -> None:
 
 def test_gzip_bomb_body_is_capped(tmp_path: Path) -> None:
     bomb = gzip.compress(bytes(200 << 20))  # 200 MiB of zeros in about 200 KiB
-    head = (f"POST /upload HTTP/1.1\r\nHost: api.example.org\r\nContent-Encoding: gzip\r\n"
-            f"Content-Length: {len(bomb)}\r\n\r\n").encode()
+    head = (
+        f"POST /upload HTTP/1.1\r\nHost: api.example.org\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(bomb)}\r\n\r\n"
+    ).encode()
     stream = head + bomb
     segments = [stream[i : i + 1400] for i in range(0, len(stream), 1400)]
     records, _ = records_of(write_pcap(tmp_path / "bomb.pcap", tcp_session("192.0.2.30", 80, segments)), body_cap=4096)
@@ -169,8 +191,13 @@ def test_gzip_bomb_body_is_capped(tmp_path: Path) -> None:
 
 def test_non_utf8_body_and_headers_survive(tmp_path: Path) -> None:
     body = "prénom=Zoë".encode("latin-1") + b"\xff\xfe\x00"
-    request = (b"POST /form HTTP/1.1\r\nHost: forms.example.org\r\nX-Name: Jos\xe9\r\n"
-               b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    request = (
+        b"POST /form HTTP/1.1\r\nHost: forms.example.org\r\nX-Name: Jos\xe9\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
     response = b"HTTP/1.1 204 No Content\r\n\r\n"
     (http,) = records_of(write_pcap(tmp_path / "latin1.pcap", tcp_session("192.0.2.31", 80, [request], [response])))[0]
     assert http.request_body == body
@@ -181,8 +208,13 @@ def test_non_utf8_body_and_headers_survive(tmp_path: Path) -> None:
 def test_keep_alive_chunked_requests_pair_with_responses(tmp_path: Path) -> None:
     first = b"POST /a HTTP/1.1\r\nHost: a.example.org\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
     second = b"GET /b HTTP/1.1\r\nHost: a.example.org\r\n\r\n"
-    responses = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"]
-    records, _ = records_of(write_pcap(tmp_path / "ka.pcap", tcp_session("192.0.2.32", 80, [first + second[:10], second[10:]], responses)))
+    responses = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    ]
+    records, _ = records_of(
+        write_pcap(tmp_path / "ka.pcap", tcp_session("192.0.2.32", 80, [first + second[:10], second[10:]], responses))
+    )
     assert [(r.method, r.url, r.request_body, r.response_status) for r in records] == [
         ("POST", "http://a.example.org/a", b"abcd", 200),
         ("GET", "http://a.example.org/b", b"", 404),
@@ -190,7 +222,9 @@ def test_keep_alive_chunked_requests_pair_with_responses(tmp_path: Path) -> None
 
 
 def test_truncated_file_keeps_what_was_read_and_names_the_offset(tmp_path: Path) -> None:
-    capture = write_pcap(tmp_path / "whole.pcap", sample_packets() + tcp_session("198.51.100.8", 80, [HTTP_GET], client_port=50009))
+    capture = write_pcap(
+        tmp_path / "whole.pcap", sample_packets() + tcp_session("198.51.100.8", 80, [HTTP_GET], client_port=50009)
+    )
     data = capture.read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[: len(data) - 30])
@@ -210,7 +244,10 @@ def test_corrupt_pcapng_block(tmp_path: Path) -> None:
     # Find the fourth Enhanced Packet Block and give it an impossible length.
     position, seen = 0, 0
     while True:
-        kind, length = int.from_bytes(data[position : position + 4], "little"), int.from_bytes(data[position + 4 : position + 8], "little")
+        kind, length = (
+            int.from_bytes(data[position : position + 4], "little"),
+            int.from_bytes(data[position + 4 : position + 8], "little"),
+        )
         if kind == 6:
             seen += 1
             if seen == 4:
@@ -249,12 +286,16 @@ def test_cli_reports_damage_as_a_warning(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_large_capture_path_reads_in_a_second_process_with_the_same_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_capture_path_reads_in_a_second_process_with_the_same_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import auditor.sources.pcap as pcap_source
     from auditor.sources.pcap import worker
 
     packets = sample_packets() + tcp_session("192.0.2.40", 443, [client_hello("worker.example.net")], client_port=50100)
-    packets += [p for i in range(600) for p in dns_exchange(f"n{i}.example.org", [("A", "192.0.2.1")], txid=i, port=30000 + i)]
+    packets += [
+        p for i in range(600) for p in dns_exchange(f"n{i}.example.org", [("A", "192.0.2.1")], txid=i, port=30000 + i)
+    ]
     capture = write_pcap(tmp_path / "many.pcap", packets)
     in_process, problems = records_of(capture)
     started = []
@@ -315,10 +356,19 @@ def test_mutated_captures_never_raise(tmp_path: Path) -> None:
     import random
 
     hello = client_hello("fuzz.example.net")
-    packets = sample_packets() + tcp_session("192.0.2.50", 443, [hello[:100], hello[100:]], [b"\x16\x03\x03\x00\x31\x02" + bytes(60)])
-    packets += [IP(src=CLIENT, dst="192.0.2.51") / UDP(sport=51001, dport=443) / Raw(quic_initial("fuzz-quic.example.net"))]
-    packets += tcp_session("192.0.2.52", 80, [b"POST /x HTTP/1.1\r\nHost: f.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
-                           [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], client_port=50300)
+    packets = sample_packets() + tcp_session(
+        "192.0.2.50", 443, [hello[:100], hello[100:]], [b"\x16\x03\x03\x00\x31\x02" + bytes(60)]
+    )
+    packets += [
+        IP(src=CLIENT, dst="192.0.2.51") / UDP(sport=51001, dport=443) / Raw(quic_initial("fuzz-quic.example.net"))
+    ]
+    packets += tcp_session(
+        "192.0.2.52",
+        80,
+        [b"POST /x HTTP/1.1\r\nHost: f.example\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+        client_port=50300,
+    )
     original = write_pcap(tmp_path / "base.pcap", [_ether(p) for p in packets], 1).read_bytes()
     rng = random.Random(4)
     for round_number in range(60):
@@ -342,3 +392,12 @@ def test_connections_are_named_by_the_answer_current_when_they_started(tmp_path:
     records, _ = records_of(write_pcap(tmp_path / "rebind.pcap", packets))
     named = sorted((r.client_port, r.host) for r in records if r.kind is RecordKind.CONNECTION)
     assert named == [(42000, "first.example.org"), (42001, "second.example.org")]
+
+
+def test_wrong_guess_of_the_client_side_is_corrected_by_the_client_hello(tmp_path: Path) -> None:
+    hello = client_hello("high-port.example.net")
+    # No SYN captured, and the client's port (5000) is lower than the server's (8443).
+    packets = tcp_session("192.0.2.60", 8443, [hello], [b"\x16\x03\x03\x00\x02\x02\x00"], client_port=5000)[3:]
+    (tls,) = records_of(write_pcap(tmp_path / "swap.pcap", packets))[0]
+    assert (tls.host, tls.client_ip, tls.client_port, tls.server_port) == ("high-port.example.net", CLIENT, 5000, 8443)
+    assert (tls.bytes_up, tls.bytes_down) == (len(hello), 7)

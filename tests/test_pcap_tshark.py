@@ -37,7 +37,10 @@ def tshark_values(capture: Path, display_filter: str, field: str, keylog: Path |
     options = ["-o", f"tls.keylog_file:{keylog}"] if keylog else []
     result = subprocess.run(
         ["tshark", "-n", "-r", str(capture), *options, "-Y", display_filter, "-T", "fields", "-e", field],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     values = []
     for line in result.stdout.splitlines():
@@ -61,7 +64,10 @@ def test_names_match_tshark(capture: Path) -> None:
 
     assert dns == set(tshark_values(capture, "dns.flags.response==0 && (udp.port==53 || tcp.port==53)", "dns.qry.name"))
     assert sni == set(tshark_values(capture, "tls.handshake.type==1", "tls.handshake.extensions_server_name"))
-    hosts = [h.rsplit(":", 1)[0] if h.count(":") == 1 else h for h in tshark_values(capture, "http.request && tcp", "http.host")]
+    hosts = [
+        h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+        for h in tshark_values(capture, "http.request && tcp", "http.host")
+    ]
     assert {r.host for r in http if r.host} == {h for h in hosts if not is_ip_literal(h)}
     # One record per request, and a request to an IP literal keeps its address.
     assert len(http) == len(hosts)
@@ -103,7 +109,10 @@ def test_non_http_payload_is_decrypted_and_analysed_as_bytes(name: str) -> None:
     # tshark decrypts the same session to the same first message.
     follow = subprocess.run(
         ["tshark", "-n", "-r", str(capture), "-o", f"tls.keylog_file:{keylog}", "-q", "-z", "follow,tls,ascii,0"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     assert "ping" in follow and "pong" in follow
     (record,) = auditor_records(capture, keylog)

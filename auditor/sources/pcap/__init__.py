@@ -25,12 +25,12 @@ __all__ = ["FORMAT", "read", "sniff"]
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """A pcap (any byte order, micro- or nanosecond) or pcapng file."""
+    """Recognise a pcap (any byte order, micro- or nanosecond) or pcapng file."""
     return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
 
 
 def load_keylog(path: str | None) -> KeyLog | None:
-    """The key log given with ``--keylog``; :class:`InputError` when it cannot be read."""
+    """Load the key log given with ``--keylog``; raise :class:`InputError` when it cannot be read."""
     if path is None:
         return None
     keylog = KeyLog()
@@ -75,7 +75,9 @@ def _read_records(
     if analyzer.link_types_unsupported:
         kinds = ", ".join(str(t) for t in sorted(analyzer.link_types_unsupported))
         supported = ", ".join(sorted(set(SUPPORTED_LINK_TYPES.values())))
-        problems.append(InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: {supported})"))
+        problems.append(
+            InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: {supported})")
+        )
     if analyzer.parse_errors:
         problems.append(
             InputProblem(

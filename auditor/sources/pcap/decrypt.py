@@ -50,7 +50,7 @@ class KeyLog:
         r"""Add the lines of an NSS key log; return how many were understood.
 
         >>> log = KeyLog()
-        >>> log.add_text(b"# comment\\nCLIENT_RANDOM " + b"ab" * 32 + b" " + b"cd" * 48 + b"\\n", "test")
+        >>> log.add_text(b"# comment\nCLIENT_RANDOM " + b"ab" * 32 + b" " + b"cd" * 48 + b"\n", "test")
         1
         """
         understood = 0
@@ -92,7 +92,7 @@ def _p_hash(hash_name: str, secret: bytes, seed: bytes, size: int) -> bytes:
 
 
 def tls12_prf(hash_name: str, secret: bytes, label: bytes, seed: bytes, size: int) -> bytes:
-    """The TLS 1.2 PRF (RFC 5246 section 5)."""
+    """Compute the TLS 1.2 PRF (RFC 5246 section 5)."""
     return _p_hash(hash_name, secret, label + seed, size)
 
 
@@ -196,7 +196,9 @@ class Tls12Decryptor(RecordDecryptor):
             if self.spec.kind == "cbc":
                 return content_type, self._cbc(fragment)
             if self.spec.kind == "chacha":
-                nonce = bytes(a ^ b for a, b in zip(self.iv, b"\x00\x00\x00\x00" + struct.pack("!Q", sequence), strict=True))
+                nonce = bytes(
+                    a ^ b for a, b in zip(self.iv, b"\x00\x00\x00\x00" + struct.pack("!Q", sequence), strict=True)
+                )
                 body = fragment
             else:
                 nonce = self.iv + fragment[:8]
@@ -269,7 +271,9 @@ class Tls13Decryptor(RecordDecryptor):
         raise DecryptError("no key left")
 
 
-def session_decryptors(keylog: KeyLog, client_random: bytes, hello: ServerHello) -> tuple[RecordDecryptor, RecordDecryptor]:
+def session_decryptors(
+    keylog: KeyLog, client_random: bytes, hello: ServerHello
+) -> tuple[RecordDecryptor, RecordDecryptor]:
     """Client-side and server-side decryptors for a session; :class:`KeysUnavailable` says why not."""
     spec = _SUITES.get(hello.cipher_suite)
     if spec is None:
@@ -300,4 +304,3 @@ def session_decryptors(keylog: KeyLog, client_random: bytes, hello: ServerHello)
     server_iv = block[position + iv_length : position + 2 * iv_length]
     etm = hello.encrypt_then_mac and spec.kind == "cbc"
     return Tls12Decryptor(spec, client_key, client_iv, etm), Tls12Decryptor(spec, server_key, server_iv, etm)
-

@@ -33,7 +33,7 @@ class DnsMessage:
 
 
 def _read_name(message: bytes, position: int) -> tuple[str, int]:
-    """A possibly compressed name at ``position``; returns it and the position after it."""
+    """Read a possibly compressed name at ``position``; return it and the position after it."""
     labels: list[str] = []
     end = -1
     jumps = 0
@@ -68,7 +68,7 @@ def _read_name(message: bytes, position: int) -> tuple[str, int]:
 def parse_dns(message: bytes) -> DnsMessage:
     r"""Parse one DNS message (UDP payload, or a TCP message without its length prefix).
 
-    >>> query = bytes.fromhex("abcd01000001000000000000") + b"\\x07example\\x03com\\x00\\x00\\x01\\x00\\x01"
+    >>> query = bytes.fromhex("abcd01000001000000000000") + b"\x07example\x03com\x00\x00\x01\x00\x01"
     >>> parse_dns(query)
     DnsMessage(transaction_id=43981, is_response=False, name='example.com', addresses=(), cnames=())
     """

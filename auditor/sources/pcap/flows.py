@@ -69,11 +69,28 @@ class Flow:
     """One TCP connection or UDP conversation."""
 
     __slots__ = (
-        "active", "client", "client_ip", "client_port", "closing", "dns_name", "down", "handler", "keys", "last",
-        "server", "server_ip", "server_port", "start", "streams", "transport", "up",
+        "active",
+        "client",
+        "client_ip",
+        "client_port",
+        "closing",
+        "dns_name",
+        "down",
+        "handler",
+        "keys",
+        "last",
+        "server",
+        "server_ip",
+        "server_port",
+        "start",
+        "streams",
+        "transport",
+        "up",
     )
 
-    def __init__(self, transport: str, client: bytes, client_port: int, server: bytes, server_port: int, now: float) -> None:
+    def __init__(
+        self, transport: str, client: bytes, client_port: int, server: bytes, server_port: int, now: float
+    ) -> None:
         self.transport = transport
         self.client = client
         self.client_port = client_port
@@ -110,7 +127,7 @@ class Handler:
         self.flow.active = False
 
     def finish(self) -> None:
-        """The connection ended: emit what is still pending."""
+        """Emit what is still pending: the connection ended."""
 
 
 class HttpHandler(Handler):
@@ -140,7 +157,7 @@ class HttpHandler(Handler):
             self.flow.active = False
 
     def gap(self, side: int) -> None:
-        """A hole: stop parsing (what was parsed is kept)."""
+        """Stop parsing at a hole (what was parsed is kept)."""
         self.flow.active = False
 
     def finish(self) -> None:
@@ -259,7 +276,13 @@ class TlsHandler(Handler):
                 return
             if position + 5 + length > len(buffer):
                 break
-            self._record(side, content_type, buffer[position + 1 : position + 3], buffer[position + 5 : position + 5 + length], now)
+            self._record(
+                side,
+                content_type,
+                buffer[position + 1 : position + 3],
+                buffer[position + 5 : position + 5 + length],
+                now,
+            )
             position += 5 + length
         self.buffers[side] = buffer[position:]
 
@@ -362,7 +385,9 @@ class TlsHandler(Handler):
     def gap(self, side: int) -> None:
         """Lost segments: the record layer cannot be followed any more."""
         if self.decryptors[side] is not None or self.hello is None:
-            self._stop("capture lost packets of this connection; decryption stopped" if self.hello else NOTE_NO_HANDSHAKE)
+            self._stop(
+                "capture lost packets of this connection; decryption stopped" if self.hello else NOTE_NO_HANDSHAKE
+            )
         else:
             self.flow.active = False
 
@@ -418,9 +443,13 @@ class DnsTcpHandler(Handler):
             position += 2 + length
             flow = self.flow
             if side == 0:
-                self.analyzer.dns_message(message, flow.client_ip, flow.client_port, flow.server_ip, flow.server_port, now, "TCP")
+                self.analyzer.dns_message(
+                    message, flow.client_ip, flow.client_port, flow.server_ip, flow.server_port, now, "TCP"
+                )
             else:
-                self.analyzer.dns_message(message, flow.server_ip, flow.server_port, flow.client_ip, flow.client_port, now, "TCP")
+                self.analyzer.dns_message(
+                    message, flow.server_ip, flow.server_port, flow.client_ip, flow.client_port, now, "TCP"
+                )
         self.buffers[side] = buffer[position:]
         if len(self.buffers[side]) > 70000:
             self.flow.active = False
@@ -450,7 +479,13 @@ class QuicHandler(Handler):
         hello = self.reader.hello
         note = NOTE_QUIC if hello else (self.reader.error or "QUIC, encrypted; no readable Initial packet")
         self.analyzer.emit_named(
-            self.flow, RecordKind.QUIC, "QUIC", hello.server_name if hello else None, HostSource.SNI, note, encrypted=True
+            self.flow,
+            RecordKind.QUIC,
+            "QUIC",
+            hello.server_name if hello else None,
+            HostSource.SNI,
+            note,
+            encrypted=True,
         )
 
 
@@ -505,8 +540,11 @@ class CaptureAnalyzer:
             else:
                 ip = 0
                 ethertype = b""
-            if ethertype == b"\x08\x00" and len(frame) >= ip + 20 and frame[ip] == 0x45 and not (
-                frame[ip + 6] & 0x1F or frame[ip + 7]
+            if (
+                ethertype == b"\x08\x00"
+                and len(frame) >= ip + 20
+                and frame[ip] == 0x45
+                and not (frame[ip + 6] & 0x1F or frame[ip + 7])
             ):
                 proto = frame[ip + 9]
                 source = frame[ip + 12 : ip + 16]
@@ -540,7 +578,9 @@ class CaptureAnalyzer:
                 start = transport + ((frame[transport + 12] >> 4) << 2)
                 size = declared - start
                 entry = flows.get((source, source_port, destination, destination_port))
-                if entry is None or (flags & _SYN and not flags & _ACK and entry[0].up + entry[0].down and not entry[1]):
+                if entry is None or (
+                    flags & _SYN and not flags & _ACK and entry[0].up + entry[0].down and not entry[1]
+                ):
                     if entry is not None:
                         self._finish(entry[0])
                     entry = self._new_tcp(source, source_port, destination, destination_port, flags, sequence, now)
@@ -564,7 +604,13 @@ class CaptureAnalyzer:
                 payload = frame[transport + 8 : end]
                 if source_port == 53 or destination_port == 53:
                     self.dns_message(
-                        payload, address_text(source), source_port, address_text(destination), destination_port, now, "UDP"
+                        payload,
+                        address_text(source),
+                        source_port,
+                        address_text(destination),
+                        destination_port,
+                        now,
+                        "UDP",
                     )
                 else:
                     entry = flows.get((source, source_port, destination, destination_port))
@@ -618,12 +664,11 @@ class CaptureAnalyzer:
         self.flow_count += 1
         return entry
 
-    def _new_tcp(self, src: bytes, sport: int, dst: bytes, dport: int, flags: int, seq: int, now: float) -> tuple[Flow, int]:
-        if flags & _SYN:
-            from_client = not flags & _ACK
-        else:
-            # Start not captured: the side on the lower (service) port is the server.
-            from_client = dport < sport or (dport == sport)
+    def _new_tcp(
+        self, src: bytes, sport: int, dst: bytes, dport: int, flags: int, seq: int, now: float
+    ) -> tuple[Flow, int]:
+        # Without the SYN (start not captured), the side on the lower (service) port is the server.
+        from_client = not flags & _ACK if flags & _SYN else dport <= sport
         flow = Flow("TCP", src, sport, dst, dport, now) if from_client else Flow("TCP", dst, dport, src, sport, now)
         flow.streams = [TcpStream(), TcpStream()]
         self._add_flow(flow)
@@ -660,10 +705,9 @@ class CaptureAnalyzer:
             return
         if not data:
             return
-        handler = flow.handler
-        if handler is None:
-            handler = self._detect(flow, side, data)
-            if handler is None:
+        if flow.handler is None:
+            side = self._detect(flow, side, data)
+            if flow.handler is None:
                 return
         self._feed(flow, side, data, now)
         if not flow.active:
@@ -680,20 +724,19 @@ class CaptureAnalyzer:
             flow.streams = None
             self.parse_errors += 1
             if self.first_parse_error is None:
-                self.first_parse_error = (
-                    f"{flow.client_ip}:{flow.client_port} -> {flow.server_ip}:{flow.server_port}: {type(exc).__name__}: {exc}"
-                )
+                where = f"{flow.client_ip}:{flow.client_port} -> {flow.server_ip}:{flow.server_port}"
+                self.first_parse_error = f"{where}: {type(exc).__name__}: {exc}"
 
-    def _detect(self, flow: Flow, side: int, data: bytes) -> Handler | None:
-        """Choose a handler from the first bytes; may swap sides when the guess was wrong."""
-        if side == 1 and ((looks_like_tls(data) and data[5:6] == b"\x01") or looks_like_http_request(data)):
-            if flow.up == 0 or flow.down == len(data):
-                self._swap(flow)
-                side = 0
+    def _detect(self, flow: Flow, side: int, data: bytes) -> int:
+        """Choose a handler from the first client bytes; swap sides when the guess was wrong; return the side."""
+        client_first = (looks_like_tls(data) and data[5:6] == b"\x01") or looks_like_http_request(data)
+        if side == 1 and client_first and (flow.up == 0 or flow.down == len(data)):
+            self._swap(flow)
+            side = 0
         if side == 1:
             if flow.down > DETECT_CAP:
                 flow.active = False
-            return None
+            return side
         if flow.server_port == 53 or flow.client_port == 53:
             flow.handler = DnsTcpHandler(self, flow)
         elif looks_like_tls(data):
@@ -705,8 +748,7 @@ class CaptureAnalyzer:
         else:
             flow.active = False
             flow.streams = None
-            return None
-        return flow.handler
+        return side
 
     def _swap(self, flow: Flow) -> None:
         flow.client, flow.server = flow.server, flow.client
@@ -734,7 +776,9 @@ class CaptureAnalyzer:
                 self.first_parse_error = self.first_parse_error or f"{type(exc).__name__}: {exc}"
         else:
             note = "no data exchanged" if not (flow.up or flow.down) else "not TLS, HTTP or DNS; content not analysed"
-            self.emit_named(flow, RecordKind.CONNECTION, flow.transport, None, HostSource.IP_ONLY, note, encrypted=False)
+            self.emit_named(
+                flow, RecordKind.CONNECTION, flow.transport, None, HostSource.IP_ONLY, note, encrypted=False
+            )
 
     def sweep(self, now: float) -> None:
         """Report connections that closed or went idle, and DNS queries that got no answer."""
@@ -742,7 +786,9 @@ class CaptureAnalyzer:
         for flow, side in self.flows.values():
             if side:
                 continue
-            if (flow.closing and now - flow.closing > CLOSED_GRACE) or now - flow.last > (TCP_IDLE_TIMEOUT if flow.transport == "TCP" else UDP_IDLE_TIMEOUT):
+            if (flow.closing and now - flow.closing > CLOSED_GRACE) or now - flow.last > (
+                TCP_IDLE_TIMEOUT if flow.transport == "TCP" else UDP_IDLE_TIMEOUT
+            ):
                 done.append(flow)
         for flow in done:
             self._finish(flow)
@@ -834,7 +880,7 @@ class CaptureAnalyzer:
         content_visible: bool = False,
         body: bytes = b"",
     ) -> None:
-        """A record for a whole connection, named by SNI or else from the DNS map."""
+        """Emit a record for a whole connection, named by SNI or else from the DNS map."""
         cnames: tuple[str, ...] = ()
         # The name the address had when the connection started; a later answer only if none did.
         known = flow.dns_name or self.names.get(flow.server_ip)
@@ -887,7 +933,7 @@ class CaptureAnalyzer:
         host_hint: str | None,
         authority_header: bool = False,
     ) -> None:
-        """An HTTP request (plain or decrypted) as a record, shaped like a proxied flow's."""
+        """Emit an HTTP request (plain or decrypted) as a record, shaped like a proxied flow's."""
         host_header = next((v for k, v in headers if k.lower() == "host"), None)
         scheme = "https" if encrypted else "http"
         if target.startswith(("http://", "https://")):

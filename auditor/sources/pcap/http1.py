@@ -14,17 +14,33 @@ MAX_HEAD = 64 * 1024
 """Longest request or response head accepted; longer means the stream is not HTTP."""
 
 METHODS = (
-    b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"REPORT", b"SEARCH",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"HEAD",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
+    b"SEARCH",
 )
 _REQUEST_START = re.compile(rb"^(" + b"|".join(METHODS) + rb") \S")
 _CHUNK_SIZE = re.compile(rb"^\s*([0-9a-fA-F]{1,16})")
 
 
 def looks_like_http_request(data: bytes) -> bool:
-    r"""True when a stream starts with an HTTP/1 request line.
+    r"""Tell whether a stream starts with an HTTP/1 request line.
 
-    >>> looks_like_http_request(b"POST /x HTTP/1.1\\r\\n"), looks_like_http_request(b"\\x16\\x03\\x01")
+    >>> looks_like_http_request(b"POST /x HTTP/1.1\r\n"), looks_like_http_request(b"\x16\x03\x01")
     (True, False)
     """
     return bool(_REQUEST_START.match(data[:16]))
@@ -157,7 +173,7 @@ class Http1Parser:
         return done
 
     def finish(self) -> list[Message]:
-        """The connection ended: a body read until close is complete, a cut message is kept."""
+        """End the stream: a body read until close is complete, a cut message is kept."""
         if self._current is not None and self._state != _BROKEN:
             self._state = _BROKEN
             return [self._finish()]

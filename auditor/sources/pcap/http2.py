@@ -97,7 +97,7 @@ class Http2Connection:
         return done
 
     def finish(self) -> list[Exchange]:
-        """The connection ended: hand out every request still waiting."""
+        """Hand out every request still waiting: the connection ended."""
         done = [e for e in self.streams.values() if e.headers]
         self.streams.clear()
         return done
@@ -120,7 +120,9 @@ class Http2Connection:
             raise ValueError("padding longer than the frame")
         return payload[start:end]
 
-    def _frame(self, side: int, kind: int, flags: int, stream_id: int, payload: bytes, size: int, now: float) -> list[Exchange]:
+    def _frame(
+        self, side: int, kind: int, flags: int, stream_id: int, payload: bytes, size: int, now: float
+    ) -> list[Exchange]:
         if stream_id == 0:
             return []
         if kind in (FRAME_HEADERS, FRAME_PUSH_PROMISE):
@@ -163,7 +165,9 @@ class Http2Connection:
                     return self._close(exchange)
         return []
 
-    def _headers(self, side: int, stream_id: int, block: bytes, flags: int, size: int, now: float, kind: int) -> list[Exchange]:
+    def _headers(
+        self, side: int, stream_id: int, block: bytes, flags: int, size: int, now: float, kind: int
+    ) -> list[Exchange]:
         fields = [
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
             for name, value in self.decoders[side].decode(block, raw=True)

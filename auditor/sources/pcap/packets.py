@@ -95,9 +95,9 @@ def _ieee80211(frame: bytes, offset: int) -> int:
 def ip_offset(link_type: int, frame: bytes) -> int:
     r"""Where the IP header starts in a frame of ``link_type``; -1 when the frame carries no IP.
 
-    >>> ip_offset(LINKTYPE_ETHERNET, bytes(12) + b"\\x08\\x00" + b"\\x45")
+    >>> ip_offset(LINKTYPE_ETHERNET, bytes(12) + b"\x08\x00" + b"\x45")
     14
-    >>> ip_offset(LINKTYPE_NULL, b"\\x02\\x00\\x00\\x00\\x45")
+    >>> ip_offset(LINKTYPE_NULL, b"\x02\x00\x00\x00\x45")
     4
     """
     if link_type == LINKTYPE_ETHERNET:
@@ -185,7 +185,7 @@ def ip_header(frame: bytes, offset: int) -> tuple[bytes, bytes, int, int, int] |
 def address_text(packed: bytes) -> str:
     r"""Printable form of a packed IPv4 or IPv6 address.
 
-    >>> address_text(bytes([192, 0, 2, 1])), address_text(bytes(15) + b"\\x01")
+    >>> address_text(bytes([192, 0, 2, 1])), address_text(bytes(15) + b"\x01")
     ('192.0.2.1', '::1')
     """
     return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)

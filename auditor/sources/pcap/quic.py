@@ -28,9 +28,9 @@ MAX_CRYPTO = 1 << 16
 
 
 def looks_like_quic_initial(datagram: bytes) -> bool:
-    r"""A long-header packet of a QUIC version this module can open.
+    r"""Tell whether a datagram starts with a long-header packet of a QUIC version this module can open.
 
-    >>> looks_like_quic_initial(b"\\xc3\\x00\\x00\\x00\\x01" + bytes(20)), looks_like_quic_initial(b"\\x40abc")
+    >>> looks_like_quic_initial(b"\xc3\x00\x00\x00\x01" + bytes(20)), looks_like_quic_initial(b"\x40abc")
     (True, False)
     """
     return len(datagram) > 6 and datagram[0] & 0xC0 == 0xC0 and int.from_bytes(datagram[1:5], "big") in _SALTS

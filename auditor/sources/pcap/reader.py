@@ -257,6 +257,6 @@ def _if_tsresol(options: bytes, endian: str) -> float:
             value = options[position + 4]
             if value & 0x80:
                 return float(2.0 ** -(value & 0x7F))
-            return float(10.0 ** -value)
+            return float(10.0**-value)
         position += 4 + ((length + 3) & ~3)
     return 1e-6

@@ -30,7 +30,7 @@ class TcpStream:
         self.pending_size = 0
 
     def start(self, syn_sequence: int) -> None:
-        """The SYN carried this sequence number; data starts one after it."""
+        """Note the SYN's sequence number; data starts one after it."""
         self.next = (syn_sequence + 1) % _MOD
 
     def push(self, sequence: int, data: bytes) -> bytes:

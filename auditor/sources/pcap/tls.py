@@ -64,9 +64,9 @@ class ServerHello:
 
 
 def looks_like_tls(data: bytes) -> bool:
-    r"""True when a stream starts with a TLS handshake record.
+    r"""Tell whether a stream starts with a TLS handshake record.
 
-    >>> looks_like_tls(b"\\x16\\x03\\x01\\x02\\x00\\x01"), looks_like_tls(b"GET / HTTP/1.1")
+    >>> looks_like_tls(b"\x16\x03\x01\x02\x00\x01"), looks_like_tls(b"GET / HTTP/1.1")
     (True, False)
     """
     return len(data) >= 3 and data[0] == CONTENT_HANDSHAKE and data[1] == 3 and data[2] <= 4
@@ -160,9 +160,9 @@ class HandshakeReassembler:
     r"""Collects handshake bytes of one direction and cuts them into messages.
 
     >>> r = HandshakeReassembler()
-    >>> r.feed(b"\\x01\\x00\\x00\\x02ab\\x02\\x00")
+    >>> r.feed(b"\x01\x00\x00\x02ab\x02\x00")
     [(1, b'ab')]
-    >>> r.feed(b"\\x00\\x01c")
+    >>> r.feed(b"\x00\x01c")
     [(2, b'c')]
     """
 

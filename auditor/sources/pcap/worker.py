@@ -46,7 +46,7 @@ def _dumps(payload: object) -> bytes:
 
 
 def can_fork() -> bool:
-    """True where a forked reader is safe and cheap."""
+    """Tell whether a forked reader is safe and cheap here."""
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 

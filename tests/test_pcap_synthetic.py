@@ -401,3 +401,28 @@ def test_wrong_guess_of_the_client_side_is_corrected_by_the_client_hello(tmp_pat
     (tls,) = records_of(write_pcap(tmp_path / "swap.pcap", packets))[0]
     assert (tls.host, tls.client_ip, tls.client_port, tls.server_port) == ("high-port.example.net", CLIENT, 5000, 8443)
     assert (tls.bytes_up, tls.bytes_down) == (len(hello), 7)
+
+
+def test_client_hello_split_across_tls_records(tmp_path: Path) -> None:
+    hello = client_hello("records.example.net")
+    message = hello[5:]  # the handshake message without its record header
+    framed = b"".join(b"\x16\x03\x01" + len(part).to_bytes(2, "big") + part for part in (message[:50], message[50:]))
+    (tls,) = records_of(write_pcap(tmp_path / "records.pcap", tcp_session("192.0.2.70", 443, [framed])))[0]
+    assert tls.host == "records.example.net"
+
+
+def test_keylog_lines_of_other_kinds_are_not_problems(tmp_path: Path) -> None:
+    from auditor.sources.pcap.decrypt import KeyLog
+
+    keylog = KeyLog()
+    text = (
+        b"RSA 0011223344556677 "
+        + b"ab" * 48
+        + b"\nEXPORTER_SECRET "
+        + b"cd" * 32
+        + b" "
+        + b"ef" * 48
+        + b"\nnot a key line\n"
+    )
+    assert keylog.add_text(text, "keys.log") == 0
+    assert keylog.problems == ["keys.log: 1 key log line(s) not in NSS key log format were ignored"]

@@ -25,6 +25,14 @@ LABEL_CLIENT_HS = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
 LABEL_SERVER_HS = "SERVER_HANDSHAKE_TRAFFIC_SECRET"
 LABEL_CLIENT_APP = "CLIENT_TRAFFIC_SECRET_0"
 LABEL_SERVER_APP = "SERVER_TRAFFIC_SECRET_0"
+_UNUSED_LABELS = (
+    b"RSA",
+    b"PMS_CLIENT_RANDOM",
+    b"CLIENT_EARLY_TRAFFIC_SECRET",
+    b"EARLY_EXPORTER_SECRET",
+    b"EXPORTER_SECRET",
+)
+"""Valid key log lines this decoder has no use for (RSA pre-master secrets, 0-RTT and exporter secrets)."""
 
 
 class DecryptError(ValueError):
@@ -57,7 +65,7 @@ class KeyLog:
         bad = 0
         for line in text.splitlines():
             parts = line.strip().split()
-            if not parts or parts[0].startswith(b"#"):
+            if not parts or parts[0].startswith(b"#") or parts[0] in _UNUSED_LABELS:
                 continue
             try:
                 label, random_hex, secret_hex = (p.decode("ascii") for p in parts)

@@ -47,8 +47,8 @@ CLOSED_GRACE = 10.0
 MAX_FLOWS = 100_000
 """Connections tracked at once; beyond this the least recently active are reported early."""
 SWEEP_EVERY = 8192
-DECRYPT_CAP = 8 << 20
-"""Decrypted bytes per direction and connection; the rest is counted, not decrypted."""
+DECRYPT_CAPS = (1 << 30, 8 << 20)
+"""Decrypted bytes per connection from the device (everything it sends matters) and to it (only response heads do)."""
 DETECT_CAP = 64 * 1024
 """Client bytes looked at to recognise a protocol (a ClientHello with post-quantum keys fits easily)."""
 MAX_DNS_NAMES = 500_000
@@ -290,7 +290,7 @@ class TlsHandler(Handler):
         decryptor = self.decryptors[side]
         tls13 = self.server_hello is not None and self.server_hello.version == TLS13
         if decryptor is not None and (self.encrypting[side] or (tls13 and content_type == CONTENT_APPLICATION_DATA)):
-            if self.decrypted[side] >= DECRYPT_CAP:
+            if self.decrypted[side] >= DECRYPT_CAPS[side]:
                 self._side_done(side)
                 return
             try:
@@ -570,7 +570,7 @@ class CaptureAnalyzer:
                     continue
                 source, destination, proto, transport, end = header
                 declared = end
-            if proto == PROTO_TCP:
+            if proto == 6:  # TCP
                 if transport + 20 > end:
                     continue
                 source_port, destination_port, sequence = unpack_ports(frame, transport)
@@ -578,9 +578,7 @@ class CaptureAnalyzer:
                 start = transport + ((frame[transport + 12] >> 4) << 2)
                 size = declared - start
                 entry = flows.get((source, source_port, destination, destination_port))
-                if entry is None or (
-                    flags & _SYN and not flags & _ACK and entry[0].up + entry[0].down and not entry[1]
-                ):
+                if entry is None or (flags & 0x12 == 0x02 and entry[0].up + entry[0].down and not entry[1]):
                     if entry is not None:
                         self._finish(entry[0])
                     entry = self._new_tcp(source, source_port, destination, destination_port, flags, sequence, now)
@@ -593,11 +591,11 @@ class CaptureAnalyzer:
                         flow.up += size
                     if flow.active:
                         self._tcp_data(flow, side, sequence, frame[start:end], size, now)
-                if flags & (_FIN | _RST) and not flow.closing:
+                if flags & 0x05 and not flow.closing:  # FIN or RST
                     flow.closing = now
-                elif flags & _SYN and flow.active and flow.streams is not None:
+                elif flags & 0x02 and flow.active and flow.streams is not None:
                     flow.streams[side].start(sequence)
-            elif proto == PROTO_UDP:
+            elif proto == 17:  # UDP
                 if transport + 8 > end:
                     continue
                 source_port, destination_port = unpack_udp(frame, transport)

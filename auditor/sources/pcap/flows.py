@@ -19,7 +19,7 @@ from auditor.sources.pcap import dns as dns_module
 from auditor.sources.pcap.decrypt import DecryptError, KeyLog, KeysUnavailable, RecordDecryptor, session_decryptors
 from auditor.sources.pcap.http1 import Http1Parser, Message, looks_like_http_request
 from auditor.sources.pcap.http2 import PREFACE, Exchange, Http2Connection
-from auditor.sources.pcap.packets import PROTO_TCP, PROTO_UDP, address_text, ip_header, ip_offset
+from auditor.sources.pcap.packets import address_text, ip_header, ip_offset
 from auditor.sources.pcap.quic import QuicClientHello, looks_like_quic_initial
 from auditor.sources.pcap.reader import CaptureReader
 from auditor.sources.pcap.reassembly import StreamGap, TcpStream

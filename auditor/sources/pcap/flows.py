@@ -57,6 +57,22 @@ QUIC_INITIAL_DATAGRAMS = 8
 """Client datagrams of a QUIC connection searched for the ClientHello."""
 MAX_TLS_RECORD = (1 << 14) + 2048
 
+WELL_KNOWN_SERVICES = {
+    ("UDP", 5353): ("mDNS", "multicast DNS (local network discovery)"),
+    ("UDP", 5355): ("LLMNR", "LLMNR (local name resolution)"),
+    ("UDP", 1900): ("SSDP", "SSDP (local device discovery)"),
+    ("UDP", 137): ("NetBIOS", "NetBIOS name service (local network)"),
+    ("UDP", 138): ("NetBIOS", "NetBIOS datagrams (local network)"),
+    ("UDP", 67): ("DHCP", "DHCP (address assignment)"),
+    ("UDP", 68): ("DHCP", "DHCP (address assignment)"),
+    ("UDP", 123): ("NTP", "NTP (clock synchronisation)"),
+    ("TCP", 853): ("DoT", "DNS over TLS: names looked up are hidden"),
+    ("UDP", 853): ("DoQ", "DNS over QUIC: names looked up are hidden"),
+    ("TCP", 5228): ("FCM", "Google push messaging (FCM), encrypted"),
+    ("TCP", 5223): ("APNs", "Apple push notifications, encrypted"),
+}
+"""Services recognised by port when their content is not analysed: (protocol, note)."""
+
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
 _WELL_KNOWN_PORT = 1024
 
@@ -773,10 +789,15 @@ class CaptureAnalyzer:
                 self.parse_errors += 1
                 self.first_parse_error = self.first_parse_error or f"{type(exc).__name__}: {exc}"
         else:
-            note = "no data exchanged" if not (flow.up or flow.down) else "not TLS, HTTP or DNS; content not analysed"
-            self.emit_named(
-                flow, RecordKind.CONNECTION, flow.transport, None, HostSource.IP_ONLY, note, encrypted=False
-            )
+            known = WELL_KNOWN_SERVICES.get((flow.transport, flow.server_port))
+            if not (flow.up or flow.down):
+                note = "no data exchanged"
+            elif known is not None:
+                note = f"{known[1]}; content not analysed"
+            else:
+                note = "not TLS, HTTP or DNS; content not analysed"
+            protocol = known[0] if known else flow.transport
+            self.emit_named(flow, RecordKind.CONNECTION, protocol, None, HostSource.IP_ONLY, note, encrypted=False)
 
     def sweep(self, now: float) -> None:
         """Report connections that closed or went idle, and DNS queries that got no answer."""

@@ -426,3 +426,22 @@ def test_keylog_lines_of_other_kinds_are_not_problems(tmp_path: Path) -> None:
     )
     assert keylog.add_text(text, "keys.log") == 0
     assert keylog.problems == ["keys.log: 1 key log line(s) not in NSS key log format were ignored"]
+
+
+def test_ppp_link_type_is_read_through_scapy(tmp_path: Path) -> None:
+    from scapy.layers.ppp import PPP
+
+    capture = write_pcap(tmp_path / "ppp.pcap", [PPP(proto=0x0021) / p for p in sample_packets()], 9)
+    records, problems = records_of(capture)
+    assert problems == []
+    assert {(r.kind, r.host) for r in records} == {
+        (RecordKind.DNS, "stats.example.org"),
+        (RecordKind.HTTP, "stats.example.org"),
+    }
+
+
+def test_unknown_link_type_is_named_in_a_problem(tmp_path: Path) -> None:
+    capture = write_pcap(tmp_path / "odd.pcap", [Raw(bytes(p)) for p in sample_packets()], 147)
+    records, problems = records_of(capture)
+    assert records == []
+    assert [p.message.split(" (")[0] for p in problems] == ["frames of unsupported link type 147 skipped"]

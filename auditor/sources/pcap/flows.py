@@ -19,7 +19,7 @@ from auditor.sources.pcap import dns as dns_module
 from auditor.sources.pcap.decrypt import DecryptError, KeyLog, KeysUnavailable, RecordDecryptor, session_decryptors
 from auditor.sources.pcap.http1 import Http1Parser, Message, looks_like_http_request
 from auditor.sources.pcap.http2 import PREFACE, Exchange, Http2Connection
-from auditor.sources.pcap.packets import address_text, ip_header, ip_offset
+from auditor.sources.pcap.packets import SUPPORTED_LINK_TYPES, ScapyFallback, address_text, ip_header, ip_offset
 from auditor.sources.pcap.quic import QuicClientHello, looks_like_quic_initial
 from auditor.sources.pcap.reader import CaptureReader
 from auditor.sources.pcap.reassembly import StreamGap, TcpStream
@@ -523,6 +523,7 @@ class CaptureAnalyzer:
         self.link_types_unsupported: set[int] = set()
         self.reader: CaptureReader | None = None
         self.keylogs_taken = 0
+        self.fallback = ScapyFallback()
         self.parse_errors = 0
         """Connections whose content could not be parsed (they are still reported, by name and size)."""
         self.first_parse_error: str | None = None
@@ -578,9 +579,15 @@ class CaptureAnalyzer:
             else:
                 offset = ip_offset(link_type, frame)
                 if offset < 0:
-                    if link_type not in (1, 113, 276, 0, 108, 101, 12, 14, 228, 229, 105, 127, 192):
+                    if link_type in SUPPORTED_LINK_TYPES:
+                        continue  # a frame without IP (ARP, 802.11 management, ...)
+                    if not self.fallback.knows(link_type):
                         self.link_types_unsupported.add(link_type)
-                    continue
+                        continue
+                    inner = self.fallback.ip_bytes(link_type, frame)
+                    if inner is None:
+                        continue
+                    frame, offset = inner, 0
                 header = ip_header(frame, offset)
                 if header is None:
                     continue

@@ -189,3 +189,44 @@ def address_text(packed: bytes) -> str:
     ('192.0.2.1', '::1')
     """
     return socket.inet_ntop(socket.AF_INET if len(packed) == 4 else socket.AF_INET6, packed)
+
+
+class ScapyFallback:
+    """IP packets out of frames of link types this module does not parse (PPP, HDLC, ...), via scapy.
+
+    Slow (full dissection), but only used for rare link types; the layer
+    modules are imported explicitly so they register their link types.
+    """
+
+    def __init__(self) -> None:
+        self._classes: dict[int, type | None] = {}
+
+    def knows(self, link_type: int) -> bool:
+        """Tell whether scapy can dissect frames of this link type."""
+        if link_type not in self._classes:
+            import scapy.layers.inet
+            import scapy.layers.inet6
+            import scapy.layers.l2
+            import scapy.layers.ppp  # noqa: F401 - registers PPP and HDLC link types
+            from scapy.config import conf
+
+            found = conf.l2types.get(link_type)
+            self._classes[link_type] = found if isinstance(found, type) else None
+        return self._classes[link_type] is not None
+
+    def ip_bytes(self, link_type: int, frame: bytes) -> bytes | None:
+        """The IP packet inside a frame, as bytes; ``None`` when there is none."""
+        from scapy.layers.inet import IP
+        from scapy.layers.inet6 import IPv6
+
+        layer_class = self._classes.get(link_type)
+        if layer_class is None:
+            return None
+        try:
+            packet = layer_class(frame)
+        except Exception:  # noqa: BLE001 - scapy raises many kinds of errors on odd bytes
+            return None
+        for layer in (IP, IPv6):
+            if packet.haslayer(layer):
+                return bytes(packet[layer])
+        return None

@@ -215,7 +215,7 @@ class ScapyFallback:
         return self._classes[link_type] is not None
 
     def ip_bytes(self, link_type: int, frame: bytes) -> bytes | None:
-        """The IP packet inside a frame, as bytes; ``None`` when there is none."""
+        """Return the IP packet inside a frame, as bytes; ``None`` when there is none."""
         from scapy.layers.inet import IP
         from scapy.layers.inet6 import IPv6
 

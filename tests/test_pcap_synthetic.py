@@ -445,3 +445,41 @@ def test_unknown_link_type_is_named_in_a_problem(tmp_path: Path) -> None:
     records, problems = records_of(capture)
     assert records == []
     assert [p.message.split(" (")[0] for p in problems] == ["frames of unsupported link type 147 skipped"]
+
+
+def test_tls_inside_a_proxy_tunnel_is_named_by_its_sni(tmp_path: Path) -> None:
+    hello = client_hello("tunnelled.example.net")
+    refused = b"CONNECT tunnelled.example.net:443 HTTP/1.1\r\nHost: tunnelled.example.net:443\r\n\r\n"
+    retry = b"CONNECT tunnelled.example.net:443 HTTP/1.1\r\nHost: tunnelled.example.net:443\r\nProxy-Authorization: x\r\n\r\n"
+    responses = [
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+    ]
+    # Client and proxy alternate: request, refusal, retry, tunnel open, then TLS.
+    c_seq, s_seq, port = 1001, 5001, 50400
+    packets = tcp_session("192.0.2.80", 3128, [], client_port=port)[:3]
+    for data, reply in ((refused, responses[0]), (retry, responses[1])):
+        packets.append(
+            IP(src=CLIENT, dst="192.0.2.80") / TCP(sport=port, dport=3128, flags="PA", seq=c_seq) / Raw(data)
+        )
+        c_seq += len(data)
+        packets.append(
+            IP(src="192.0.2.80", dst=CLIENT) / TCP(sport=3128, dport=port, flags="PA", seq=s_seq) / Raw(reply)
+        )
+        s_seq += len(reply)
+    packets.append(IP(src=CLIENT, dst="192.0.2.80") / TCP(sport=port, dport=3128, flags="PA", seq=c_seq) / Raw(hello))
+    records, _ = records_of(write_pcap(tmp_path / "proxy.pcap", packets))
+    assert [(r.kind, r.method, r.response_status) for r in records if r.kind is RecordKind.HTTP] == [
+        (RecordKind.HTTP, "CONNECT", 407),
+        (RecordKind.HTTP, "CONNECT", 200),
+    ]
+    assert all(r.url == "https://tunnelled.example.net:443" for r in records if r.kind is RecordKind.HTTP)
+    (tls,) = [r for r in records if r.kind is RecordKind.TLS]
+    assert (tls.host, tls.server_port, tls.note) == ("tunnelled.example.net", 3128, "encrypted; no TLS key log given")
+
+
+def test_response_to_head_has_no_body_so_the_next_response_pairs(tmp_path: Path) -> None:
+    requests = b"HEAD /a HTTP/1.1\r\nHost: h.example.org\r\n\r\nGET /b HTTP/1.1\r\nHost: h.example.org\r\n\r\n"
+    responses = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    records, _ = records_of(write_pcap(tmp_path / "head.pcap", tcp_session("192.0.2.90", 80, [requests], [responses])))
+    assert [(r.method, r.response_status) for r in records] == [("HEAD", 200), ("GET", 404)]

@@ -155,6 +155,7 @@ class HttpHandler(Handler):
         self.host_hint = host_hint
         self.requests = Http1Parser(True, analyzer.body_cap)
         self.responses = Http1Parser(False, 0)
+        self.responses.request_methods = self.requests.request_methods  # responses to HEAD have no body
         self.waiting: list[Message] = []
         self.emitted = 0
 
@@ -167,14 +168,34 @@ class HttpHandler(Handler):
                     self._emit(self.waiting.pop(0), None)
         else:
             for response in self.responses.feed(data, now):
-                if self.waiting:
-                    self._emit(self.waiting.pop(0), response)
+                if not self.waiting:
+                    continue
+                request = self.waiting.pop(0)
+                self._emit(request, response)
+                if request.start_line[0] == "CONNECT":
+                    if self.responses.in_tunnel:
+                        self._enter_tunnel(now)
+                        return
+                    self.waiting.extend(self.requests.leave_tunnel())  # refused: the client may try again
         if self.requests.error and self.responses.error:
             self.flow.active = False
 
     def gap(self, side: int) -> None:
         """Stop parsing at a hole (what was parsed is kept)."""
         self.flow.active = False
+
+    def _enter_tunnel(self, now: float) -> None:
+        # A proxy opened a tunnel (CONNECT, 2xx): what follows is usually TLS to the real
+        # destination, recognised afresh like a new connection.
+        client_rest = self.requests.take_tunnel_bytes()
+        self.responses.take_tunnel_bytes()
+        for message in self.waiting:
+            self._emit(message, None)
+        self.waiting.clear()
+        flow = self.flow
+        flow.handler = None
+        if client_rest:
+            self.analyzer.detect_and_feed(flow, client_rest, now)
 
     def finish(self) -> None:
         """Emit requests still waiting, with a response cut by the end of the connection if any."""
@@ -733,6 +754,12 @@ class CaptureAnalyzer:
         self._feed(flow, side, data, now)
         if not flow.active:
             flow.streams = None
+
+    def detect_and_feed(self, flow: Flow, data: bytes, now: float) -> None:
+        """Recognise the protocol of client bytes that start mid-connection (after a proxy tunnel opened)."""
+        self._detect(flow, 0, data)
+        if flow.handler is not None:
+            flow.handler.data(0, data, now)
 
     def _feed(self, flow: Flow, side: int, data: bytes, now: float) -> None:
         """Hand bytes to the flow's protocol handler; malformed content ends parsing of that flow only."""

@@ -74,7 +74,7 @@ class Message:
         return None
 
 
-_HEAD, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _BROKEN = range(8)
+_HEAD, _LENGTH, _CHUNK_HEAD, _CHUNK_DATA, _CHUNK_END, _TRAILER, _UNTIL_CLOSE, _BROKEN, _TUNNEL = range(9)
 
 
 class Http1Parser:
@@ -101,6 +101,9 @@ class Http1Parser:
         """Add stream bytes; return every message completed by them."""
         if self._state == _BROKEN:
             return []
+        if self._state == _TUNNEL:  # not HTTP any more: keep the bytes for whoever takes the tunnel
+            self._buffer += data
+            return []
         done: list[Message] = []
         buffer = self._buffer + data if self._buffer else data
         position = 0
@@ -115,8 +118,10 @@ class Http1Parser:
                         break
                     self._start(buffer[position:end], now, end + 4 - position)
                     position = end + 4
-                    if self._state == _HEAD:  # no body
+                    if self._state in (_HEAD, _TUNNEL):  # no body
                         done.append(self._finish())
+                    if self._state == _TUNNEL:
+                        break
                 elif state == _LENGTH:
                     take = min(self._remaining, len(buffer) - position)
                     self._keep(buffer[position : position + take])
@@ -172,6 +177,25 @@ class Http1Parser:
         self._buffer = buffer[position:]
         return done
 
+    @property
+    def in_tunnel(self) -> bool:
+        """True after a CONNECT request, or a 2xx response to one: what follows is the tunnel's content."""
+        return self._state == _TUNNEL
+
+    def take_tunnel_bytes(self) -> bytes:
+        """Hand over the bytes received after the tunnel opened; parsing of this direction ends."""
+        rest = self._buffer
+        self._buffer = b""
+        self._state = _BROKEN
+        return rest
+
+    def leave_tunnel(self) -> list[Message]:
+        """The CONNECT was refused: parse what followed as HTTP again."""
+        rest = self._buffer
+        self._buffer = b""
+        self._state = _HEAD
+        return self.feed(rest) if rest else []
+
     def finish(self) -> list[Message]:
         """End the stream: a body read until close is complete, a cut message is kept."""
         if self._current is not None and self._state != _BROKEN:
@@ -216,12 +240,18 @@ class Http1Parser:
         if self.requests:
             self.request_methods.append(start[0])
             no_body = False
+            if start[0] == "CONNECT":
+                self._state = _TUNNEL
+                return
         else:
             method = self.request_methods.popleft() if self.request_methods else "GET"
             status = start[1]
             if status.startswith("1") and status != "101":
                 self.request_methods.appendleft(method)  # the real response is still to come
             no_body = method == "HEAD" or status.startswith("1") or status in ("204", "304")
+            if method == "CONNECT" and status.startswith("2"):
+                self._state = _TUNNEL
+                return
         if no_body:
             self._state = _HEAD
         elif "chunked" in transfer:

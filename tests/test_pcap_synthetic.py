@@ -450,7 +450,7 @@ def test_unknown_link_type_is_named_in_a_problem(tmp_path: Path) -> None:
 def test_tls_inside_a_proxy_tunnel_is_named_by_its_sni(tmp_path: Path) -> None:
     hello = client_hello("tunnelled.example.net")
     refused = b"CONNECT tunnelled.example.net:443 HTTP/1.1\r\nHost: tunnelled.example.net:443\r\n\r\n"
-    retry = b"CONNECT tunnelled.example.net:443 HTTP/1.1\r\nHost: tunnelled.example.net:443\r\nProxy-Authorization: x\r\n\r\n"
+    retry = refused[:-2] + b"Proxy-Authorization: x\r\n\r\n"
     responses = [
         b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 Connection established\r\n\r\n",

@@ -190,7 +190,7 @@ class Http1Parser:
         return rest
 
     def leave_tunnel(self) -> list[Message]:
-        """The CONNECT was refused: parse what followed as HTTP again."""
+        """Parse what followed a refused CONNECT as HTTP again."""
         rest = self._buffer
         self._buffer = b""
         self._state = _HEAD

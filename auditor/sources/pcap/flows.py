@@ -66,6 +66,7 @@ WELL_KNOWN_SERVICES = {
     ("UDP", 67): ("DHCP", "DHCP (address assignment)"),
     ("UDP", 68): ("DHCP", "DHCP (address assignment)"),
     ("UDP", 123): ("NTP", "NTP (clock synchronisation)"),
+    ("UDP", 443): ("QUIC", "QUIC, encrypted; its handshake is not in the capture"),
     ("TCP", 853): ("DoT", "DNS over TLS: names looked up are hidden"),
     ("UDP", 853): ("DoQ", "DNS over QUIC: names looked up are hidden"),
     ("TCP", 5228): ("FCM", "Google push messaging (FCM), encrypted"),
@@ -514,7 +515,12 @@ class QuicHandler(Handler):
     def finish(self) -> None:
         """One QUIC record per connection."""
         hello = self.reader.hello
-        note = NOTE_QUIC if hello else (self.reader.error or "QUIC, encrypted; no readable Initial packet")
+        if hello is None:
+            note = self.reader.error or "QUIC, encrypted; no readable Initial packet"
+        elif self.analyzer.keylog is not None:
+            note = "QUIC, encrypted; decrypting QUIC with a key log is not supported, only the SNI is visible"
+        else:
+            note = NOTE_QUIC
         self.analyzer.emit_named(
             self.flow,
             RecordKind.QUIC,

@@ -483,3 +483,15 @@ def test_response_to_head_has_no_body_so_the_next_response_pairs(tmp_path: Path)
     responses = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
     records, _ = records_of(write_pcap(tmp_path / "head.pcap", tcp_session("192.0.2.90", 80, [requests], [responses])))
     assert [(r.method, r.response_status) for r in records] == [("HEAD", 200), ("GET", 404)]
+
+
+def test_flow_table_overflow_reports_flows_early_instead_of_growing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditor.sources.pcap import flows
+
+    monkeypatch.setattr(flows, "MAX_FLOWS", 10)
+    packets = [p for i in range(40) for p in tcp_session("192.0.2.100", 80, [HTTP_GET], client_port=51000 + i)[:4]]
+    records, _ = records_of(write_pcap(tmp_path / "many-flows.pcap", packets))
+    assert sorted(r.client_port for r in records) == [51000 + i for i in range(40)]
+    assert all(r.kind is RecordKind.HTTP and r.host == "stats.example.org" for r in records)

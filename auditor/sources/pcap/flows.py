@@ -44,14 +44,14 @@ TCP_IDLE_TIMEOUT = 300.0
 UDP_IDLE_TIMEOUT = 120.0
 CLOSED_GRACE = 10.0
 """Seconds a closed connection stays in the table to absorb late retransmissions."""
-MAX_FLOWS = 100_000
+MAX_FLOWS = 50_000
 """Connections tracked at once; beyond this the least recently active are reported early."""
 SWEEP_EVERY = 8192
 DECRYPT_CAPS = (1 << 30, 8 << 20)
 """Decrypted bytes per connection from the device (everything it sends matters) and to it (only response heads do)."""
 DETECT_CAP = 64 * 1024
 """Client bytes looked at to recognise a protocol (a ClientHello with post-quantum keys fits easily)."""
-MAX_DNS_NAMES = 500_000
+MAX_DNS_NAMES = 200_000
 MAX_PENDING_DNS = 50_000
 QUIC_INITIAL_DATAGRAMS = 8
 """Client datagrams of a QUIC connection searched for the ClientHello."""

@@ -260,9 +260,8 @@ class Http2Handler(Handler):
     def _emit(self, exchange: Exchange) -> None:
         pseudo = {name: value for name, value in exchange.headers if name.startswith(":")}
         headers = tuple((name, value) for name, value in exchange.headers if not name.startswith(":"))
+        # Headers stay as sent (no pseudo-headers), as in a proxied HTTP/2 flow; :authority names the host.
         authority = pseudo.get(":authority")
-        if authority:
-            headers = (("Host", authority), *headers) if not any(k.lower() == "host" for k, _ in headers) else headers
         self.emitted += 1
         self.analyzer.emit_http(
             self.flow,
@@ -278,7 +277,7 @@ class Http2Handler(Handler):
             bytes_up=exchange.bytes_up,
             bytes_down=exchange.bytes_down,
             encrypted=self.encrypted,
-            host_hint=self.host_hint,
+            host_hint=authority or self.host_hint,
             authority_header=authority is not None,
         )
 

@@ -3,44 +3,45 @@
     mitmdump -s addons/classroom_auditor.py --set auditor_app_domains=classroom.example
     mitmweb  -s addons/classroom_auditor.py
 
-Each finished flow becomes a normalized record (``auditor.sources.mitmflows``)
-and goes through the same analysis as ``auditor analyze``
-(``auditor.live.session.LiveSession``). This file only wires mitmproxy's hooks
-to that code: it never changes traffic, and an exception in the analysis is
-logged and counted while the flow passes on unchanged.
+Each finished flow is snapshotted and handed to the session's analysis worker
+(``auditor.live.worker``, a child process), which turns it into a normalized
+record (``auditor.sources.mitmflows``), runs the same analysis as ``auditor
+analyze`` (``auditor.live.session.LiveSession``), saves the raw flow and tells
+mitmweb which flows to mark. This file only wires mitmproxy's hooks to that
+code: it never changes traffic, and a failure is logged and counted while the
+flow passes on unchanged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
-from mitmproxy import command, ctx, exceptions, flow, http, io
+from mitmproxy import command, ctx, exceptions, flow, hooks, http
 from mitmproxy.addonmanager import Loader
 
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.live.session import (
-    FLOWS_FILE,
+    REPORT_HTML,
     WIREGUARD_CLIENT_FILE,
-    LiveSession,
     SessionSettings,
     default_sessions_dir,
-    flow_comment,
     load_profile,
+    make_session_folder,
     new_session_name,
-    open_owner_only,
     parse_app_domains,
     parse_body_cap,
     parse_report_interval,
     tls_failure_note,
     write_owner_only,
 )
-from auditor.records import Record, SourceKind
-from auditor.sources.mitmflows import flow_to_record, tls_failure_to_record
+from auditor.live.worker import WorkerClient
+from auditor.records import SourceKind
+from auditor.sources.mitmflows import tls_failure_to_record
 
 log = logging.getLogger("classroom_auditor")
 
@@ -56,12 +57,12 @@ class ClassroomAuditor:
     """Turns flows into records, analyses them live and keeps the session folder."""
 
     def __init__(self) -> None:
-        self.session: LiveSession | None = None
-        self.flow_writer: io.FlowWriter | None = None
+        self.worker: WorkerClient | None = None
+        """The session's analysis worker (a child process), once traffic or ``running`` started it."""
+        self.folder: Path | None = None
+        """The session folder."""
         self.errors = 0
-        self._ticker: asyncio.Task[None] | None = None
-        self._last_report = time.monotonic()
-        self._running = False
+        """Failures in this process (each logged; the flow passed unchanged)."""
 
     # -- options ---------------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class ClassroomAuditor:
         profile = options.auditor_profile
         self._check("auditor_profile", updated, lambda: profile and load_profile(profile))
         fixed = {"auditor_session", "auditor_app_domains", "auditor_profile", "auditor_save_flows"} & updated
-        if self.session is not None and fixed:
+        if self.worker is not None and fixed:
             raise exceptions.OptionsError(
                 f"{sorted(fixed)[0]} cannot change during a session; stop the proxy and start a new session"
             )
@@ -117,10 +118,10 @@ class ClassroomAuditor:
 
     # -- session -----------------------------------------------------------------------------
 
-    def open_session(self) -> LiveSession:
-        """Return the running session, opening it on first use."""
-        if self.session is not None:
-            return self.session
+    def open_session(self) -> WorkerClient:
+        """Return the running session's worker, starting it on first use."""
+        if self.worker is not None:
+            return self.worker
         options = ctx.options
         folder = Path(options.auditor_session).expanduser() if options.auditor_session else (
             default_sessions_dir() / new_session_name()
@@ -134,24 +135,22 @@ class ClassroomAuditor:
             report_interval=options.auditor_report_interval,
             proxy_modes=tuple(options.mode),
         )
-        profile = load_profile(options.auditor_profile) if options.auditor_profile else None
-        session = LiveSession(folder, settings, profile=profile)
-        if options.auditor_save_flows:
-            self.flow_writer = io.FlowWriter(open_owner_only(folder / FLOWS_FILE))
-        self.session = session
+        make_session_folder(folder)
+        # Only a UI that lists flows (mitmweb, the console) needs to hear which flows to mark.
+        wants_marks = ctx.master.addons.get("view") is not None
+        self.worker = WorkerClient(folder, settings, options.auditor_save_flows, self._mark if wants_marks else None)
+        self.folder = folder
         log.info("Classroom auditor: session folder %s", folder)
-        return session
+        return self.worker
 
     def running(self) -> None:
         try:
-            session = self.open_session()
-            session.publish(self._ready_event(session))
-            self._running = True
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+            worker = self.open_session()
+            worker.send("publish", self._ready_event(worker.folder))
         except Exception:  # noqa: BLE001 - the proxy keeps working without the auditor
             self._failed("running")
 
-    def _ready_event(self, session: LiveSession) -> dict[str, Any]:
+    def _ready_event(self, folder: Path) -> dict[str, Any]:
         """Where the proxy listens and how a device gets set up (for ``auditor proxy``)."""
         listen: list[dict[str, Any]] = []
         wireguard_file: str | None = None
@@ -163,7 +162,7 @@ class ClassroomAuditor:
             conf = client_conf() if callable(client_conf) else None
             if conf:
                 # The client configuration holds the client's private key: owner-only, like the session.
-                wireguard_file = str(write_owner_only(session.folder / WIREGUARD_CLIENT_FILE, conf + "\n"))
+                wireguard_file = str(write_owner_only(folder / WIREGUARD_CLIENT_FILE, conf + "\n"))
         confdir = Path(ctx.options.confdir).expanduser()
         web = None
         if ctx.master.addons.get("webaddon") is not None:
@@ -171,69 +170,43 @@ class ClassroomAuditor:
         return {
             "event": "ready",
             "time": time.time(),
-            "session": str(session.folder),
+            "session": str(folder),
             "listen": listen,
             "ca_cert": str(confdir / "mitmproxy-ca-cert.pem"),
             "wireguard_conf": wireguard_file,
             "web": web,
         }
 
-    async def _tick_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1)
-            try:
-                self._tick()
-                if self._report_due():
-                    report = self.session.build_report() if self.session else None
-                    if report is not None:
-                        # Rendering the HTML takes a moment: keep it off the proxy's event loop.
-                        await asyncio.shield(asyncio.to_thread(self._write_reports, report))
-                        if self.session is not None:
-                            self.session.report_written()
-            except Exception:  # noqa: BLE001 - reporting must never stop the proxy
-                self._failed("report")
-
-    def _tick(self) -> None:
-        if self.session is not None:
-            self.session.tick()
-
-    def _report_due(self) -> bool:
-        interval = ctx.options.auditor_report_interval
-        if not interval or self.session is None or not self.session.changed_since_report:
-            return False
-        if time.monotonic() - self._last_report < interval:
-            return False
-        self._last_report = time.monotonic()
-        return True
-
-    def _write_reports(self, report: dict[str, Any] | None = None) -> str:
-        assert self.session is not None
-        _, html_path = self.session.write_reports(report)
-        return str(html_path)
-
     @command.command("auditor.report")
     def report(self) -> str:
         """Write the session's report.json and report.html now; returns the HTML report's path."""
-        session = self.open_session()
-        path = self._write_reports(session.build_report())
-        session.report_written()
-        log.info("Classroom auditor: reports written to %s", session.folder)
-        return path
+        worker = self.open_session()
+        worker.send("report")
+        return str(worker.folder / REPORT_HTML)
 
     def done(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-        if self.session is None:
+        if self.worker is None:
             return
-        try:
-            json_path, _ = self.session.close()
-            log.info("Classroom auditor: session ended; reports in %s", json_path.parent)
-        except Exception:  # noqa: BLE001 - still close the flows file
-            self._failed("done")
-        if self.flow_writer is not None:
-            self.flow_writer.fo.close()
-        self.session = None
-        self.flow_writer = None
+        paths = self.worker.close()
+        if paths is not None:
+            log.info("Classroom auditor: session ended; reports in %s", Path(paths[0]).parent)
+        else:
+            log.error("Classroom auditor: the session ended without reports; rebuild them with auditor analyze %s",
+                      self.worker.folder)
+        self.errors += self.worker.errors
+        self.worker = None
+
+    # -- marking flows in mitmweb ------------------------------------------------------------
+
+    def _mark(self, flow_id: str, comment: str) -> None:
+        view = ctx.master.addons.get("view")
+        flow = view.get_by_id(flow_id) if view is not None else None
+        if flow is None:
+            return
+        # Seen in mitmweb: a marker in the flow list and the finding in the flow's comment.
+        flow.marked = MARKER
+        flow.comment = comment
+        ctx.master.addons.trigger(hooks.UpdateHook([flow]))
 
     # -- traffic hooks -----------------------------------------------------------------------
 
@@ -264,10 +237,10 @@ class ClassroomAuditor:
     def tls_failed_client(self, data: Any) -> None:
         """Record a TLS handshake the device refused: its SNI is known, its content is not (pinning)."""
         try:
-            session = self.open_session()
+            worker = self.open_session()
             note = tls_failure_note(data.conn.error)
-            record = tls_failure_to_record(data, SourceKind.PROXY, session.settings.name, note)
-            session.add(record)
+            record = tls_failure_to_record(data, SourceKind.PROXY, worker.folder.name, note)
+            worker.send("record", record.to_json())
         except Exception:  # noqa: BLE001 - never break traffic
             self._failed("tls_failed_client")
 
@@ -275,32 +248,24 @@ class ClassroomAuditor:
         if f.metadata.get(_RECORDED):
             return
         try:
-            session = self.open_session()
+            worker = self.open_session()
             f.metadata[_RECORDED] = True
-            if self.flow_writer is not None:
-                self.flow_writer.add(f)
-            record = flow_to_record(f, SourceKind.PROXY, session.settings.name, ctx.options.auditor_body_cap)
-            if record is not None:
-                self._analyse(f, record, session)
+            # A snapshot is all the proxy pays for: the worker process does the rest.
+            try:
+                worker.send("flow", f)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                worker.send("state", f.get_state())  # e.g. another addon put an unpicklable object in it
         except Exception:  # noqa: BLE001 - never break traffic
             self._failed(type(f).__name__)
 
-    def _analyse(self, f: flow.Flow, record: Record, session: LiveSession) -> None:
-        outcome = session.add(record)
-        if outcome.detections:
-            # Seen in mitmweb: a marker in the flow list and the finding in the flow's comment.
-            f.marked = MARKER
-            comment = flow_comment(outcome.detections, outcome.classification)
-            f.comment = f"{f.comment}\n{comment}" if f.comment else comment
-
     def _failed(self, where: str) -> None:
         self.errors += 1
-        if self.session is not None:
-            self.session.note_error()
+        if self.worker is not None and not self.worker.failed:
+            self.worker.send("error", where)
         if self.errors <= TRACEBACKS_LOGGED:
-            log.exception("Classroom auditor: analysis failed in %s; the flow passed unchanged", where)
+            log.exception("Classroom auditor: recording failed in %s; the flow passed unchanged", where)
         elif self.errors % 100 == 0:
-            log.error("Classroom auditor: %d analysis failures so far (flows passed unchanged)", self.errors)
+            log.error("Classroom auditor: %d recording failures so far (flows passed unchanged)", self.errors)
 
 
 addons = [ClassroomAuditor()]

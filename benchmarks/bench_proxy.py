@@ -65,6 +65,10 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    proxy_cpu: float = 0.0
+    """CPU seconds the mitmdump process used during the run (its event loop: what traffic waits for)."""
+    worker_cpu: float = 0.0
+    """CPU seconds the auditor's analysis worker (mitmdump's child process) used during the run."""
 
     @property
     def rate(self) -> float:
@@ -80,8 +84,14 @@ class Result:
         """Format the run as one line."""
         return (
             f"{self.label:<22} {self.requests:>6} requests in {self.seconds:6.2f} s = {self.rate:8.1f} req/s   "
-            f"p50 {self.percentile(0.5):6.2f} ms   p95 {self.percentile(0.95):6.2f} ms   errors {self.errors}"
+            f"p50 {self.percentile(0.5):6.2f} ms   p95 {self.percentile(0.95):6.2f} ms   errors {self.errors}   "
+            f"CPU/request: proxy {self.cpu_per_request(self.proxy_cpu):.3f} ms, "
+            f"worker {self.cpu_per_request(self.worker_cpu):.3f} ms"
         )
+
+    def cpu_per_request(self, seconds: float) -> float:
+        """CPU milliseconds per request."""
+        return 1000 * seconds / self.requests if self.requests else 0.0
 
 
 def free_port() -> int:
@@ -198,12 +208,36 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's direct children (the analysis worker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return sum(cpu_seconds(int(child)) for child in children)
+
+
 def measure(temp: Path, server_port: int, label: str, args: argparse.Namespace) -> Result:
-    """One run: start mitmdump, warm up, measure, stop."""
+    """One run: start mitmdump, warm up, measure (throughput, latency, CPU), stop."""
     process, port = start_mitmdump(temp, label)
     try:
         load(port, server_port, min(200, args.requests), args.concurrency, args.time_cap, "warm-up")
-        return load(port, server_port, args.requests, args.concurrency, args.time_cap, label)
+        proxy_before, worker_before = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
+        result = load(port, server_port, args.requests, args.concurrency, args.time_cap, label)
+        # The worker may still be catching up: give it a moment so its CPU time counts.
+        time.sleep(0.5)
+        result.proxy_cpu = cpu_seconds(process.pid) - proxy_before
+        result.worker_cpu = children_cpu_seconds(process.pid) - worker_before
+        return result
     finally:
         stop(process)
 
@@ -240,6 +274,11 @@ def main() -> int:
         ratio = best[label].rate / best[baseline].rate
         print(f"{label!r} / {baseline!r}: best {ratio:.3f} (costs {100 * (1 - ratio):.1f}%), "
               f"median {median[label] / median[baseline]:.3f}")
+    plain_cpu = statistics.median(r.cpu_per_request(r.proxy_cpu) for r in results["mitmdump"])
+    addon_cpu = statistics.median(r.cpu_per_request(r.proxy_cpu) for r in results["addon"])
+    worker_cpu = statistics.median(r.cpu_per_request(r.worker_cpu) for r in results["addon"])
+    print(f"proxy CPU per request (median): plain {plain_cpu:.3f} ms, with addon {addon_cpu:.3f} ms "
+          f"(+{100 * (addon_cpu / plain_cpu - 1):.1f}%); analysis worker {worker_cpu:.3f} ms in its own process")
     print("target: the addon costs at most 15% of plain mitmdump's throughput")
     return 0
 

@@ -7,18 +7,21 @@ import functools
 import json
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mitmproxy import exceptions, io
+from mitmproxy.addons.view import View
 from mitmproxy.proxy import context
 from mitmproxy.test import taddons, tflow
 from mitmproxy.tls import TlsData
 
 from auditor.analysis import Analysis, AnalysisConfig
-from auditor.live.session import PINNING_NOTE
+from auditor.live.session import PINNING_NOTE, LiveSession, SessionSettings, open_owner_only
+from auditor.live.worker import Worker
 from auditor.records import Record, RecordKind
 from auditor.sources import read_input
 
@@ -30,17 +33,28 @@ import classroom_auditor  # noqa: E402
 AD_ID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 
 
-def in_event_loop(test: Callable[..., None]) -> Callable[..., None]:
+def in_event_loop(test: Callable[..., Any]) -> Callable[..., None]:
     """Run a test inside a running event loop, as mitmproxy runs its addons (and close the loop after)."""
 
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> None:
         async def body() -> None:
-            test(*args, **kwargs)
+            result = test(*args, **kwargs)
+            if asyncio.iscoroutine(result):
+                await result
 
         asyncio.run(body())
 
     return run
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Wait (letting the event loop run) until ``condition`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -96,16 +110,21 @@ def test_options_are_declared_and_bad_values_name_the_option(session_dir: Path) 
 
 
 @in_event_loop
-def test_flow_with_personal_data_is_recorded_marked_and_reported(session_dir: Path) -> None:
+async def test_flow_with_personal_data_is_recorded_marked_and_reported(
+    session_dir: Path, check_report: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
     addon = classroom_auditor.ClassroomAuditor()
-    with taddons.context(addon) as tctx:
+    view = View()
+    with taddons.context(view, addon) as tctx:
         configured(tctx, addon, session_dir, auditor_app_domains=["classroom.example"])
         flow = tracker_flow(body=f"advertising_id={AD_ID}&screen=fractions".encode())
+        view.add([flow])
         request_before = flow.request.get_state()
         addon.response(flow)
-
         assert flow.request.get_state() == request_before, "the addon must not change traffic"
-        assert flow.marked == classroom_auditor.MARKER
+
+        # What a mitmweb user sees: the flow marked, and what was found in its comment.
+        await eventually(lambda: flow.marked == classroom_auditor.MARKER)
         assert "precise_location in query lat" in flow.comment
         assert "advertising_id in body advertising_id" in flow.comment
         assert "52.370216" not in flow.comment and AD_ID not in flow.comment
@@ -125,7 +144,7 @@ def test_flow_with_personal_data_is_recorded_marked_and_reported(session_dir: Pa
     events_text = (session_dir / "events.jsonl").read_text()
     assert AD_ID not in events_text and "52.370216" not in events_text
 
-    report = json.loads((session_dir / "report.json").read_text())
+    report = check_report(json.loads((session_dir / "report.json").read_text()))
     (destination,) = report["destinations"]
     assert destination["host"] == "app-measurement.com" and destination["party"] == "third"
     assert {f["data_type"] for f in report["findings"]} >= {"precise_location", "advertising_id"}
@@ -139,10 +158,11 @@ def test_flow_with_personal_data_is_recorded_marked_and_reported(session_dir: Pa
     settings = json.loads((session_dir / "session.json").read_text())
     assert settings["app_domains"] == ["classroom.example"] and settings["ended"] and settings["records"] == 1
 
-    # The raw flow is in mitmproxy's own format and reads back unchanged.
+    # The raw flow is in mitmproxy's own format, reads back unchanged, and carries the mark too.
     with (session_dir / "flows.mitm").open("rb") as handle:
         (saved,) = list(io.FlowReader(handle).stream())
     assert saved.request.get_state() == request_before
+    assert saved.marked == classroom_auditor.MARKER and "precise_location" in saved.comment
 
 
 @in_event_loop
@@ -181,10 +201,37 @@ def test_body_above_cap_is_cut_and_the_cut_recorded(session_dir: Path) -> None:
 
 
 @in_event_loop
-def test_a_flow_that_breaks_the_analysis_passes_unchanged_and_is_counted(
-    session_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+def test_a_flow_the_proxy_cannot_snapshot_passes_unchanged_and_is_counted(
+    session_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_conversion = classroom_auditor.flow_to_record
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        broken = tracker_flow(host="broken.example")
+        state_before = broken.get_state()
+
+        def snapshot_fails() -> dict[str, Any]:
+            raise RuntimeError("cannot snapshot this flow")
+
+        broken.get_state = snapshot_fails  # type: ignore[method-assign]  # fault injection
+        addon.response(broken)  # must not raise
+        addon.response(tracker_flow(host="api.mixpanel.com"))
+        addon.done()
+    assert addon.errors == 1
+    assert "recording failed in HTTPFlow" in caplog.text and "cannot snapshot this flow" in caplog.text
+    del broken.get_state
+    state_after = broken.get_state()
+    assert state_after["request"] == state_before["request"] and state_after["response"] == state_before["response"]
+    assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]
+    assert json.loads((session_dir / "session.json").read_text())["errors"] == 1
+
+
+def test_worker_survives_a_bug_in_the_analysis_and_still_saves_the_raw_flow(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import auditor.sources.mitmflows as mitmflows
+
+    real_conversion = mitmflows.flow_to_record
 
     def conversion_with_a_bug(flow: Any, *args: Any) -> Record | None:
         # Fault injection: stands for any bug the analysis may have on strange traffic.
@@ -192,22 +239,16 @@ def test_a_flow_that_breaks_the_analysis_passes_unchanged_and_is_counted(
             raise RuntimeError("bug in the analysis")
         return real_conversion(flow, *args)
 
-    monkeypatch.setattr(classroom_auditor, "flow_to_record", conversion_with_a_bug)
-    addon = classroom_auditor.ClassroomAuditor()
-    with taddons.context(addon) as tctx:
-        configured(tctx, addon, session_dir)
-        broken = tracker_flow(host="broken.example")
-        state_before = broken.get_state()
-        addon.response(broken)  # must not raise
-        addon.response(tracker_flow(host="api.mixpanel.com"))
-        addon.done()
-    assert addon.errors == 1
-    assert "analysis failed in HTTPFlow" in caplog.text and "bug in the analysis" in caplog.text
-    state_after = broken.get_state()
-    assert state_after["request"] == state_before["request"] and state_after["response"] == state_before["response"]
+    monkeypatch.setattr(mitmflows, "flow_to_record", conversion_with_a_bug)
+    session = LiveSession(session_dir, SessionSettings(name="lab-1", report_interval=0))
+    with open_owner_only(session_dir / "flows.mitm") as flows:
+        worker = Worker(session, flows, None)
+        worker.handle(("flow", tracker_flow(host="broken.example")))
+        worker.handle(("state", {"type": "http", "version": 1}))  # a snapshot that is not a flow
+        worker.handle(("state", tracker_flow(host="api.mixpanel.com").get_state()))
+        session.close()
+    assert session.errors == 2 and "bug in the analysis" in caplog.text
     assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]
-    assert json.loads((session_dir / "session.json").read_text())["errors"] == 1
-    # The raw flow was still saved: nothing captured is lost to an analysis bug.
     with (session_dir / "flows.mitm").open("rb") as handle:
         assert [f.request.host for f in io.FlowReader(handle).stream()] == ["broken.example", "api.mixpanel.com"]
 
@@ -248,15 +289,34 @@ def test_restarted_session_continues_its_records(session_dir: Path) -> None:
 
 
 @in_event_loop
-def test_report_command_writes_reports_on_demand(session_dir: Path) -> None:
+async def test_report_command_writes_reports_on_demand(session_dir: Path) -> None:
     addon = classroom_auditor.ClassroomAuditor()
     with taddons.context(addon) as tctx:
         configured(tctx, addon, session_dir)
         addon.response(tracker_flow())
         html = tctx.master.commands.execute("auditor.report")
-        assert Path(html) == session_dir / "report.html" and Path(html).is_file()
+        assert Path(html) == session_dir / "report.html"
+        await eventually(lambda: (session_dir / "report.json").exists())
         assert json.loads((session_dir / "report.json").read_text())["summary"]["destinations"] == 1
         with pytest.raises(exceptions.OptionsError, match="cannot change during a session"):
             tctx.configure(addon, auditor_session=str(session_dir.parent / "other"))
         addon.done()
 
+
+
+@in_event_loop
+async def test_a_flow_intercepted_and_resumed_in_mitmweb_is_still_recorded(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir)
+        flow = tracker_flow(host="api.mixpanel.com")
+        # An analyst paused this flow and let it go: it now holds an event-loop object the fast path cannot copy.
+        flow.intercept()
+        waiting = asyncio.create_task(flow.wait_for_resume())
+        await asyncio.sleep(0)
+        flow.resume()
+        await waiting
+        addon.response(flow)
+        addon.done()
+    assert addon.errors == 0
+    assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]

@@ -402,7 +402,6 @@ class LiveSession:
         for event in events:
             self.publish(live_event_json(event, record.time or time.time()))
         self._changed_since_report = True
-        self._sync_if_due()
         self.live_input.records += 1
         classification = self.analysis.classification(record.host or record.server_ip or "unknown")
         return RecordOutcome(events, detections, classification)
@@ -421,11 +420,17 @@ class LiveSession:
             return
         self._last_sync = now
         for handle in (self._records, self._events):
-            if not handle.closed:
+            try:
                 os.fsync(handle.fileno())
+            except (OSError, ValueError):  # closed meanwhile: close() syncs itself
+                continue
 
     def tick(self) -> None:
-        """Call about once a second: syncs files to disk."""
+        """Sync the files to disk if a second has passed; call about once a second (may run on another thread).
+
+        Every line is already in the operating system's hands when :meth:`add` returns (so killing
+        the process loses nothing); syncing bounds what a power cut can lose.
+        """
         self._sync_if_due()
 
     # -- outputs ----------------------------------------------------------------------------

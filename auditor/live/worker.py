@@ -1,0 +1,406 @@
+"""The analysis worker: the live session runs in a child process of the proxy.
+
+The proxy's event loop only snapshots each finished flow (mitmproxy's
+``get_state``) and hands it over; the worker rebuilds the flow, turns it into
+a record (:mod:`auditor.sources.mitmflows`, the same conversion as
+``auditor analyze flows.mitm``), analyses it in a
+:class:`~auditor.live.session.LiveSession`, saves the raw flow to
+``flows.mitm`` and reports back which flows carry personal data (so mitmweb
+can mark them). Analysis thus costs the proxy almost nothing, a bug or a
+memory spike in it cannot take the proxy down, and if the proxy is killed the
+worker still finishes the queue and writes the reports.
+
+Messages are length-prefixed pickles of tuples, over the worker's standard
+input and output (both ends are this package; nothing else speaks it):
+
+* to the worker: ``("flow", flow)`` (the pickled flow object: three times
+  cheaper for the proxy than ``get_state``), ``("state", state)`` (for a flow
+  that cannot be pickled), ``("record", record_json)``,
+  ``("publish", event)``, ``("report",)``, ``("error", where)``, ``("close",)``
+* from the worker: ``("mark", flow_id, comment)``, ``("closed", json_path, html_path)``
+
+Only :func:`serve` (the worker side) imports mitmproxy, and only to rebuild
+and save flows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from auditor.live.session import FLOWS_FILE, LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")
+MAX_PENDING_BYTES = 256 * 1024 * 1024
+"""Flow snapshots waiting for the worker; beyond this the proxy waits (memory stays bounded)."""
+CLOSE_TIMEOUT = 300.0
+"""Seconds the worker may take to finish its queue and write the final reports."""
+
+
+def write_frame(stream: IO[bytes], message: tuple[Any, ...]) -> None:
+    """Send one message."""
+    stream.write(_frame(message))
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
+    """Receive one message; ``None`` at the end of the stream (or a cut-off message)."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (length,) = _HEADER.unpack(header)
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    message: tuple[Any, ...] = pickle.loads(data)  # our own parent (or child) process wrote it
+    return message
+
+
+# -- the proxy's side -----------------------------------------------------------------------
+
+
+class WorkerClient:
+    """Starts the worker and feeds it from the proxy's event loop without threads or blocking.
+
+    Frames sent during one loop iteration are written together with one
+    non-blocking ``write``; what the pipe cannot take yet waits in a buffer,
+    flushed when the pipe has room. Only a worker far behind (more than
+    :data:`MAX_PENDING_BYTES` waiting) makes the proxy wait: memory stays
+    bounded. Without a running event loop (scripts, tests) writes block.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        settings: SessionSettings,
+        save_flows: bool,
+        on_mark: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.errors = 0
+        """Messages dropped because the worker was gone."""
+        self.failed = False
+        """True once the worker is gone; later messages are dropped (and counted)."""
+        self.closed_paths: tuple[str, str] | None = None
+        self._on_mark = on_mark
+        self._out = bytearray()
+        self._in = bytearray()
+        self._flush_scheduled = False
+        self._writer_registered = False
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        command = [
+            sys.executable, "-m", "auditor.live.worker", str(folder),
+            "--settings", json.dumps(_settings_json(settings)),
+            "--marks" if on_mark is not None else "--no-marks",
+            "--save-flows" if save_flows else "--no-save-flows",
+        ]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._stdin = self.process.stdin.fileno()
+        self._stdout = self.process.stdout.fileno()
+        if self._loop is not None:
+            os.set_blocking(self._stdin, False)
+            if on_mark is not None:
+                os.set_blocking(self._stdout, False)
+                self._loop.add_reader(self._stdout, self._read_available)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, *message: Any) -> None:
+        """Queue a message for the worker; it is written at the end of this loop iteration."""
+        if self.failed:
+            self.errors += 1
+            return
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        self._out += _HEADER.pack(len(data))
+        self._out += data
+        if self._loop is None or len(self._out) > MAX_PENDING_BYTES:
+            # No loop to flush later, or the worker is far behind: wait for it (backpressure).
+            self._write_all_blocking()
+        elif not self._flush_scheduled and not self._writer_registered:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.failed or not self._out:
+            self._stop_waiting_for_room()
+            return
+        try:
+            written = os.write(self._stdin, self._out)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self._worker_lost()
+            return
+        del self._out[:written]
+        if self._out and not self._writer_registered and self._loop is not None:
+            self._loop.add_writer(self._stdin, self._flush)  # the pipe is full: continue when it has room
+            self._writer_registered = True
+        elif not self._out:
+            self._stop_waiting_for_room()
+
+    def _stop_waiting_for_room(self) -> None:
+        if self._writer_registered and self._loop is not None:
+            self._loop.remove_writer(self._stdin)
+            self._writer_registered = False
+
+    def _write_all_blocking(self) -> None:
+        self._stop_waiting_for_room()
+        os.set_blocking(self._stdin, True)
+        try:
+            while self._out and not self.failed:
+                written = os.write(self._stdin, self._out)
+                del self._out[:written]
+        except OSError:
+            self._worker_lost()
+        finally:
+            if self._loop is not None and not self.failed:
+                os.set_blocking(self._stdin, False)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _read_available(self) -> None:
+        try:
+            chunk = os.read(self._stdout, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            if self._loop is not None:
+                self._loop.remove_reader(self._stdout)
+            return
+        self._in += chunk
+        for message in self._complete_frames():
+            self._dispatch(message)
+
+    def _complete_frames(self) -> list[tuple[Any, ...]]:
+        messages = []
+        while len(self._in) >= _HEADER.size:
+            (length,) = _HEADER.unpack_from(self._in)
+            if len(self._in) < _HEADER.size + length:
+                break
+            data = bytes(self._in[_HEADER.size : _HEADER.size + length])
+            del self._in[: _HEADER.size + length]
+            messages.append(pickle.loads(data))  # our own child process wrote it
+        return messages
+
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "mark" and self._on_mark is not None:
+            self._on_mark(message[1], message[2])
+        elif message[0] == "closed":
+            self.closed_paths = (message[1], message[2])
+
+    def _worker_lost(self) -> None:
+        if not self.failed:
+            self.failed = True
+            self._out.clear()
+            log.error("Classroom auditor: the analysis worker stopped; traffic still flows but is not recorded")
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> tuple[str, str] | None:
+        """Ask the worker to finish its queue and write the reports; wait for it (blocking)."""
+        if self._loop is not None and self._on_mark is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._stdout)
+        if not self.failed:
+            self._out += _frame(("close",))
+            self._write_all_blocking()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # the worker sees the end of its input
+        os.set_blocking(self._stdout, True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = self.process.stdout.read1(1 << 16)
+            if not chunk:
+                break
+            self._in += chunk
+            for message in self._complete_frames():
+                self._dispatch(message)
+        self.process.stdout.close()
+        try:
+            self.process.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("Classroom auditor: the analysis worker did not finish within %.0f s; stopping it", timeout)
+            self.process.kill()
+            self.process.wait()
+        return self.closed_paths
+
+
+def _frame(message: tuple[Any, ...]) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+def _settings_json(settings: SessionSettings) -> dict[str, Any]:
+    return {
+        "name": settings.name,
+        "app_domains": list(settings.app_domains),
+        "app_name": settings.app_name,
+        "profile": settings.profile,
+        "body_cap": settings.body_cap,
+        "report_interval": settings.report_interval,
+        "proxy_modes": list(settings.proxy_modes),
+        "started": settings.started,
+    }
+
+
+def _settings_from_json(data: dict[str, Any]) -> SessionSettings:
+    return SessionSettings(
+        name=data["name"],
+        app_domains=tuple(data["app_domains"]),
+        app_name=data["app_name"],
+        profile=data["profile"],
+        body_cap=int(data["body_cap"]),
+        report_interval=int(data["report_interval"]),
+        proxy_modes=tuple(data["proxy_modes"]),
+        started=float(data["started"]),
+    )
+
+
+# -- the worker's side ----------------------------------------------------------------------
+
+
+class Worker:
+    """Handles the messages of one session."""
+
+    def __init__(self, session: LiveSession, flows: IO[bytes] | None, marks: Callable[[str, str], None] | None):
+        from mitmproxy import io
+
+        self.session = session
+        self.flow_writer = io.FlowWriter(flows) if flows is not None else None
+        self.marks = marks
+        self._last_report = time.monotonic()
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        """Process one message; a failure is logged and counted, never fatal."""
+        kind = message[0]
+        try:
+            if kind == "flow":
+                self._flow(message[1])
+            elif kind == "state":
+                from mitmproxy import flow as mitm_flow
+
+                self._flow(mitm_flow.Flow.from_state(message[1]))
+            elif kind == "record":
+                from auditor.records import Record
+
+                self.session.add(Record.from_json(message[1]))
+            elif kind == "publish":
+                self.session.publish(message[1])
+            elif kind == "report":
+                self.session.write_reports()
+                self.session.report_written()
+            elif kind == "error":
+                self.session.note_error()
+        except Exception:  # one bad flow must not stop the session
+            self.session.note_error()
+            if self.session.errors <= 5:
+                log.exception("Classroom auditor: analysis failed on a %s message; skipped", kind)
+
+    def _flow(self, f: Any) -> None:
+        from auditor.records import SourceKind
+        from auditor.sources.mitmflows import flow_to_record
+
+        try:
+            record = flow_to_record(f, SourceKind.PROXY, self.session.settings.name, self.session.settings.body_cap)
+            if record is not None:
+                outcome = self.session.add(record)
+                if outcome.detections:
+                    comment = flow_comment(outcome.detections, outcome.classification)
+                    f.marked = ":warning:"
+                    f.comment = f"{f.comment}\n{comment}" if f.comment else comment
+                    if self.marks is not None:
+                        self.marks(f.id, f.comment)
+        finally:
+            # The raw flow is saved even when its analysis failed: nothing captured is lost.
+            if self.flow_writer is not None:
+                self.flow_writer.add(f)
+
+    def tick(self) -> None:
+        """Once a second: sync files; rewrite the reports when due."""
+        self.session.tick()
+        interval = self.session.settings.report_interval
+        if interval and self.session.changed_since_report and time.monotonic() - self._last_report >= interval:
+            self._last_report = time.monotonic()
+            self.handle(("report",))
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Run the worker: read messages from standard input until ``close`` or its end."""
+    parser = argparse.ArgumentParser(prog="python -m auditor.live.worker")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--settings", required=True)
+    parser.add_argument("--marks", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--save-flows", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    settings = _settings_from_json(json.loads(args.settings))
+    profile = load_profile(settings.profile) if settings.profile else None
+    session = LiveSession(args.folder, settings, profile=profile)
+    flows = open_owner_only(args.folder / FLOWS_FILE) if args.save_flows else None
+    out = sys.stdout.buffer
+    out_lock = threading.Lock()
+
+    def mark(flow_id: str, comment: str) -> None:
+        with out_lock:
+            write_frame(out, ("mark", flow_id, comment))
+
+    worker = Worker(session, flows, mark if args.marks else None)
+    inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=10_000)
+
+    def read_all() -> None:
+        stdin = sys.stdin.buffer
+        while (message := read_frame(stdin)) is not None:
+            inbox.put(message)
+            if message[0] == "close":
+                break
+        inbox.put(None)
+
+    threading.Thread(target=read_all, name="auditor-worker-inbox", daemon=True).start()
+    last_tick = time.monotonic()
+    while True:
+        try:
+            message = inbox.get(timeout=1.0)
+        except queue.Empty:
+            message = ()
+        if message is None or message[:1] == ("close",):
+            break
+        if message:
+            worker.handle(message)
+        if time.monotonic() - last_tick >= 1.0:
+            last_tick = time.monotonic()
+            worker.tick()
+    json_path, html_path = session.close()
+    if flows is not None:
+        flows.close()
+    with out_lock:
+        write_frame(out, ("closed", str(json_path), str(html_path)))
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o077)  # everything the worker creates is the session's: owner-only
+    raise SystemExit(serve())

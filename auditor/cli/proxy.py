@@ -183,7 +183,7 @@ def print_mitmproxy_options() -> None:
     async def dump() -> None:
         opts = options.Options()
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
-        master.addons.add(module.ClassroomAuditor())
+        master.addons.add(module.ClassroomAuditor())  # type: ignore[no-untyped-call]
         optmanager.dump_defaults(opts, sys.stdout)
 
     asyncio.run(dump())

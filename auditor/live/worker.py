@@ -33,6 +33,7 @@ import logging
 import os
 import pickle
 import queue
+import select
 import struct
 import subprocess
 import sys
@@ -42,7 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from auditor.live.session import FLOWS_FILE, LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.sources.session import FLOWS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +80,8 @@ def read_frame(stream: IO[bytes]) -> tuple[Any, ...] | None:
 class WorkerClient:
     """Starts the worker and feeds it from the proxy's event loop without threads or blocking.
 
-    Frames sent during one loop iteration are written together with one
-    non-blocking ``write``; what the pipe cannot take yet waits in a buffer,
-    flushed when the pipe has room. Only a worker far behind (more than
+    Each message is written at once with a non-blocking ``write``; what the
+    pipe cannot take yet waits in a buffer, flushed when the pipe has room. Only a worker far behind (more than
     :data:`MAX_PENDING_BYTES` waiting) makes the proxy wait: memory stays
     bounded. Without a running event loop (scripts, tests) writes block.
     """
@@ -101,7 +102,6 @@ class WorkerClient:
         self._on_mark = on_mark
         self._out = bytearray()
         self._in = bytearray()
-        self._flush_scheduled = False
         self._writer_registered = False
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -126,7 +126,7 @@ class WorkerClient:
     # -- sending ------------------------------------------------------------------------------
 
     def send(self, *message: Any) -> None:
-        """Queue a message for the worker; it is written at the end of this loop iteration."""
+        """Send a message to the worker (buffered only while the pipe is full)."""
         if self.failed:
             self.errors += 1
             return
@@ -136,12 +136,12 @@ class WorkerClient:
         if self._loop is None or len(self._out) > MAX_PENDING_BYTES:
             # No loop to flush later, or the worker is far behind: wait for it (backpressure).
             self._write_all_blocking()
-        elif not self._flush_scheduled and not self._writer_registered:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        elif not self._writer_registered:
+            # Hand it to the kernel now, before mitmproxy passes the response on: a proxy killed
+            # right after answering still leaves the flow with the worker.
+            self._flush()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
         if self.failed or not self._out:
             self._stop_waiting_for_room()
             return
@@ -231,8 +231,9 @@ class WorkerClient:
             self.process.stdin.close()  # the worker sees the end of its input
         os.set_blocking(self._stdout, True)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = self.process.stdout.read1(1 << 16)
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self._stdout], [], [], remaining)
+            chunk = os.read(self._stdout, 1 << 16) if readable else b""
             if not chunk:
                 break
             self._in += chunk
@@ -289,7 +290,7 @@ class Worker:
         from mitmproxy import io
 
         self.session = session
-        self.flow_writer = io.FlowWriter(flows) if flows is not None else None
+        self.flow_writer = io.FlowWriter(flows) if flows is not None else None  # type: ignore[no-untyped-call]
         self.marks = marks
         self._last_report = time.monotonic()
 
@@ -365,7 +366,7 @@ def serve(argv: list[str] | None = None) -> int:
     out_lock = threading.Lock()
 
     def mark(flow_id: str, comment: str) -> None:
-        with out_lock:
+        with out_lock, contextlib.suppress(OSError):  # the proxy may be gone: the session still ends well
             write_frame(out, ("mark", flow_id, comment))
 
     worker = Worker(session, flows, mark if args.marks else None)
@@ -396,7 +397,7 @@ def serve(argv: list[str] | None = None) -> int:
     json_path, html_path = session.close()
     if flows is not None:
         flows.close()
-    with out_lock:
+    with out_lock, contextlib.suppress(OSError):
         write_frame(out, ("closed", str(json_path), str(html_path)))
     return 0
 

@@ -126,7 +126,11 @@ class Flow:
         self.closing = 0.0
         self.dns_name: tuple[str, tuple[str, ...]] | None = None
         """(name, CNAME chain) the server address had in DNS when the connection started."""
-        self.keys = ((client, client_port, server, server_port), (server, server_port, client, client_port))
+        # Dictionary keys as the packets carry them: addresses then ports, one per direction.
+        self.keys = (
+            client + server + struct.pack("!HH", client_port, server_port),
+            server + client + struct.pack("!HH", server_port, client_port),
+        )
 
 
 class Handler:
@@ -538,7 +542,7 @@ class CaptureAnalyzer:
         self.origin = origin
         self.body_cap = body_cap
         self.keylog = keylog
-        self.flows: dict[tuple[bytes, int, bytes, int], tuple[Flow, int]] = {}
+        self.flows: dict[bytes, tuple[Flow, int]] = {}
         self.flow_count = 0
         self.out: list[Record] = []
         self.names: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -562,6 +566,7 @@ class CaptureAnalyzer:
         out = self.out
         unpack_ports = struct.Struct("!HHI").unpack_from
         unpack_udp = struct.Struct("!HH").unpack_from
+        unpack_sequence = struct.Struct("!I").unpack_from
         next_sweep = SWEEP_EVERY
         frames = 0
         self.reader = reader
@@ -590,15 +595,13 @@ class CaptureAnalyzer:
                 and not (frame[ip + 6] & 0x1F or frame[ip + 7])
             ):
                 proto = frame[ip + 9]
-                source = frame[ip + 12 : ip + 16]
-                destination = frame[ip + 16 : ip + 20]
+                addresses = frame[ip + 12 : ip + 20]
                 transport = ip + 20
                 declared = ip + ((frame[ip + 2] << 8) | frame[ip + 3])
                 end = declared if declared <= len(frame) else len(frame)
             elif ethertype == b"\x86\xdd" and len(frame) >= ip + 40 and frame[ip + 6] in (6, 17):
                 proto = frame[ip + 6]
-                source = frame[ip + 8 : ip + 24]
-                destination = frame[ip + 24 : ip + 40]
+                addresses = frame[ip + 8 : ip + 40]
                 transport = ip + 40
                 declared = transport + ((frame[ip + 4] << 8) | frame[ip + 5])
                 end = declared if declared <= len(frame) else len(frame)
@@ -618,51 +621,60 @@ class CaptureAnalyzer:
                 if header is None:
                     continue
                 source, destination, proto, transport, end = header
+                addresses = source + destination
                 declared = end
             if proto == 6:  # TCP
                 if transport + 20 > end:
                     continue
-                source_port, destination_port, sequence = unpack_ports(frame, transport)
                 flags = frame[transport + 13]
-                start = transport + ((frame[transport + 12] >> 4) << 2)
-                size = declared - start
-                entry = flows.get((source, source_port, destination, destination_port))
+                entry = flows.get(addresses + frame[transport : transport + 4])
                 if entry is None or (flags & 0x12 == 0x02 and entry[0].up + entry[0].down and not entry[1]):
                     if entry is not None:
                         self._finish(entry[0])
-                    entry = self._new_tcp(source, source_port, destination, destination_port, flags, sequence, now)
+                    half = len(addresses) >> 1
+                    source_port, destination_port, sequence = unpack_ports(frame, transport)
+                    entry = self._new_tcp(
+                        addresses[:half], source_port, addresses[half:], destination_port, flags, sequence, now
+                    )
                 flow, side = entry
                 flow.last = now
+                start = transport + ((frame[transport + 12] >> 4) << 2)
+                size = declared - start
                 if size > 0:
                     if side:
                         flow.down += size
                     else:
                         flow.up += size
                     if flow.active:
+                        sequence = unpack_sequence(frame, transport + 4)[0]
                         self._tcp_data(flow, side, sequence, frame[start:end], size, now)
                 if flags & 0x05 and not flow.closing:  # FIN or RST
                     flow.closing = now
                 elif flags & 0x02 and flow.active and flow.streams is not None:
-                    flow.streams[side].start(sequence)
+                    flow.streams[side].start(unpack_sequence(frame, transport + 4)[0])
             elif proto == 17:  # UDP
                 if transport + 8 > end:
                     continue
                 source_port, destination_port = unpack_udp(frame, transport)
                 payload = frame[transport + 8 : end]
                 if source_port == 53 or destination_port == 53:
+                    half = len(addresses) >> 1
                     self.dns_message(
                         payload,
-                        address_text(source),
+                        address_text(addresses[:half]),
                         source_port,
-                        address_text(destination),
+                        address_text(addresses[half:]),
                         destination_port,
                         now,
                         "UDP",
                     )
                 else:
-                    entry = flows.get((source, source_port, destination, destination_port))
+                    entry = flows.get(addresses + frame[transport : transport + 4])
                     if entry is None:
-                        entry = self._new_udp(source, source_port, destination, destination_port, payload, now)
+                        half = len(addresses) >> 1
+                        entry = self._new_udp(
+                            addresses[:half], source_port, addresses[half:], destination_port, payload, now
+                        )
                     flow, side = entry
                     flow.last = now
                     if side:
@@ -721,7 +733,7 @@ class CaptureAnalyzer:
         self._add_flow(flow)
         if flags & _SYN:
             flow.streams[0 if from_client else 1].start(seq)
-        return self.flows[(src, sport, dst, dport)]
+        return self.flows[src + dst + struct.pack("!HH", sport, dport)]
 
     def _new_udp(self, src: bytes, sport: int, dst: bytes, dport: int, payload: bytes, now: float) -> tuple[Flow, int]:
         # The first sender is the client, unless it sends from a service port to a high one.
@@ -734,7 +746,7 @@ class CaptureAnalyzer:
             flow.handler = QuicHandler(self, flow)
         else:
             flow.active = False
-        return self.flows[(src, sport, dst, dport)]
+        return self.flows[src + dst + struct.pack("!HH", sport, dport)]
 
     def _tcp_data(self, flow: Flow, side: int, sequence: int, payload: bytes, declared: int, now: float) -> None:
         streams = flow.streams

@@ -41,7 +41,7 @@ from auditor.live.session import (
 )
 from auditor.live.worker import WorkerClient
 from auditor.records import SourceKind
-from auditor.sources.mitmflows import tls_failure_to_record
+from auditor.sources.mitmflows import tls_failure_to_record, websocket_message_to_record
 
 log = logging.getLogger("classroom_auditor")
 
@@ -234,6 +234,28 @@ class ClassroomAuditor:
     def udp_error(self, f: flow.Flow) -> None:
         self._record_flow(f)
 
+    def websocket_message(self, f: http.HTTPFlow) -> None:
+        """Analyse each message the device sends over a WebSocket as it passes."""
+        try:
+            message = f.websocket.messages[-1] if f.websocket and f.websocket.messages else None
+            if message is None or not message.from_client:
+                return
+            worker = self.open_session()
+            record = websocket_message_to_record(
+                f, message, SourceKind.PROXY, worker.folder.name, ctx.options.auditor_body_cap
+            )
+            if record is not None:
+                worker.send("record", record.to_json())
+        except Exception:  # noqa: BLE001 - never break traffic
+            self._failed("websocket_message")
+
+    def websocket_end(self, f: http.HTTPFlow) -> None:
+        """Save the finished WebSocket flow, messages included (its records were sent message by message)."""
+        try:
+            self._send_flow(self.open_session(), "raw_flow", f)
+        except Exception:  # noqa: BLE001 - never break traffic
+            self._failed("websocket_end")
+
     def tls_failed_client(self, data: Any) -> None:
         """Record a TLS handshake the device refused: its SNI is known, its content is not (pinning)."""
         try:
@@ -251,12 +273,16 @@ class ClassroomAuditor:
             worker = self.open_session()
             f.metadata[_RECORDED] = True
             # A snapshot is all the proxy pays for: the worker process does the rest.
-            try:
-                worker.send("flow", f)
-            except (pickle.PicklingError, TypeError, AttributeError):
-                worker.send("state", f.get_state())  # e.g. another addon put an unpicklable object in it
+            self._send_flow(worker, "flow", f)
         except Exception:  # noqa: BLE001 - never break traffic
             self._failed(type(f).__name__)
+
+    @staticmethod
+    def _send_flow(worker: WorkerClient, kind: str, f: flow.Flow) -> None:
+        try:
+            worker.send(kind, f)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            worker.send(f"{kind}_state", f.get_state())  # e.g. another addon put an unpicklable object in it
 
     def _failed(self, where: str) -> None:
         self.errors += 1

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mitmproxy import exceptions, io
+from mitmproxy import exceptions, io, websocket
 from mitmproxy.addons.view import View
 from mitmproxy.proxy import context
 from mitmproxy.test import taddons, tflow
 from mitmproxy.tls import TlsData
+from mitmproxy.websocket import Opcode
 
 from auditor.analysis import Analysis, AnalysisConfig
 from auditor.live.session import PINNING_NOTE, LiveSession, SessionSettings, open_owner_only
@@ -244,8 +245,8 @@ def test_worker_survives_a_bug_in_the_analysis_and_still_saves_the_raw_flow(
     with open_owner_only(session_dir / "flows.mitm") as flows:
         worker = Worker(session, flows, None)
         worker.handle(("flow", tracker_flow(host="broken.example")))
-        worker.handle(("state", {"type": "http", "version": 1}))  # a snapshot that is not a flow
-        worker.handle(("state", tracker_flow(host="api.mixpanel.com").get_state()))
+        worker.handle(("flow_state", {"type": "http", "version": 1}))  # a snapshot that is not a flow
+        worker.handle(("flow_state", tracker_flow(host="api.mixpanel.com").get_state()))
         session.close()
     assert session.errors == 2 and "bug in the analysis" in caplog.text
     assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]
@@ -320,3 +321,34 @@ async def test_a_flow_intercepted_and_resumed_in_mitmweb_is_still_recorded(sessi
         addon.done()
     assert addon.errors == 0
     assert [r.host for r in records_of(session_dir)] == ["api.mixpanel.com"]
+
+
+@in_event_loop
+def test_websocket_messages_the_device_sends_are_analysed_and_the_flow_saved_with_them(session_dir: Path) -> None:
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir, auditor_app_domains=["classroom.example"])
+        flow = tflow.twebsocketflow()
+        assert flow.websocket is not None
+        flow.websocket.messages.clear()
+        flow.request.host = "realtime.tracker.example"
+        flow.request.headers["host"] = "realtime.tracker.example"
+        addon.response(flow)  # the 101 handshake
+        assert flow.websocket is not None
+        sent = f'{{"event": "answer", "advertising_id": "{AD_ID}"}}'.encode()
+        flow.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, sent))
+        addon.websocket_message(flow)
+        flow.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, False, b'{"ok": true}'))
+        addon.websocket_message(flow)  # received by the device: not a record
+        addon.websocket_end(flow)
+        addon.done()
+
+    records = records_of(session_dir)
+    assert [r.protocol for r in records] == ["HTTP/1.1", "WebSocket"]
+    assert records[1].request_body == sent and records[1].host == "realtime.tracker.example"
+    report = json.loads((session_dir / "report.json").read_text())
+    assert "advertising_id" in {f["data_type"] for f in report["findings"]}
+    # flows.mitm holds the socket once, with its messages, written when it closed.
+    with (session_dir / "flows.mitm").open("rb") as handle:
+        (saved,) = list(io.FlowReader(handle).stream())
+    assert [m.content for m in saved.websocket.messages] == [sent, b'{"ok": true}']

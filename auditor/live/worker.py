@@ -14,8 +14,9 @@ Messages are length-prefixed pickles of tuples, over the worker's standard
 input and output (both ends are this package; nothing else speaks it):
 
 * to the worker: ``("flow", flow)`` (the pickled flow object: three times
-  cheaper for the proxy than ``get_state``), ``("state", state)`` (for a flow
-  that cannot be pickled), ``("record", record_json)``,
+  cheaper for the proxy than ``get_state``), ``("flow_state", state)`` (for a flow
+  that cannot be pickled), ``("raw_flow", flow)`` / ``("raw_flow_state", state)``
+  (a finished WebSocket flow: saved, not analysed again), ``("record", record_json)``,
   ``("publish", event)``, ``("report",)``, ``("error", where)``, ``("close",)``
 * from the worker: ``("mark", flow_id, comment)``, ``("closed", json_path, html_path)``
 
@@ -300,10 +301,12 @@ class Worker:
         try:
             if kind == "flow":
                 self._flow(message[1])
-            elif kind == "state":
-                from mitmproxy import flow as mitm_flow
-
-                self._flow(mitm_flow.Flow.from_state(message[1]))
+            elif kind == "flow_state":
+                self._flow(_flow_from_state(message[1]))
+            elif kind == "raw_flow":
+                self._save(message[1])
+            elif kind == "raw_flow_state":
+                self._save(_flow_from_state(message[1]))
             elif kind == "record":
                 from auditor.records import Record
 
@@ -336,8 +339,13 @@ class Worker:
                         self.marks(f.id, f.comment)
         finally:
             # The raw flow is saved even when its analysis failed: nothing captured is lost.
-            if self.flow_writer is not None:
-                self.flow_writer.add(f)
+            # A WebSocket handshake is saved when the socket closes, with its messages.
+            if not _is_websocket_handshake(f):
+                self._save(f)
+
+    def _save(self, f: Any) -> None:
+        if self.flow_writer is not None:
+            self.flow_writer.add(f)
 
     def tick(self) -> None:
         """Once a second: sync files; rewrite the reports when due."""
@@ -346,6 +354,17 @@ class Worker:
         if interval and self.session.changed_since_report and time.monotonic() - self._last_report >= interval:
             self._last_report = time.monotonic()
             self.handle(("report",))
+
+
+def _flow_from_state(state: dict[str, Any]) -> Any:
+    from mitmproxy import flow as mitm_flow
+
+    return mitm_flow.Flow.from_state(state)
+
+
+def _is_websocket_handshake(f: Any) -> bool:
+    response = getattr(f, "response", None)
+    return response is not None and response.status_code == 101 and getattr(f, "websocket", None) is not None
 
 
 def serve(argv: list[str] | None = None) -> int:

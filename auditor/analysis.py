@@ -111,8 +111,9 @@ class Analysis:
         self.findings = FindingBuilder(self.config.rules)
         self.destinations: dict[str, Destination] = {}
         self.inputs: list[InputSummary] = []
-        self.detections_by_host: dict[str, list[tuple[Detection, bool, float]]] = {}
-        """Kept so findings can be rebuilt when the app's domains are inferred at the end."""
+        self.detections_by_host: dict[str, dict[tuple[Detection, bool], list[float]]] = {}
+        """Distinct detections per host with [count, first seen], kept so findings can be rebuilt
+        when the app's domains are inferred at the end; repeats only count, so memory stays bounded."""
         self.records_seen = 0
         self.detector_errors = 0
         self._dns_names: dict[str, str] = {}
@@ -163,13 +164,16 @@ class Analysis:
         for detector in self.detectors:
             try:
                 detections = list(detector.detect(record, self.context))
-            except Exception:  # noqa: BLE001 - one bad detector must not stop the audit
+            except Exception:
                 self.detector_errors += 1
                 log.exception("detector %s failed on a record to %s", detector.name, key)
                 continue
             for detection in detections:
                 destination.data_types.add(detection.data_type)
-                self.detections_by_host.setdefault(key, []).append((detection, record.encrypted, record.time))
+                kept = self.detections_by_host.setdefault(key, {})
+                seen = kept.setdefault((detection, record.encrypted), [0, record.time])
+                seen[0] += 1
+                seen[1] = min(seen[1], record.time)
                 for finding in self.findings.add(detection, setting, record.time):
                     events.append(Event("finding", classification, finding))
         return events
@@ -240,8 +244,8 @@ class Analysis:
         self.findings = FindingBuilder(self.findings.rules)
         for key, items in self.detections_by_host.items():
             classification = self.classification(key)
-            for detection, encrypted, seen in items:
-                self.findings.add(detection, Setting(classification, encrypted=encrypted), seen)
+            for (detection, encrypted), (count, first_seen) in items.items():
+                self.findings.add(detection, Setting(classification, encrypted=encrypted), first_seen, int(count))
 
     def classified_destinations(self) -> Iterable[tuple[Destination, HostClassification]]:
         """Every destination with its classification, busiest first."""

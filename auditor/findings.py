@@ -392,8 +392,8 @@ class FindingBuilder:
         self._detection_rules = self.rules.detection_rules
         self._findings: dict[tuple[object, ...], Finding] = {}
 
-    def add(self, detection: Detection, setting: Setting, time: float) -> list[Finding]:
-        """Apply the first matching rule; return the finding if it is new."""
+    def add(self, detection: Detection, setting: Setting, time: float, count: int = 1) -> list[Finding]:
+        """Apply the first matching rule to ``count`` sightings; return the finding if it is new."""
         thresholds = self.rules.thresholds
         for rule in self._detection_rules:
             if not rule.applies(detection, setting, thresholds):
@@ -402,7 +402,7 @@ class FindingBuilder:
             key = (rule.id, detection.data_type, dest.host, detection.where, detection.key, detection.fingerprint)
             existing = self._findings.get(key)
             if existing is not None:
-                existing.count += 1
+                existing.count += count
                 existing.first_seen = min(existing.first_seen, time)
                 existing.confidence = max(existing.confidence, detection.confidence)
                 return []
@@ -419,7 +419,7 @@ class FindingBuilder:
                 encoding=detection.encoding,
                 masked_value=detection.masked_value,
                 fingerprint=detection.fingerprint,
-                count=1,
+                count=count,
                 first_seen=time,
                 policy_refs=list(rule.policy_refs),
                 confidence=detection.confidence,

@@ -352,3 +352,22 @@ def test_websocket_messages_the_device_sends_are_analysed_and_the_flow_saved_wit
     with (session_dir / "flows.mitm").open("rb") as handle:
         (saved,) = list(io.FlowReader(handle).stream())
     assert [m.content for m in saved.websocket.messages] == [sent, b'{"ok": true}']
+
+
+@in_event_loop
+def test_auditor_analyze_on_a_session_uses_the_app_it_was_recorded_for(session_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    addon = classroom_auditor.ClassroomAuditor()
+    with taddons.context(addon) as tctx:
+        configured(tctx, addon, session_dir, auditor_app_domains=["app-measurement.com"], auditor_app_name="Lab app")
+        addon.response(tracker_flow())
+        addon.done()
+    result = CliRunner().invoke(main, ["analyze", str(session_dir), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["app"]["domains"] == ["app-measurement.com"] and not report["app"]["domains_inferred"]
+    assert report["app"]["name"] == "Lab app"
+    assert report["destinations"][0]["party"] == "first"

@@ -20,6 +20,7 @@ from auditor.profile import DeviceProfile
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.sources import ReadOptions
+from auditor.sources.session import saved_app_settings
 
 
 def generated_at() -> str | None:
@@ -120,6 +121,12 @@ def analyze(
         app_domains = tuple(dict.fromkeys((*known_app.domains, *app_domains)))
         app_name = app_name or known_app.name
         app_companies = known_app.companies
+    if not app_domains:
+        # Session folders remember the app they were recorded for.
+        for path in inputs:
+            saved_domains, saved_name = saved_app_settings(path)
+            app_domains = tuple(dict.fromkeys((*app_domains, *saved_domains)))
+            app_name = app_name or saved_name
     config = AnalysisConfig(
         app_domains=app_domains,
         app_companies=app_companies,

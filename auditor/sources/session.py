@@ -27,6 +27,24 @@ def sniff(path: Path, head: bytes) -> bool:
     return head.startswith(b'{"kind": ') or head.startswith(b'{"kind":')
 
 
+def saved_app_settings(path: Path) -> tuple[tuple[str, ...], str | None]:
+    """The app domains and app name a session folder was started with (empty when unknown).
+
+    Lets ``auditor analyze SESSION_DIR`` rebuild the reports the session wrote without
+    repeating ``--app-domain``. An unreadable ``session.json`` counts as unknown.
+    """
+    settings_path = path / SETTINGS_FILE
+    if not path.is_dir() or not settings_path.is_file():
+        return (), None
+    try:
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+        domains = tuple(str(d) for d in settings.get("app_domains") or ())
+        name = settings.get("app_name")
+    except (OSError, ValueError, AttributeError):
+        return (), None
+    return domains, str(name) if name else None
+
+
 def session_content_file(path: Path) -> Path:
     """The file whose hash identifies a session."""
     return path / RECORDS_FILE

@@ -402,7 +402,7 @@ def load_curated(folder: Path | None = None) -> tuple[list[DomainEntry], SourceI
     info = SourceInfo(
         CURATED,
         version=_curated_version(),
-        license="Apache-2.0 (project data)",
+        license="Apache-2.0",
         entries=len(entries),
         location=str(folder),
     )

@@ -12,6 +12,6 @@ For notebooks::
 
 __version__ = "0.1.0"
 
-from auditor.api import AuditResult, analyze  # noqa: E402
+from auditor.api import AuditResult, analyze
 
 __all__ = ["AuditResult", "__version__", "analyze"]

@@ -147,9 +147,8 @@ class Classifier:
                 cname_verdict, cloaked = candidate, alias
                 break
         first_party_by = self.first_party_reason(name, verdict) if host is not None else None
-        if host is None and ips and all(is_local_address(ip) for ip in ips):
-            party = Party.LOCAL
-        elif host is not None and is_local_host(host):
+        local_by_address = host is None and bool(ips) and all(is_local_address(ip) for ip in ips)
+        if local_by_address or (host is not None and is_local_host(host)):
             party = Party.LOCAL
         elif first_party_by is not None:
             party = Party.FIRST

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import auditor.records as records_module
-
 from auditor.records import HostSource, Record, RecordKind, SourceKind
 
 

@@ -48,7 +48,8 @@ class AuditorGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            click.echo(f"Error: {message}", err=True)
             ctx.exit(ExitCode.INTERNAL_ERROR)
 
 

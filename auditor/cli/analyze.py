@@ -34,7 +34,10 @@ def generated_at() -> str | None:
 def print_summary(report: dict[str, Any]) -> None:
     """The short human summary on stderr."""
     s = report["summary"]
-    echo = lambda text="": click.echo(text, err=True)  # noqa: E731
+
+    def echo(text: str) -> None:
+        click.echo(text, err=True)
+
     echo(
         f"{s['destinations']} destinations, {s['third_parties']} third parties, "
         f"{s['trackers']} trackers, {s['findings']} findings"

@@ -31,7 +31,9 @@ def app_options(func: F) -> F:
 def output_options(func: F) -> F:
     """Where to write reports."""
     decorators = [
-        click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report here."),
+        click.option(
+            "--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML report here."
+        ),
         click.option(
             "--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
             help="Write the JSON report here ('-' for standard output).",

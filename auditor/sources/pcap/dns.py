@@ -65,6 +65,19 @@ def _read_name(message: bytes, position: int) -> tuple[str, int]:
     return name, end if end >= 0 else position
 
 
+def _skip_name(message: bytes, position: int) -> int:
+    """Return the position after the name at ``position``, without reading it (owners are rarely needed)."""
+    end = len(message)
+    while position < end:
+        length = message[position]
+        if length == 0:
+            return position + 1
+        if length & 0xC0 == 0xC0:
+            return position + 2
+        position += 1 + length
+    return end + 1  # ran past the end: the caller stops
+
+
 def parse_dns(message: bytes) -> DnsMessage:
     r"""Parse one DNS message (UDP payload, or a TCP message without its length prefix).
 
@@ -90,10 +103,8 @@ def parse_dns(message: bytes) -> DnsMessage:
     addresses: list[str] = []
     aliases: dict[str, str] = {}
     for _ in range(answers):
-        try:
-            owner, position = _read_name(message, position)
-        except DnsError:
-            break
+        owner_at = position
+        position = _skip_name(message, position)
         if position + 10 > len(message):
             break
         rtype, _cls, _ttl, length = struct.unpack_from("!HHIH", message, position)
@@ -107,7 +118,7 @@ def parse_dns(message: bytes) -> DnsMessage:
             addresses.append(socket.inet_ntop(socket.AF_INET6, data))
         elif rtype == TYPE_CNAME:
             with contextlib.suppress(DnsError):
-                aliases[owner], _ = _read_name(message, position)
+                aliases[_read_name(message, owner_at)[0]] = _read_name(message, position)[0]
         position += length
     return DnsMessage(txid, True, name, tuple(addresses), _chain(name, aliases))
 

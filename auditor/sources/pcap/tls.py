@@ -72,16 +72,22 @@ def looks_like_tls(data: bytes) -> bool:
     return len(data) >= 3 and data[0] == CONTENT_HANDSHAKE and data[1] == 3 and data[2] <= 4
 
 
+_WANTED_EXTENSIONS = frozenset((EXT_SERVER_NAME, EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_ENCRYPT_THEN_MAC))
+_EXTENSION_HEADER = struct.Struct("!HH").unpack_from
+
+
 def _extensions(body: bytes, position: int) -> dict[int, bytes]:
+    """Return the extensions this module reads, by type (the others are skipped without copying)."""
     found: dict[int, bytes] = {}
     if position + 2 > len(body):
         return found
-    total = struct.unpack_from("!H", body, position)[0]
+    total = (body[position] << 8) | body[position + 1]
     position += 2
     end = min(position + total, len(body))
     while position + 4 <= end:
-        kind, length = struct.unpack_from("!HH", body, position)
-        found.setdefault(kind, body[position + 4 : position + 4 + length])
+        kind, length = _EXTENSION_HEADER(body, position)
+        if kind in _WANTED_EXTENSIONS and kind not in found:
+            found[kind] = body[position + 4 : position + 4 + length]
         position += 4 + length
     return found
 

@@ -27,6 +27,8 @@ from auditor.sources import ReadOptions
 from auditor.sources.pcap import read
 
 HOST = "classroom.example"
+ARIA_HOST = "aria.classroom.example"
+"""Served with an ARIA cipher suite, which the decoder does not support: it must say so."""
 STUDENT = b'{"student": "Ada Lovelace", "email": "ada@example.org"}'
 
 pytestmark = [
@@ -56,7 +58,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST), x509.DNSName(ARIA_HOST)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
@@ -133,10 +135,10 @@ def client_context(
     return context
 
 
-def http1_request(port: int, context: ssl.SSLContext, path: str) -> str:
+def http1_request(port: int, context: ssl.SSLContext, path: str, host: str = HOST) -> str:
     with (
         socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=HOST) as tls,
+        context.wrap_socket(raw, server_hostname=host) as tls,
     ):
         tls.sendall(
             b"POST "
@@ -227,6 +229,8 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
             http1_request(port, client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-SHA"), "/cbc")
         )
         http2_request(port, client_context(cert, keylog, alpn="h2"), "/h2")
+        aria = client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-ARIA128-GCM-SHA256")
+        ciphers.append(http1_request(port, aria, "/aria", ARIA_HOST))
         time.sleep(0.5)
     finally:
         stop.set()
@@ -259,7 +263,7 @@ def check_decrypted(records: list[Record]) -> None:
 
 def test_keylog_decrypts_http1_and_http2(live_capture: tuple[Path, Path, list[str]]) -> None:
     capture, keylog, ciphers = live_capture
-    assert ciphers[1:] == ["ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-SHA"]
+    assert ciphers[1:] == ["ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-SHA", "ECDHE-ARIA128-GCM-SHA256"]
     check_decrypted(http_records(capture, keylog))
 
 
@@ -306,9 +310,10 @@ def test_without_keys_only_names_and_a_reason(live_capture: tuple[Path, Path, li
     capture, _, _ = live_capture
     records = list(read(capture, ReadOptions(), []))
     assert {(r.kind, r.host, r.content_visible, r.note) for r in records} == {
-        (RecordKind.TLS, HOST, False, "encrypted; no TLS key log given")
+        (RecordKind.TLS, HOST, False, "encrypted; no TLS key log given"),
+        (RecordKind.TLS, ARIA_HOST, False, "encrypted; no TLS key log given"),
     }
-    assert len(records) == 4
+    assert len(records) == 5
 
 
 def test_embedded_secrets_block_is_used_without_keylog(
@@ -332,7 +337,13 @@ def test_cli_with_keylog_reports_full_coverage(live_capture: tuple[Path, Path, l
     result = CliRunner().invoke(main, ["analyze", str(capture), "--keylog", str(keylog), "--json", str(out)])
     assert result.exit_code == 0, result.output
     coverage = json.loads(out.read_text())["coverage"]
-    assert coverage["share_visible"] == 1.0 and coverage["hidden"] == []
+    assert (coverage["connections"], coverage["connections_visible"]) == (5, 4)
+    assert [(h["host"], h["reason"]) for h in coverage["hidden"]] == [
+        (ARIA_HOST, "encrypted; decryption not supported for cipher TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256")
+    ]
     result = CliRunner().invoke(main, ["analyze", str(capture), "--json", str(out)])
     hidden = json.loads(out.read_text())["coverage"]["hidden"]
-    assert [(h["host"], h["reason"]) for h in hidden] == [(HOST, "encrypted; no TLS key log given")]
+    assert sorted((h["host"], h["reason"]) for h in hidden) == [
+        (ARIA_HOST, "encrypted; no TLS key log given"),
+        (HOST, "encrypted; no TLS key log given"),
+    ]

@@ -140,3 +140,12 @@ def test_frame_counts_match_scapy() -> None:
         with scapy_reader(str(capture)) as reader:
             theirs = sum(1 for _ in reader)
         assert ours == theirs, capture.name
+
+
+def test_wrong_key_says_decryption_failed(tmp_path: Path) -> None:
+    line = (SHARED / KEYLOGS["zeek_tls12-decryption.pcap"]).read_text().split()
+    wrong = tmp_path / "wrong.log"
+    wrong.write_text(f"{line[0]} {line[1]} {'00' * 48}\n")  # the right session, a wrong master secret
+    (record,) = auditor_records(SHARED / "zeek_tls12-decryption.pcap", wrong)
+    assert (record.kind, record.content_visible) == (RecordKind.TLS, False)
+    assert record.note == "decryption failed: the key log's keys do not open this session"

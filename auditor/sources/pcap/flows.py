@@ -79,6 +79,7 @@ _WELL_KNOWN_PORT = 1024
 
 NOTE_NO_KEYLOG = "encrypted; no TLS key log given"
 NOTE_NO_HANDSHAKE = "encrypted; handshake not in the capture"
+NOTE_WRONG_KEYS = "decryption failed: the key log's keys do not open this session"
 NOTE_QUIC = "QUIC, encrypted; only the SNI of the Initial packet is visible"
 
 
@@ -339,7 +340,7 @@ class TlsHandler(Handler):
             except DecryptError:
                 self.failures += 1
                 if self.failures > 32 and not self.opened:
-                    self._stop("decryption failed: the key log's keys do not open this session")
+                    self._stop(NOTE_WRONG_KEYS)
                 return
             self.opened += 1
             self.decrypted[side] += len(plain)
@@ -450,8 +451,16 @@ class TlsHandler(Handler):
         elif self.opened:
             note = "decrypted; no application data"
             visible = True
+        elif self.note is not None:
+            note = self.note
+        elif self.failures:
+            note = NOTE_WRONG_KEYS
+        elif self.analyzer.keylog is None:
+            note = NOTE_NO_KEYLOG
+        elif self.hello is None:
+            note = NOTE_NO_HANDSHAKE
         else:
-            note = self.note or (NOTE_NO_KEYLOG if self.analyzer.keylog is None else NOTE_NO_HANDSHAKE)
+            note = "encrypted; the handshake did not finish in the capture"
         self.analyzer.emit_named(
             flow,
             RecordKind.TLS,

@@ -31,14 +31,16 @@ def client_hello(server_name: str) -> bytes:
     return outgoing.read()
 
 
-def quic_initial(server_name: str) -> bytes:
+def quic_initial(server_name: str, version: int = 1) -> bytes:
     """Return the first datagram of a real QUIC client (aioquic), made without any network."""
     from aioquic.quic.configuration import QuicConfiguration
     from aioquic.quic.connection import QuicConnection
 
-    connection = QuicConnection(
-        configuration=QuicConfiguration(is_client=True, server_name=server_name, alpn_protocols=["h3"])
+    configuration = QuicConfiguration(
+        is_client=True, server_name=server_name, alpn_protocols=["h3"], supported_versions=[version]
     )
+    connection = QuicConnection(configuration=configuration)
+
     connection.connect(("127.0.0.1", 443), now=0.0)
     return connection.datagrams_to_send(now=0.0)[0][0]
 

@@ -135,8 +135,9 @@ def test_start_of_connection_not_captured_still_finds_the_client(tmp_path: Path)
     assert (tls.host, tls.client_ip, tls.server_port) == ("late.example.net", CLIENT, 443)
 
 
-def test_quic_initial_sni(tmp_path: Path) -> None:
-    datagram = quic_initial("quic-tracker.example.com")
+@pytest.mark.parametrize("version", [0x00000001, 0x6B3343CF], ids=["v1", "v2"])
+def test_quic_initial_sni(tmp_path: Path, version: int) -> None:
+    datagram = quic_initial("quic-tracker.example.com", version)
     packets = [
         IP(src=CLIENT, dst="192.0.2.20") / UDP(sport=51000, dport=443) / Raw(datagram),
         IP(src="192.0.2.20", dst=CLIENT) / UDP(sport=443, dport=51000) / Raw(b"\xc0" + bytes(50)),

@@ -496,3 +496,33 @@ def test_flow_table_overflow_reports_flows_early_instead_of_growing(
     records, _ = records_of(write_pcap(tmp_path / "many-flows.pcap", packets))
     assert sorted(r.client_port for r in records) == [51000 + i for i in range(40)]
     assert all(r.kind is RecordKind.HTTP and r.host == "stats.example.org" for r in records)
+
+
+def test_http_parsing_resumes_after_a_lost_segment(tmp_path: Path) -> None:
+    requests = [
+        b"GET /one HTTP/1.1\r\nHost: lossy.example.org\r\n\r\n",
+        b"POST /two HTTP/1.1\r\nHost: lossy.example.org\r\nContent-Length: 4\r\n\r\nlost",
+        b"GET /three HTTP/1.1\r\nHost: lossy.example.org\r\n\r\n",
+    ]
+    packets = tcp_session("192.0.2.110", 80, requests)
+    del packets[4]  # the second request never reached the capture
+    records, _ = records_of(write_pcap(tmp_path / "lossy.pcap", packets))
+    assert [r.url for r in records] == ["http://lossy.example.org/one", "http://lossy.example.org/three"]
+
+
+def test_snapshot_length_cuts_are_reported(tmp_path: Path) -> None:
+    import struct
+
+    # What tcpdump -s 60 writes: each frame cut to 60 bytes, its original length kept.
+    frames = [bytes(_ether(p)) for p in sample_packets()]
+    data = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 60, 1)
+    for index, frame in enumerate(frames):
+        data += struct.pack("<IIII", 1_700_000_000, index, min(len(frame), 60), len(frame)) + frame[:60]
+    capture = tmp_path / "snap.pcap"
+    capture.write_bytes(data)
+    records, problems = records_of(capture)
+    assert [p.message.split(";")[0] for p in problems] == ["3 frames were cut short by the capture's snapshot length"]
+    # Names in the cut bytes are lost, but the connection still counts, with the reason.
+    (connection,) = records
+    assert (connection.kind, connection.server_ip) == (RecordKind.CONNECTION, "198.51.100.7")
+    assert connection.note == "HTTP, but no complete request in the capture"

@@ -78,6 +78,15 @@ def _read_records(
         problems.append(
             InputProblem(str(path), f"frames of unsupported link type {kinds} skipped (supported: {supported})")
         )
+    if analyzer.truncated_frames:
+        problems.append(
+            InputProblem(
+                str(path),
+                f"{analyzer.truncated_frames} frames were cut short by the capture's snapshot length; names and "
+                "content in the missing bytes could not be read (capture whole packets: tcpdump -s 0, "
+                "PCAPdroid with full payload)",
+            )
+        )
     if analyzer.parse_errors:
         problems.append(
             InputProblem(

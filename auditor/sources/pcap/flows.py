@@ -148,6 +148,10 @@ class Handler:
         """Bytes of one side are missing; parsing that side cannot continue."""
         self.flow.active = False
 
+    def cut(self, side: int) -> None:
+        """A frame of this side was cut by the capture's snapshot length."""
+        self.gap(side)
+
     def finish(self) -> None:
         """Emit what is still pending: the connection ended."""
 
@@ -187,8 +191,12 @@ class HttpHandler(Handler):
             self.flow.active = False
 
     def gap(self, side: int) -> None:
-        """Stop parsing at a hole (what was parsed is kept)."""
-        self.flow.active = False
+        """Skip a hole: requests waiting lose their pairing, parsing resumes at the next message start."""
+        for message in self.waiting:
+            self._emit(message, None)
+        self.waiting.clear()
+        self.requests.request_methods.clear()
+        (self.requests if side == 0 else self.responses).resync()
 
     def _enter_tunnel(self, now: float) -> None:
         # A proxy opened a tunnel (CONNECT, 2xx): what follows is usually TLS to the real
@@ -211,6 +219,17 @@ class HttpHandler(Handler):
         for index, message in enumerate(self.waiting):
             self._emit(message, cut[0] if index == 0 and cut else None)
         self.waiting.clear()
+        if not self.emitted and self.flow.handler is self:
+            # The connection still counts, even when no request could be read whole.
+            self.analyzer.emit_named(
+                self.flow,
+                RecordKind.CONNECTION,
+                "HTTP",
+                None,
+                HostSource.IP_ONLY,
+                "HTTP, but no complete request in the capture",
+                encrypted=False,
+            )
 
     def _emit(self, request: Message, response: Message | None) -> None:
         method, target, version = request.start_line
@@ -424,6 +443,13 @@ class TlsHandler(Handler):
         self.flow.active = False
         self.buffers = [b"", b""]
 
+    def cut(self, side: int) -> None:
+        """Say so when the snapshot length cut the handshake."""
+        if self.hello is None:
+            self._stop("encrypted; the ClientHello was cut by the capture's snapshot length")
+        else:
+            self.gap(side)
+
     def gap(self, side: int) -> None:
         """Lost segments: the record layer cannot be followed any more."""
         if self.decryptors[side] is not None or self.hello is None:
@@ -563,6 +589,8 @@ class CaptureAnalyzer:
         self.reader: CaptureReader | None = None
         self.keylogs_taken = 0
         self.fallback = ScapyFallback()
+        self.truncated_frames = 0
+        """Frames shorter than their IP length says (a small snapshot length): content is missing."""
         self.parse_errors = 0
         """Connections whose content could not be parsed (they are still reported, by name and size)."""
         self.first_parse_error: str | None = None
@@ -607,13 +635,21 @@ class CaptureAnalyzer:
                 addresses = frame[ip + 12 : ip + 20]
                 transport = ip + 20
                 declared = ip + ((frame[ip + 2] << 8) | frame[ip + 3])
-                end = declared if declared <= len(frame) else len(frame)
+                if declared <= len(frame):
+                    end = declared
+                else:  # cut by the capture's snapshot length
+                    end = len(frame)
+                    self.truncated_frames += 1
             elif ethertype == b"\x86\xdd" and len(frame) >= ip + 40 and frame[ip + 6] in (6, 17):
                 proto = frame[ip + 6]
                 addresses = frame[ip + 8 : ip + 40]
                 transport = ip + 40
                 declared = transport + ((frame[ip + 4] << 8) | frame[ip + 5])
-                end = declared if declared <= len(frame) else len(frame)
+                if declared <= len(frame):
+                    end = declared
+                else:  # cut by the capture's snapshot length
+                    end = len(frame)
+                    self.truncated_frames += 1
             else:
                 offset = ip_offset(link_type, frame)
                 if offset < 0:
@@ -768,8 +804,12 @@ class CaptureAnalyzer:
             else:
                 flow.handler.gap(side)
             return
-        if len(payload) < declared and flow.handler is not None:
-            flow.handler.gap(side)  # frame cut by the snap length
+        if len(payload) < declared:  # cut by the snapshot length: the stream has a hole here
+            streams[side].next = None
+            if flow.handler is None and side == 0 and payload:
+                self._detect(flow, 0, payload)  # the first bytes still tell the protocol
+            if flow.handler is not None:
+                flow.handler.cut(side)
             return
         if not data:
             return
@@ -842,6 +882,13 @@ class CaptureAnalyzer:
             if entry is not None and entry[0] is flow:
                 del self.flows[key]
         handler = flow.handler
+        if handler is not None and flow.active and flow.streams is not None:
+            # Segments still waiting behind a lost one: parse them past the hole rather than drop them.
+            for side, stream in enumerate(flow.streams):
+                for run in stream.flush():
+                    if flow.active and flow.handler is handler:
+                        handler.gap(side)
+                        self._feed(flow, side, run, flow.last)
         if handler is not None:
             try:
                 handler.finish()

@@ -34,6 +34,8 @@ METHODS = (
     b"SEARCH",
 )
 _REQUEST_START = re.compile(rb"^(" + b"|".join(METHODS) + rb") \S")
+_REQUEST_LINE = re.compile(rb"(?:^|\r\n)((?:" + b"|".join(METHODS) + rb") \S+ HTTP/1\.[01]\r\n)")
+_STATUS_LINE = re.compile(rb"(?:^|\r\n)(HTTP/1\.[01] \d{3}[ \r])")
 _CHUNK_SIZE = re.compile(rb"^\s*([0-9a-fA-F]{1,16})")
 
 
@@ -96,6 +98,7 @@ class Http1Parser:
         self._body_size = 0
         self.error: str | None = None
         """Why parsing stopped, if it did."""
+        self._resyncing = False
 
     def feed(self, data: bytes, now: float = 0.0) -> list[Message]:
         """Add stream bytes; return every message completed by them."""
@@ -106,6 +109,13 @@ class Http1Parser:
             return []
         done: list[Message] = []
         buffer = self._buffer + data if self._buffer else data
+        if self._resyncing:
+            match = (_REQUEST_LINE if self.requests else _STATUS_LINE).search(buffer)
+            if match is None:
+                self._buffer = buffer[-64:]  # a start line may be split across segments
+                return done
+            buffer = buffer[match.start(1) :]
+            self._resyncing = False
         position = 0
         try:
             while position < len(buffer):
@@ -176,6 +186,17 @@ class Http1Parser:
             return done
         self._buffer = buffer[position:]
         return done
+
+    def resync(self) -> None:
+        """Bytes were lost: drop the message in progress and resume at the next start line."""
+        self._current = None
+        self._body = []
+        self._body_size = 0
+        self._buffer = b""
+        if self._state != _TUNNEL:
+            self._state = _HEAD
+            self.error = None
+            self._resyncing = True
 
     @property
     def in_tunnel(self) -> bool:

@@ -82,3 +82,35 @@ class TcpStream:
             parts.append(piece)
             self.next = (nxt + len(piece)) % _MOD
         return b"".join(parts)
+
+    def flush(self) -> list[bytes]:
+        """Hand out what waits behind a hole, in order, as contiguous runs (at the end of a connection).
+
+        >>> s = TcpStream()
+        >>> s.start(0)
+        >>> s.push(11, b"def"), s.push(20, b"xyz"), s.push(14, b"g")
+        (b'', b'', b'')
+        >>> s.flush()
+        [b'defg', b'xyz']
+        """
+        if not self.pending:
+            return []
+        base = self.next if self.next is not None else min(self.pending)
+        runs: list[bytes] = []
+        current = b""
+        end = None
+        for sequence in sorted(self.pending, key=lambda seq: (seq - base) % _MOD):
+            data = self.pending[sequence]
+            if end is not None and (sequence - end) % _MOD < _HALF and (sequence - end) % _MOD == 0:
+                current += data
+            else:
+                if current:
+                    runs.append(current)
+                current = data
+            end = (sequence + len(data)) % _MOD
+        if current:
+            runs.append(current)
+        self.pending.clear()
+        self.pending_size = 0
+        self.next = end
+        return runs

@@ -71,6 +71,16 @@ class Destination:
     last_seen: float = 0.0
     times: list[float] = field(default_factory=list)
     notes: Counter[str] = field(default_factory=Counter)
+    requests_visible: int = 0
+    """Requests and connections whose content could be read."""
+    bytes_visible: int = 0
+    """Bytes of the requests and connections whose content could be read."""
+    hidden_notes: Counter[str] = field(default_factory=Counter)
+    """Why content was not visible, for the connections where it was not."""
+
+
+MAX_NOTES_PER_DESTINATION = 32
+"""Distinct notes counted per destination; notes are short fixed phrases, so more means noise."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,11 @@ class Analysis:
     def _count(self, destination: Destination, record: Record) -> None:
         if record.kind is not RecordKind.DNS:
             destination.requests += 1
+            if record.content_visible:
+                destination.requests_visible += 1
+                destination.bytes_visible += record.bytes_up + record.bytes_down
+            else:
+                _count_note(destination.hidden_notes, record.note or _hidden_reason(record))
         destination.bytes_up += record.bytes_up
         destination.bytes_down += record.bytes_down
         if record.server_ip:
@@ -192,7 +207,7 @@ class Analysis:
             destination.unencrypted_any = True
         destination.kinds[record.kind.value] += 1
         if record.note:
-            destination.notes[record.note] += 1
+            _count_note(destination.notes, record.note)
         if record.time:
             destination.first_seen = min(destination.first_seen, record.time)
             destination.last_seen = max(destination.last_seen, record.time)
@@ -256,3 +271,16 @@ class Analysis:
         """Sorted distinct ISO countries of a destination's addresses (local addresses have none)."""
         found = {self.countries.country(ip) for ip in ips}
         return sorted(c for c in found if c and c != LOCAL)
+
+
+def _count_note(notes: Counter[str], note: str) -> None:
+    if note in notes or len(notes) < MAX_NOTES_PER_DESTINATION:
+        notes[note] += 1
+
+
+def _hidden_reason(record: Record) -> str:
+    if record.kind is RecordKind.CONNECTION and not record.host:
+        return "seen only by address"
+    if record.encrypted:
+        return "encrypted, no key"
+    return "content not captured"

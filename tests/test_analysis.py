@@ -37,3 +37,27 @@ def test_repeated_detections_are_counted_not_stored_again_and_survive_app_infere
     assert by_host["lessons.classroom.example"]["count"] == 50
     assert by_host["lessons.classroom.example"]["party"] == "first"
     assert by_host["lessons.classroom.example"]["first_seen"] == "1970-01-01T00:01:40Z"
+
+
+def test_coverage_counts_connections_not_destinations() -> None:
+    analysis = Analysis(AnalysisConfig(app_domains=("classroom.example",), salt=b"test"))
+    analysis.add(beacon("api.mixpanel.com", 1.0))  # decrypted: visible
+    hidden = Record(
+        RecordKind.TLS,
+        2.0,
+        SourceKind.PCAP,
+        host="api.mixpanel.com",
+        host_source=HostSource.SNI,
+        encrypted=True,
+        bytes_up=300,
+        note="encrypted; no key for this session in the key log",
+    )
+    analysis.add(hidden)
+    analysis.add(hidden)
+    coverage = build_report(analysis)["coverage"]
+
+    assert coverage["connections"] == 3 and coverage["connections_visible"] == 1
+    assert coverage["share_visible"] == round(1 / 3, 4)
+    (entry,) = coverage["hidden"]
+    assert entry["host"] == "api.mixpanel.com" and entry["requests"] == 2 and entry["requests_total"] == 3
+    assert entry["reason"] == "encrypted; no key for this session in the key log"

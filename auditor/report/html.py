@@ -336,8 +336,8 @@ def _verdict(report: dict[str, Any]) -> list[str]:
                      "(<a href='#checklist'>checklist</a>).</p>")
     share_text = "no traffic" if share is None else f"{share:.0%} of requests"
     hidden = len(coverage.get("hidden", []))
-    lines.append(f"<p>Content could be inspected for {escape(share_text)}; {hidden} destination(s) could not be "
-                 "inspected (<a href='#coverage'>what we could not see</a>). Finding nothing does not prove "
+    lines.append(f"<p>Content could be inspected for {escape(share_text)}; {hidden} destination(s) had connections "
+                 "that could not be inspected (<a href='#coverage'>what we could not see</a>). Finding nothing does not prove "
                  "nothing was sent.</p></div>")
     return lines
 
@@ -469,14 +469,16 @@ def _coverage(report: dict[str, Any]) -> list[str]:
                      "not fully checked.</p>")
     hidden = coverage.get("hidden") or []
     if hidden:
-        parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections</th><th>Why hidden</th></tr>")
+        parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections not seen</th><th>Why hidden</th></tr>")
         for h in hidden[:MAX_TABLE_ROWS]:
             tracker = " " + _badge("sev", "medium", "tracker") if h.get("is_tracker") else ""
+            total = h.get("requests_total")
+            of_total = f" of {_num(total)}" if isinstance(total, int) else ""
             parts.append(f"<tr><td>{_text(h['host'])}{tracker}</td><td>{_text(h['company'])}</td>"
-                         f"<td class='num'>{_num(h['requests'])}</td><td>{_text(h['reason'])}</td></tr>")
+                         f"<td class='num'>{_num(h['requests'])}{of_total}</td><td>{_text(h['reason'])}</td></tr>")
         parts.append("</table>")
     else:
-        parts.append("<p>Every destination had at least some inspectable content.</p>")
+        parts.append("<p>The content of every connection could be inspected.</p>")
     return parts
 
 

@@ -15,7 +15,6 @@ from auditor import __version__
 from auditor.analysis import Analysis
 from auditor.findings import DestinationFacts, destination_findings, sort_key
 from auditor.policy import checklist, load_catalogue
-from auditor.records import RecordKind
 
 SCHEMA_ID = "classroom-auditor.report/1"
 TOOL_NAME = "classroom-auditor"
@@ -50,6 +49,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "bytes_up": destination.bytes_up,
                 "bytes_down": destination.bytes_down,
                 "content_visible": destination.content_visible,
+                "requests_visible": destination.requests_visible,
                 "matched_by": [{"source": m.source, "rule": m.rule} for m in c.matched_by],
                 "data_types": sorted(destination.data_types),
                 "cloaked_tracker": c.cloaked_tracker,
@@ -160,19 +160,22 @@ def _coverage(analysis: Analysis) -> dict[str, Any]:
     bytes_total = bytes_visible = 0
     hidden: list[dict[str, Any]] = []
     for destination, c in analysis.classified_destinations():
-        count = destination.requests
-        size = destination.bytes_up + destination.bytes_down
-        connections += count
-        bytes_total += size
-        if destination.content_visible:
-            visible += count
-            bytes_visible += size
-        elif count:
-            reason = destination.notes.most_common(1)[0][0] if destination.notes else "encrypted, no key"
-            if RecordKind.CONNECTION.value in destination.kinds and not destination.name_known:
-                reason = destination.notes.most_common(1)[0][0] if destination.notes else "seen only by address"
+        connections += destination.requests
+        visible += destination.requests_visible
+        bytes_total += destination.bytes_up + destination.bytes_down
+        bytes_visible += destination.bytes_visible
+        not_seen = destination.requests - destination.requests_visible
+        if not_seen > 0:
+            reason = destination.hidden_notes.most_common(1)[0][0] if destination.hidden_notes else "not visible"
             hidden.append(
-                {"host": c.host, "company": c.company, "is_tracker": c.is_tracker, "requests": count, "reason": reason}
+                {
+                    "host": c.host,
+                    "company": c.company,
+                    "is_tracker": c.is_tracker,
+                    "requests": not_seen,
+                    "requests_total": destination.requests,
+                    "reason": reason,
+                }
             )
     return {
         "connections": connections,

@@ -337,8 +337,8 @@ def _verdict(report: dict[str, Any]) -> list[str]:
     share_text = "no traffic" if share is None else f"{share:.0%} of requests"
     hidden = len(coverage.get("hidden", []))
     lines.append(f"<p>Content could be inspected for {escape(share_text)}; {hidden} destination(s) had connections "
-                 "that could not be inspected (<a href='#coverage'>what we could not see</a>). Finding nothing does not prove "
-                 "nothing was sent.</p></div>")
+                 "that could not be inspected (<a href='#coverage'>what we could not see</a>). "
+                 "Finding nothing does not prove nothing was sent.</p></div>")
     return lines
 
 

@@ -20,6 +20,7 @@ from enum import IntEnum
 import click
 
 from auditor import __version__
+from auditor.text import printable
 
 
 class ExitCode(IntEnum):
@@ -49,7 +50,7 @@ class AuditorGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
-            click.echo(f"Error: {message}", err=True)
+            click.echo(f"Error: {printable(message)}", err=True)
             ctx.exit(ExitCode.INTERNAL_ERROR)
 
 

@@ -21,6 +21,7 @@ from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.sources import ReadOptions
 from auditor.sources.session import saved_app_settings
+from auditor.text import printable
 
 
 def generated_at() -> str | None:
@@ -36,7 +37,7 @@ def print_summary(report: dict[str, Any]) -> None:
     s = report["summary"]
 
     def echo(text: str) -> None:
-        click.echo(text, err=True)
+        click.echo(printable(text), err=True)
 
     echo(
         f"{s['destinations']} destinations, {s['third_parties']} third parties, "
@@ -154,7 +155,7 @@ def analyze(
         fatal = [p for p in summary.problems if p.fatal]
         if fatal:
             failed_inputs += 1
-            click.echo(f"Error: {fatal[0]}", err=True)
+            click.echo(f"Error: {printable(fatal[0])}", err=True)
     report = build_report(analysis, generated_at=generated_at())
     print_summary(report)
     write_outputs(report, html_path, json_path, csv_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from auditor.cli import ExitCode, main
+from auditor.text import printable
 from trackers_db.database import SOURCE_PRECEDENCE, TrackerDatabase, imported_dir, load_database
 from trackers_db.importers import SOURCES, FetchError, ListFormatError, write_imported
 
@@ -184,7 +185,7 @@ def lookup(hosts: tuple[str, ...], as_json: bool) -> None:
         if alias:
             target = database.lookup(alias)
             line += f"; CNAME alias of {alias}" + (f" ({target.describe()})" if target else "")
-        click.echo(line)
+        click.echo(printable(line))
     if as_json:
         click.echo(json.dumps(results, indent=2))
 

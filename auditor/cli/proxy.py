@@ -36,6 +36,7 @@ from auditor.live.session import (
 )
 from auditor.profile import DeviceProfile
 from auditor.sources.session import FLOWS_FILE, RECORDS_FILE
+from auditor.text import printable
 
 MODES = ("regular", "wireguard", "transparent", "socks5", "local")
 ADDON = Path(__file__).resolve().parents[2] / "addons" / "classroom_auditor.py"
@@ -211,7 +212,7 @@ class LiveView:
             elif kind != "report":  # periodic report rewrites would drown the live lines
                 line = format_event(item)
                 if line:
-                    click.echo(line)
+                    click.echo(printable(line))
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

@@ -13,6 +13,7 @@ from auditor.cli import ExitCode, main
 from auditor.report.export import ExportError, report_to_pdf, report_to_png
 from auditor.report.model import SCHEMA_ID
 from auditor.report.schema import report_errors
+from auditor.text import printable
 
 
 def write_pdf_or_exit(report: dict[str, Any], path: Path, png: bool = False) -> None:
@@ -37,13 +38,13 @@ def load_report(path: Path) -> dict[str, Any]:
         sys.exit(ExitCode.INPUT_ERROR)
     if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        click.echo(f"Error: {path}: not a {SCHEMA_ID} report (schema: {found!r})", err=True)
+        click.echo(printable(f"Error: {path}: not a {SCHEMA_ID} report (schema: {found!r})"), err=True)
         sys.exit(ExitCode.INPUT_ERROR)
     # A damaged or hand-edited report is named with its first problem, never rendered half-way.
     problems = report_errors(data)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        click.echo(f"Error: {path}: not a valid report: {problems[0]}{more}", err=True)
+        click.echo(printable(f"Error: {path}: not a valid report: {problems[0]}{more}"), err=True)
         sys.exit(ExitCode.INPUT_ERROR)
     return data
 

@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from auditor.findings import Severity
+from auditor.text import printable
 
 DIFF_SCHEMA = "classroom-auditor.diff/1"
 
@@ -144,7 +145,7 @@ def render_text(diff: dict[str, Any]) -> str:
             lines += [f"  {sign} {item}" for item in added] + [f"  - {item}" for item in gone]
     if not has_changes(diff):
         lines += ["", "No change in destinations, companies, data types or findings."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def render_html(diff: dict[str, Any]) -> str:

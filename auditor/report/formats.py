@@ -43,12 +43,11 @@ FINDING_COLUMNS = (
 
 def _cell(value: Any) -> str:
     if isinstance(value, list):
-        return ";".join(
-            f"{v['source']}:{v['rule']}" if isinstance(v, dict) else str(v) for v in value
-        )
-    if value is None:
+        text = ";".join(f"{v['source']}:{v['rule']}" if isinstance(v, dict) else str(v) for v in value)
+    elif value is None:
         return ""
-    text = str(value)
+    else:
+        text = str(value)
     # Spreadsheets run cells that start with these as formulas; capture data must never do that.
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         text = "'" + text

@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 FINGERPRINT_HEX = 16
 
@@ -53,6 +56,62 @@ class Masker:
             keep = 1 if len(value) > 3 else 0
             return value[:keep] + "".join("." if c == "." else ("-" if c == "-" else "*") for c in value[keep:])
         return f"{value[:2]}**…**{value[-2:]} ({len(value)} chars)"
+
+
+# Values that identify a person or device wherever they sit, even in a key name:
+# e-mail addresses, UUIDs (advertising and instance IDs), IPv4 addresses, long hex
+# (hardware IDs, hashes), long digit runs (phone numbers, account numbers) and
+# base64 tokens that mix cases and digits.
+_PERSONAL_TOKEN = re.compile(
+    r"[\w+%-]+(?:\.[\w+%-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+    r"|(?<![A-Za-z0-9])[0-9A-Fa-f]{16,}(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])\+?\d[\d -]{5,}\d(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])[A-Za-z0-9+/]{20,}=*"
+)
+
+
+class KeyRedactor:
+    """Masks personal values inside key paths, which reports show as they are.
+
+    Apps put values in names too: a JSON object keyed by e-mail address, a
+    cookie named after a user ID, a query parameter whose name is the value.
+    A key path like ``users.ana@example.org.score`` would carry the raw value
+    into every report, so each planted profile value and each token that looks
+    like personal data is replaced by its mask between ``‹›``.
+
+    >>> KeyRedactor(["ana.lopez@example.org", "STU-7731"]).redact("users.ana.lopez@example.org.grade[0]")
+    'users.‹a***@e***.org›.grade[0]'
+    >>> KeyRedactor(["STU-7731"]).redact("x-stu-7731"), KeyRedactor().redact("events[0].params.lat")
+    ('x-‹s**-****›', 'events[0].params.lat')
+
+    Without the profile the path around an e-mail address cannot be told from
+    it, so more is masked than needed, never less:
+
+    >>> KeyRedactor().redact("users.ana.lopez@example.org.grade[0]")
+    '‹u***@e***.grade›[0]'
+    """
+
+    def __init__(self, known_values: Iterable[str] = ()) -> None:
+        texts = {v.strip() for v in known_values if len(v.strip()) >= 3}
+        texts |= {quote(t, safe="") for t in texts}
+        alternatives = sorted((re.escape(t) for t in texts), key=len, reverse=True)
+        self._known = (
+            re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(alternatives) + r")(?![A-Za-z0-9])", re.IGNORECASE)
+            if alternatives
+            else None
+        )
+
+    def redact(self, key: str) -> str:
+        """``key`` with every value in it masked; unchanged when it holds none."""
+        if self._known is not None:
+            key = self._known.sub(_masked, key)
+        return _PERSONAL_TOKEN.sub(_masked, key)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return f"‹{Masker.mask(match.group())}›"
 
 
 def default_salt_path() -> Path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from auditor.privacy import Masker
+from auditor.privacy import KeyRedactor, Masker
 from auditor.records import Record
 
 DATA_TYPES: tuple[str, ...] = (
@@ -93,6 +93,14 @@ class DetectionContext:
     """Addresses that belong to the test device (its LAN address and the lab's public IP)."""
     category_of: Callable[[str], str | None] | None = None
     """Tracker-database category of a destination (host or address), when the pipeline can tell."""
+    _redactor: tuple[Any, KeyRedactor] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def safe_key(self, key: str) -> str:
+        """``key`` (a key path or an encoding chain) with any personal value in it masked."""
+        if self._redactor is None or self._redactor[0] is not self.profile:
+            values = getattr(self.profile, "values", ())
+            self._redactor = (self.profile, KeyRedactor(v.value for v in values))
+        return self._redactor[1].redact(key)
 
     def detection(
         self,
@@ -116,8 +124,8 @@ class DetectionContext:
         return Detection(
             data_type=data_type,
             where=where,
-            key=key,
-            encoding=encoding,
+            key=self.safe_key(key) if key else key,
+            encoding=self.safe_key(encoding),
             confidence=confidence,
             masked_value=shown if shown is not None else self.masker.mask(value),
             fingerprint=self.masker.fingerprint(value),

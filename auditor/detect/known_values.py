@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.detect import Detection, DetectionContext, Detector
+from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields
 from auditor.profile import DeviceProfile, KnownValue
 from auditor.records import Record
@@ -274,7 +274,18 @@ class KnownValueDetector(Detector):
     ) -> Iterator[Detection]:
         has_location = profile.latitude is not None and profile.longitude is not None
         coordinates: list[_CoordinateHit] = []
+        in_names: set[tuple[str, Where]] = set()
         for item in iter_fields(record):
+            # Apps key objects, cookies and parameters by the value itself: the name is sent too.
+            for variant in index.match_text(item.key) if item.key else ():
+                known = variant.known
+                if (known.label, item.where) not in in_names:
+                    in_names.add((known.label, item.where))
+                    yield context.detection(
+                        known.data_type, item.where, item.key, known.value, self.name,
+                        encoding=">".join((*item.chain, "key name")), confidence=1.0 if variant.exact else 0.95,
+                        known_value=True, detail=f"profile value {known.label} as a key name",
+                    )
             if item.parsed:
                 continue
             for variant in index.match_text(item.value):

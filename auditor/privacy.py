@@ -110,6 +110,15 @@ class KeyRedactor:
         return _PERSONAL_TOKEN.sub(_masked, key)
 
 
+def redact_text(text: object) -> str:
+    """An error message with any value that looks personal masked (exception texts quote the data).
+
+    >>> redact_text("invalid literal for int() with base 10: 'ana@example.org'")
+    "invalid literal for int() with base 10: '‹a***@e***.org›'"
+    """
+    return _PERSONAL_TOKEN.sub(_masked, str(text))
+
+
 def _masked(match: re.Match[str]) -> str:
     return f"‹{Masker.mask(match.group())}›"
 

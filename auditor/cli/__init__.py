@@ -20,6 +20,7 @@ from enum import IntEnum
 import click
 
 from auditor import __version__
+from auditor.privacy import redact_text
 from auditor.text import printable
 
 
@@ -49,7 +50,7 @@ class AuditorGroup(click.Group):
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+            message = f"internal error: {type(exc).__name__}: {redact_text(exc)} (run with --debug for the traceback)"
             click.echo(f"Error: {printable(message)}", err=True)
             ctx.exit(ExitCode.INTERNAL_ERROR)
 

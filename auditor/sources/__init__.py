@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.decoding import DEFAULT_BODY_CAP
+from auditor.privacy import redact_text
 from auditor.records import InputProblem, InputSummary, Record
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Itera
     except (OSError, ValueError, EOFError) as exc:
         summary.problems.append(
             InputProblem(
-                str(path), f"stopped reading after {summary.records} records: {exc}", fatal=summary.records == 0
+                str(path),
+                f"stopped reading after {summary.records} records: {redact_text(exc)}",
+                fatal=summary.records == 0,
             )
         )
     except Exception as exc:  # one odd file (or a reader bug) must not stop the other inputs
@@ -133,7 +136,7 @@ def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Itera
         summary.problems.append(
             InputProblem(
                 str(path),
-                f"stopped reading after {summary.records} records: {type(exc).__name__}: {exc}",
+                f"stopped reading after {summary.records} records: {type(exc).__name__}: {redact_text(exc)}",
                 fatal=summary.records == 0,
             )
         )

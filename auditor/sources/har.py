@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from auditor.decoding import DecodedBody, decode_content
+from auditor.privacy import redact_text
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, InputError, ReadOptions
 from auditor.sources.common import cookies_from_headers, host_of_url, normalize_http_version
@@ -56,7 +57,7 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             record = entry_to_record(entry, str(path), options.body_cap)
             sent = websocket_records(entry, record, options.body_cap)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {exc}"))
+            problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {redact_text(exc)}"))
             continue
         yield record
         yield from sent

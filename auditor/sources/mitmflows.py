@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.decoding import DEFAULT_BODY_CAP, decode_content
+from auditor.privacy import redact_text
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, ReadOptions
 from auditor.sources.common import cookies_from_headers, normalize_http_version
@@ -269,7 +270,8 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
                 try:
                     record = flow_to_record(flow, SourceKind.FLOW_FILE, str(path), options.body_cap)
                 except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                    problems.append(InputProblem(str(path), f"flow {count} skipped: {type(exc).__name__}: {exc}"))
+                    reason = f"{type(exc).__name__}: {redact_text(exc)}"
+                    problems.append(InputProblem(str(path), f"flow {count} skipped: {reason}"))
                     continue
                 if record is not None:
                     yield record

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from auditor.privacy import redact_text
 from auditor.records import InputProblem, Record
 from auditor.sources import Format, InputError, ReadOptions
 
@@ -62,7 +63,8 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             try:
                 yield Record.from_json(json.loads(line))
             except (ValueError, KeyError, TypeError) as exc:
-                problems.append(InputProblem(str(records_path), f"line {number} unreadable, skipped ({exc})"))
+                reason = redact_text(exc)
+                problems.append(InputProblem(str(records_path), f"line {number} unreadable, skipped ({reason})"))
 
 
 FORMAT = Format("session", sniff, read)

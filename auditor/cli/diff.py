@@ -12,13 +12,14 @@ import click
 from auditor.cli import ExitCode, main
 from auditor.cli.report import load_report
 from auditor.report.diff import diff_reports, has_changes, render_html, render_text
+from auditor.text import encodable
 
 
 def _write(path: Path, content: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(content, encoding="utf-8")
+        temp.write_text(encodable(content), encoding="utf-8")
         os.replace(temp, path)
     except OSError as exc:
         click.echo(f"Error: cannot write {path}: {exc.strerror or exc}", err=True)

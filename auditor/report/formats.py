@@ -11,6 +11,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, assert_never
 
+from auditor.text import encodable
+
 
 class ReportFormat(ABC):
     """Renders the report dictionary to one file's content."""
@@ -28,7 +30,7 @@ class JsonFormat(ReportFormat):
     suffix = ".json"
 
     def render(self, report: dict[str, Any]) -> str:
-        return json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+        return encodable(json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False)) + "\n"
 
 
 DESTINATION_COLUMNS = (
@@ -61,7 +63,7 @@ def csv_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(column)) for column in columns])
-    return out.getvalue()
+    return encodable(out.getvalue())
 
 
 class CsvDestinationsFormat(ReportFormat):
@@ -90,7 +92,7 @@ class HtmlFormat(ReportFormat):
     def render(self, report: dict[str, Any]) -> str:
         from auditor.report.html import render_html
 
-        return render_html(report)
+        return encodable(render_html(report))
 
 
 class OutputFormat(str, Enum):

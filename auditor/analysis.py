@@ -17,12 +17,14 @@ from typing import Any
 
 from auditor.classify import Classifier, HostClassification, Party
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
+from auditor.detect.fields import walk_cuts
 from auditor.domains import registrable_domain
 from auditor.findings import Finding, FindingBuilder, RuleSet, Setting
 from auditor.geo import LOCAL, CountryLookup, default_country_lookup
 from auditor.privacy import Masker
 from auditor.records import InputSummary, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
+from auditor.text import printable
 from trackers_db.database import TrackerDatabase, load_database
 
 log = logging.getLogger(__name__)
@@ -174,9 +176,12 @@ class Analysis:
         for detector in self.detectors:
             try:
                 detections = list(detector.detect(record, self.context))
-            except Exception:
+            except Exception as exc:
                 self.detector_errors += 1
-                log.exception("detector %s failed on a record to %s", detector.name, key)
+                # The type only: an exception's text may quote the request; the traceback is for --debug.
+                log.error("detector %s failed on a record to %s (%s)", detector.name, printable(key),
+                          type(exc).__name__)
+                log.debug("detector %s failed", detector.name, exc_info=True)
                 continue
             for detection in detections:
                 destination.data_types.add(detection.data_type)
@@ -186,6 +191,8 @@ class Analysis:
                 seen[1] = min(seen[1], record.time)
                 for finding in self.findings.add(detection, setting, record.time):
                     events.append(Event("finding", classification, finding))
+        for cut in walk_cuts(record):  # a bound of the body walk was hit: say so, never cut silently
+            _count_note(destination.notes, cut)
         return events
 
     def _count(self, destination: Destination, record: Record) -> None:
@@ -208,6 +215,8 @@ class Analysis:
         destination.kinds[record.kind.value] += 1
         if record.note:
             _count_note(destination.notes, record.note)
+        if record.request_body_truncated and record.note != BODY_CUT_NOTE:
+            _count_note(destination.notes, BODY_CUT_NOTE)
         if record.time:
             destination.first_seen = min(destination.first_seen, record.time)
             destination.last_seen = max(destination.last_seen, record.time)
@@ -271,6 +280,10 @@ class Analysis:
         """Sorted distinct ISO countries of a destination's addresses (local addresses have none)."""
         found = {self.countries.country(ip) for ip in ips}
         return sorted(c for c in found if c and c != LOCAL)
+
+
+BODY_CUT_NOTE = "request body cut at the capture cap"
+"""Note for a body longer than ``--body-cap``: only its start was searched (the pcap reader's phrase too)."""
 
 
 def _count_note(notes: Counter[str], note: str) -> None:

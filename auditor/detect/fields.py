@@ -119,7 +119,26 @@ def join_key(outer: str, inner: str) -> str:
     return outer + inner if inner.startswith("[") else f"{outer}.{inner}"
 
 
-_last: tuple[Record | None, tuple[Field, ...]] = (None, ())
+CUT_FIELDS = f"only the first {MAX_FIELDS} values of a request were searched"
+CUT_VALUE = f"a value longer than {MAX_VALUE} characters was searched only in part"
+CUT_PARTS = "only the first 1000 parts, lines or messages of a body were searched"
+CUT_DEPTH = "a JSON document nested too deep to walk was searched as plain text"
+_cuts: set[str] = set()
+"""Bounds the walk in progress ran into (fixed phrases): a cut is noted, never silent."""
+_last: tuple[Record | None, tuple[Field, ...], frozenset[str]] = (None, (), frozenset())
+
+
+def _clip(value: str) -> str:
+    if len(value) > MAX_VALUE:
+        _cuts.add(CUT_VALUE)
+        return value[:MAX_VALUE]
+    return value
+
+
+def walk_cuts(record: Record) -> frozenset[str]:
+    """What the last walk of ``record`` left unsearched because of a bound (empty when nothing)."""
+    cached_record, _fields, cuts = _last
+    return cuts if cached_record is record else frozenset()
 
 
 def iter_fields(record: Record) -> tuple[Field, ...]:
@@ -128,16 +147,18 @@ def iter_fields(record: Record) -> tuple[Field, ...]:
     Several detectors walk the same record in a row, so the last walk is kept.
     """
     global _last
-    cached_record, cached = _last
+    cached_record, cached, _cut = _last
     if cached_record is record:
         return cached
+    _cuts.clear()
     fields: list[Field] = []
     for item in _top_fields(record):
         if len(fields) >= MAX_FIELDS:
+            _cuts.add(CUT_FIELDS)
             break
         _walk(item, 0, fields)
     result = tuple(fields)
-    _last = (record, result)
+    _last = (record, result, frozenset(_cuts))
     return result
 
 
@@ -149,22 +170,22 @@ def _top_fields(record: Record) -> Iterator[Field]:
             parts = None
         if parts is not None:
             for index, segment in enumerate(p for p in parts.path.split("/") if p):
-                yield Field(Where.PATH, f"path[{index}]", unquote(segment)[:MAX_VALUE])
+                yield Field(Where.PATH, f"path[{index}]", _clip(unquote(segment)))
             for key, value in parse_qsl(parts.query, keep_blank_values=False):
-                yield Field(Where.QUERY, key, value[:MAX_VALUE])
+                yield Field(Where.QUERY, key, _clip(value))
             if parts.fragment:
                 pairs = parse_qsl(parts.fragment) if "=" in parts.fragment else []
                 if pairs:
                     for key, value in pairs:
-                        yield Field(Where.QUERY, f"#{key}", value[:MAX_VALUE])
+                        yield Field(Where.QUERY, f"#{key}", _clip(value))
                 else:
-                    yield Field(Where.QUERY, "#", unquote(parts.fragment)[:MAX_VALUE])
+                    yield Field(Where.QUERY, "#", _clip(unquote(parts.fragment)))
     for name, value in record.request_headers:
         lowered = name.lower()
         if lowered not in _SKIPPED_HEADERS:
-            yield Field(Where.HEADER, lowered, value[:MAX_VALUE])
+            yield Field(Where.HEADER, lowered, _clip(value))
     for name, value in record.cookies:
-        yield Field(Where.COOKIE, name, unquote(value)[:MAX_VALUE])
+        yield Field(Where.COOKIE, name, _clip(unquote(value)))
     if record.request_body and record.content_visible:
         coding = (record.header("content-encoding") or "").strip().lower()
         chain: tuple[str, ...] = tuple(c.strip() for c in coding.split(",") if c.strip() not in ("", "identity"))
@@ -228,10 +249,12 @@ def parse_document(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
         lines = [line for line in stripped.splitlines() if line.strip()]
         if len(lines) > 1:  # NDJSON or a Sentry envelope: one JSON document per line
             leaves: list[tuple[str, str]] = []
+            if len(lines) > 1000:
+                _cuts.add(CUT_PARTS)
             for index, line in enumerate(lines[:1000]):
                 document = _json_or_none(line)
                 if document is None:
-                    leaves.append((f"line{index}", line[:MAX_VALUE]))
+                    leaves.append((f"line{index}", _clip(line)))
                 else:
                     leaves.extend(walk_json(document, f"line{index}"))
             return "json", leaves
@@ -240,19 +263,22 @@ def parse_document(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
         if leaves:
             return "xml", leaves
     if _FORM.match(stripped[:MAX_VALUE]) and not (stripped.endswith("=") and _BASE64.match(stripped)):
-        pairs = parse_qsl(stripped[:MAX_VALUE], keep_blank_values=False)
+        pairs = parse_qsl(_clip(stripped), keep_blank_values=False)
         if pairs:
             return "form", pairs
     if not text.isprintable() and not _mostly_text(text):
         leaves = protobuf_leaves(data)
         return ("protobuf", leaves) if leaves else None
-    return "text", [("", stripped[:MAX_VALUE])]
+    return "text", [("", _clip(stripped))]
 
 
 def _json_or_none(text: str) -> Any:
     try:
         return json.loads(text)
-    except (ValueError, RecursionError):
+    except ValueError:
+        return None
+    except RecursionError:
+        _cuts.add(CUT_DEPTH)
         return None
 
 
@@ -264,7 +290,10 @@ def walk_json(node: Any, path: str = "") -> list[tuple[str, str]]:
     """
     leaves: list[tuple[str, str]] = []
     stack: list[tuple[Any, str]] = [(node, path)]
-    while stack and len(leaves) < MAX_FIELDS:
+    while stack:
+        if len(leaves) >= MAX_FIELDS:
+            _cuts.add(CUT_FIELDS)
+            break
         current, here = stack.pop()
         if isinstance(current, dict):
             for key, value in reversed(list(current.items())):
@@ -273,7 +302,7 @@ def walk_json(node: Any, path: str = "") -> list[tuple[str, str]]:
             for index in range(len(current) - 1, -1, -1):
                 stack.append((current[index], f"{here}[{index}]"))
         elif isinstance(current, str):
-            leaves.append((here, current[:MAX_VALUE]))
+            leaves.append((here, _clip(current)))
         elif current is not None and not isinstance(current, bool):
             leaves.append((here, repr(current) if isinstance(current, float) else str(current)))
     return leaves
@@ -294,7 +323,7 @@ def xml_leaves(text: str) -> list[tuple[str, str]]:
         if tag is None:
             content = content.strip()
             if content and stack:
-                leaves.append((".".join(stack), content[:MAX_VALUE]))
+                leaves.append((".".join(stack), _clip(content)))
         elif tag.startswith(("?", "!")):
             continue
         elif closing:
@@ -307,6 +336,7 @@ def xml_leaves(text: str) -> list[tuple[str, str]]:
             if not self_closing and not (attributes or "").endswith("/") and len(stack) < 64:
                 stack.append(tag)
         if len(leaves) >= MAX_FIELDS:
+            _cuts.add(CUT_FIELDS)
             break
     return leaves
 
@@ -318,7 +348,10 @@ def multipart_parts(body: bytes, content_type: str) -> list[Part]:
         return []
     boundary = ("--" + (match.group(1) or match.group(2))).encode("latin-1", "replace")
     parts: list[Part] = []
-    for chunk in body.split(boundary)[1:1001]:
+    chunks = body.split(boundary)
+    if len(chunks) > 1001 and not chunks[1001].startswith(b"--"):
+        _cuts.add(CUT_PARTS)
+    for chunk in chunks[1:1001]:
         if chunk.startswith(b"--"):
             break
         head, separator, data = chunk.partition(b"\r\n\r\n")
@@ -358,6 +391,8 @@ def grpc_messages(body: bytes) -> list[bytes]:
         if compressed == 1:
             message = inflate(message) or b""
         messages.append(message)
+    if offset + 5 <= len(body):
+        _cuts.add(CUT_PARTS)
     return messages
 
 
@@ -421,12 +456,13 @@ def protobuf_leaves(data: bytes, path: str = "", depth: int = 0) -> list[tuple[s
                 offset += length
                 text = _printable_text(chunk)
                 if text is not None:
-                    leaves.append((key, text[:MAX_VALUE]))
+                    leaves.append((key, _clip(text)))
                 elif depth < 16:
                     leaves.extend(protobuf_leaves(chunk, key, depth + 1))
             else:
                 return []  # groups are obsolete; anything else means this is not protobuf
             if len(leaves) >= MAX_FIELDS:
+                _cuts.add(CUT_FIELDS)
                 break
     except ValueError:
         return []
@@ -535,7 +571,10 @@ def _walk(item: Field, depth: int, out: list[Field]) -> None:
             continue
         fmt, leaves = parsed
         for inner_key, inner_value in leaves:
-            if inner_value == item.value or (not steps and fmt == "text") or len(out) >= MAX_FIELDS:
+            if len(out) >= MAX_FIELDS:
+                _cuts.add(CUT_FIELDS)
+                break
+            if inner_value == item.value or (not steps and fmt == "text"):
                 continue
             structured = True
             chain = (*item.chain, *steps) if fmt == "text" else (*item.chain, *steps, f"{fmt}:{inner_key}")

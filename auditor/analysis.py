@@ -161,6 +161,8 @@ class Analysis:
                 self._cnames[record.host] = list(record.dns_cnames)
                 self._classified.pop(record.host, None)
         host = record.host or (self._dns_names.get(record.server_ip or "") if record.server_ip else None)
+        if host is not None:
+            host = self.context.safe_host(host)  # a planted value in a DNS label must not name the destination
         key = host or record.server_ip or "unknown"
         destination = self.destinations.get(key)
         is_new = destination is None

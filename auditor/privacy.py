@@ -105,9 +105,15 @@ class KeyRedactor:
 
     def redact(self, key: str) -> str:
         """``key`` with every value in it masked; unchanged when it holds none."""
-        if self._known is not None:
-            key = self._known.sub(_masked, key)
-        return _PERSONAL_TOKEN.sub(_masked, key)
+        return _PERSONAL_TOKEN.sub(_masked, self.redact_known(key))
+
+    def redact_known(self, text: str) -> str:
+        """``text`` with the planted values masked, and nothing else (for host names, full of hex labels).
+
+        >>> KeyRedactor(["STU-7731"]).redact_known("stu-7731.d41d8cd98f00b204e980.cdn.example")
+        '‹s**-****›.d41d8cd98f00b204e980.cdn.example'
+        """
+        return self._known.sub(_masked, text) if self._known is not None else text
 
 
 def redact_text(text: object) -> str:

@@ -134,20 +134,31 @@ def key_names_input(tmp_path: Path) -> Path:
     return path
 
 
+def host_names_input(tmp_path: Path) -> Path:
+    """A pcap (written by scapy) whose DNS names carry planted values, as some SDKs send IDs in DNS labels."""
+    from pcap_builders import dns_exchange, write_pcap
+
+    values = profile_values()
+    packets = dns_exchange(f"{values['advertising_id']}.t.mixpanel.com", [("A", "10.0.0.9")])
+    packets += dns_exchange(f"{values['username']}.school.example", [("A", "10.0.0.8")], txid=8, port=40001)
+    return write_pcap(tmp_path / "dns-names.pcap", packets)
+
+
 def test_every_cli_output_is_free_of_raw_values(
     tmp_path: Path, auditor_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     outputs: dict[str, str] = {}
     har = key_names_input(tmp_path)
+    pcap = host_names_input(tmp_path)
     caplog.set_level(logging.DEBUG)
 
     plain = run_analyze(["analyze", SAMPLE_CAPTURE, "--json", tmp_path / "old.json"], env=auditor_env)
     full = run_analyze(
-        ["analyze", SAMPLE_CAPTURE, har, "--profile", PROFILE, "--json", tmp_path / "new.json",
+        ["analyze", SAMPLE_CAPTURE, har, pcap, "--profile", PROFILE, "--json", tmp_path / "new.json",
          "--html", tmp_path / "new.html", "--csv", tmp_path / "csv"],
         env=auditor_env,
     )
-    debug = run_analyze(["--debug", "analyze", SAMPLE_CAPTURE, har, "--profile", PROFILE, "--json", "-"],
+    debug = run_analyze(["--debug", "analyze", SAMPLE_CAPTURE, har, pcap, "--profile", PROFILE, "--json", "-"],
                         env=auditor_env)
     for name, run in (("analyze", full), ("analyze --debug", debug), ("analyze, no profile", plain)):
         assert run.exit_code == 0, run.stderr
@@ -161,6 +172,10 @@ def test_every_cli_output_is_free_of_raw_values(
     assert {f["data_type"] for f in key_findings} >= {"email", "student_id", "advertising_id"}
     assert {f["where"] for f in key_findings} >= {"body", "query", "header", "cookie"}
     assert any("‹" in (f["key"] or "") for f in key_findings)
+    # Values in DNS names are found too, and the destination is named with them masked.
+    in_hosts = {f["data_type"]: f["host"] for f in report["findings"] if f["encoding"] == "host name"}
+    assert set(in_hosts) == {"advertising_id", "username"}, in_hosts
+    assert in_hosts["advertising_id"].endswith("›.t.mixpanel.com")
 
     rendered = run_analyze(["report", tmp_path / "new.json", "--html", tmp_path / "again.html",
                             "--csv", tmp_path / "csv-again"], env=auditor_env)
@@ -175,7 +190,7 @@ def test_every_cli_output_is_free_of_raw_values(
     outputs["profile check"] = check.stdout + check.stderr
     outputs["log"] = caplog.text
 
-    files = [p for p in tmp_path.rglob("*") if p.is_file() and p != har and p.parent.name != "auditor-data"]
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p not in (har, pcap) and p.parent.name != "auditor-data"]
     assert {p.name for p in files} >= {"new.json", "new.html", "destinations.csv", "findings.csv", "again.html",
                                        "diff.html", "diff.json"}
     for path in files:

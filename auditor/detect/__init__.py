@@ -97,10 +97,17 @@ class DetectionContext:
 
     def safe_key(self, key: str) -> str:
         """``key`` (a key path or an encoding chain) with any personal value in it masked."""
+        return self._key_redactor().redact(key)
+
+    def safe_host(self, host: str) -> str:
+        """``host`` with the profile's planted values masked (apps put device IDs in DNS names too)."""
+        return self._key_redactor().redact_known(host) if self.profile is not None else host
+
+    def _key_redactor(self) -> KeyRedactor:
         if self._redactor is None or self._redactor[0] is not self.profile:
             values = getattr(self.profile, "values", ())
             self._redactor = (self.profile, KeyRedactor(v.value for v in values))
-        return self._redactor[1].redact(key)
+        return self._redactor[1]
 
     def detection(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from typing import Any
 from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields
 from auditor.profile import DeviceProfile, KnownValue
-from auditor.records import Record
+from auditor.records import HostSource, Record, RecordKind
+
+_HOST_WHERE = {HostSource.SNI: Where.SNI, HostSource.DNS_QUERY: Where.DNS, HostSource.DNS_ANSWER: Where.DNS}
 
 HASHES: tuple[str, ...] = ("md5", "sha1", "sha256", "sha512")
 """Digests of normalized values that are searched for."""
@@ -260,14 +263,31 @@ class KnownValueDetector(Detector):
 
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         profile = context.profile
-        if not isinstance(profile, DeviceProfile) or not record.content_visible:
+        if not isinstance(profile, DeviceProfile):
             return
         index = self.index(profile)
         found: set[tuple[str, str, str]] = set()
         self._last = (record, found)
-        for detection in self._detect(record, context, profile, index):
+        detections = self._in_host_name(record, context, index)
+        if record.content_visible:
+            detections = itertools.chain(detections, self._detect(record, context, profile, index))
+        for detection in detections:
             found.add((detection.data_type, detection.where.value, detection.key or ""))
             yield detection
+
+    def _in_host_name(self, record: Record, context: DetectionContext, index: KnownValueIndex) -> Iterator[Detection]:
+        """Planted values in the host name itself (SDKs that send IDs as DNS labels), even over TLS."""
+        if not record.host or record.host_source is HostSource.IP_ONLY:
+            return
+        fallback = Where.HEADER if record.kind is RecordKind.HTTP else Where.CONNECTION
+        where = _HOST_WHERE.get(record.host_source, fallback)
+        for variant in index.match_text(record.host):
+            known = variant.known
+            yield context.detection(
+                known.data_type, where, "host", known.value, self.name, encoding="host name",
+                confidence=1.0 if variant.exact else 0.95, known_value=True,
+                detail=f"profile value {known.label} in the host name",
+            )
 
     def _detect(
         self, record: Record, context: DetectionContext, profile: DeviceProfile, index: KnownValueIndex

@@ -37,8 +37,8 @@ class Masker:
         return hmac.new(self._salt, normalized, hashlib.sha256).hexdigest()[:FINGERPRINT_HEX]
 
     @staticmethod
-    def mask(value: str) -> str:
-        """Show the shape of a value and almost none of its content.
+    def mask(value: str, secret: bool = False) -> str:
+        """Show the shape of a value and almost none of its content; of a ``secret``, only its length.
 
         >>> Masker.mask("ana.lopez@example.org")
         'a***@e***.org'
@@ -46,8 +46,12 @@ class Masker:
         '5*.****'
         >>> Masker.mask("38400000-8cf0-11bd-b23e-10b96e40000d")
         '38**…**0d (36 chars)'
+        >>> Masker.mask("Correct-Horse-Battery", secret=True)
+        '******** (21 chars)'
         """
         value = value.strip()
+        if secret:  # a password's first and last characters narrow a guess too much
+            return f"******** ({len(value)} chars)"
         if "@" in value and "." in value.split("@", 1)[1]:
             local, domain = value.split("@", 1)
             name, _, tld = domain.rpartition(".")

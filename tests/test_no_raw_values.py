@@ -172,6 +172,9 @@ def test_every_cli_output_is_free_of_raw_values(
     assert {f["data_type"] for f in key_findings} >= {"email", "student_id", "advertising_id"}
     assert {f["where"] for f in key_findings} >= {"body", "query", "header", "cookie"}
     assert any("‹" in (f["key"] or "") for f in key_findings)
+    # A password shows nothing but its length (its first and last characters would narrow a guess).
+    secrets = [f["masked_value"] for f in report["findings"] if f["data_type"] == "credentials"]
+    assert secrets and all(m.startswith("******** (") for m in secrets), secrets
     # Values in DNS names are found too, and the destination is named with them masked.
     in_hosts = {f["data_type"]: f["host"] for f in report["findings"] if f["encoding"] == "host name"}
     assert set(in_hosts) == {"advertising_id", "username"}, in_hosts

@@ -134,7 +134,7 @@ class DetectionContext:
             key=self.safe_key(key) if key else key,
             encoding=self.safe_key(encoding),
             confidence=confidence,
-            masked_value=shown if shown is not None else self.masker.mask(value),
+            masked_value=shown if shown is not None else self.masker.mask(value, secret=data_type == "credentials"),
             fingerprint=self.masker.fingerprint(value),
             detector=detector,
             known_value=known_value,

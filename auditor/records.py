@@ -153,8 +153,33 @@ class Record:
         values["dns_answers"] = tuple(values.get("dns_answers", ()))
         values["dns_cnames"] = tuple(values.get("dns_cnames", ()))
         values["request_body"] = base64.b64decode(values.get("request_body", ""))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        # A saved file may be damaged or hand-edited: a wrong type must fail here, not deep in the analysis.
+        for name, value in kept.items():
+            _check_type(name, str(known[name]), value)
+        return cls(**kept)
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def _check_type(name: str, annotation: str, value: Any) -> None:
+    """Raise ``ValueError`` naming the field when ``value`` does not fit a :class:`Record` field."""
+    optional = annotation.endswith(" | None")
+    base = annotation.removesuffix(" | None")
+    if value is None and optional:
+        return
+    if base in ("Headers", "tuple[str, ...]"):
+        items = [item for pair in value for item in pair] if base == "Headers" else list(value)
+        if all(isinstance(item, str) for item in items):
+            return
+    elif base in _SCALARS:
+        if isinstance(value, _SCALARS[base]) and (base == "bool" or not isinstance(value, bool)):
+            return
+    else:  # enums and bytes, already converted above
+        return
+    raise ValueError(f"field {name} has the wrong type ({type(value).__name__}, expected {annotation})")
 
 
 @dataclass(frozen=True, slots=True)

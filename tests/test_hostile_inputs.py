@@ -203,6 +203,28 @@ def test_damaged_files_through_the_real_process(tmp_path: Path) -> None:
     assert cut["records"] >= 8 and cut["problems"]
 
 
+def test_hand_edited_session_folder_keeps_its_good_records(tmp_path: Path) -> None:
+    """A session's records.jsonl with wrong types in some lines: those lines are named and skipped, never a crash."""
+    good = {"kind": "http", "time": 1.0, "source": "har", "host": "a.example", "host_source": "url",
+            "content_visible": True, "method": "GET", "url": "https://a.example/x?email=ana@example.org",
+            "request_body": ""}
+    damaged = [("time", "abc"), ("time", None), ("host", 123), ("dns_answers", [1, 2]), ("url", ["x"]),
+               ("bytes_up", "9"), ("request_headers", [[1, 2, 3]]), ("request_headers", 5),
+               ("content_visible", "no"), ("server_port", "x"), ("request_body", 5), ("note", {"a": 1}),
+               ("kind", "smoke-signal")]
+    lines = [json.dumps(good)] + [json.dumps({**good, name: value}) for name, value in damaged]
+    lines += ["[1, 2]", "7", "{" * 100_000, json.dumps(good)]
+    folder = tmp_path / "session"
+    folder.mkdir()
+    (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
+    code, stderr, report = analyze(folder, tmp_path, pinned_env(tmp_path / "data"))
+    assert code == 0 and report is not None, stderr
+    check_errors_name_the_file(stderr, folder)
+    (summary,) = report["inputs"]
+    assert summary["records"] == 2 and len(summary["problems"]) == len(lines) - 2, summary["problems"]
+    assert "email" in report["destinations"][0]["data_types"]
+
+
 # -- hostile strings ------------------------------------------------------------------------------
 
 ESC = "\x1b"

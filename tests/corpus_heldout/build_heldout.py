@@ -12,13 +12,13 @@ personal data, nothing more):
   encoding or hash it travels;
 * ``pattern`` as well: a careful detector without the profile should find it
   from the key name or the value's format, after undoing reversible layers
-  (URL encoding, base64, gzip/deflate, JSON in a string, multipart,
-  protobuf strings). Hashes, hex, scaled integers, epoch dates and opaque keys
+  (URL encoding, base64, hex, gzip/deflate, JSON in a string, multipart,
+  protobuf strings). Hashes, scaled integers, epoch dates and opaque keys
   (``aifa``, ``andi``, ``rdid``, ``uid``, protobuf field numbers) are
   ``known`` only;
 * ``pattern`` only: personal data that is not in the profile: SDK
   installation/device IDs under keys that say so, a parent's e-mail, a
-  password, webcam frames and recordings, gaze and keystroke analysis,
+  password, webcam frames and recordings, gaze, tab-switch and keystroke analysis,
   neighbouring Wi-Fi networks;
 * not labelled: zeroed advertising IDs (limit ad tracking), request, session,
   event, trace and message IDs, API keys of the app, version and build
@@ -751,7 +751,8 @@ def positives() -> None:
             "keystroke_dynamics": [{"k": "KeyA", "dwell": 87, "flight": 123},
                                    {"k": "KeyS", "dwell": 91, "flight": 140}],
             "emotion": {"neutral": 0.81, "happy": 0.12, "sad": 0.07}}),
-        [P("biometric_other", "body", "keystroke_dynamics"), P("biometric_other", "body", "emotion")])
+        [P("attention_tracking", "body", "tab_switches"), P("biometric_other", "body", "keystroke_dynamics"),
+         P("biometric_other", "body", "emotion")])
 
     bearer = "ya29.a0AfB_byC3x9Zk2LmNoPqRsTuVwXyZ0123456789abcdefGHIJKLmnopqrstuVWXyz-0123456789_ABCDEFghij"
     add("google-classroom-user-profile", "Google Classroom API (first party): userProfiles/{e-mail}, OAuth bearer "
@@ -814,7 +815,7 @@ def positives() -> None:
         "https://game-api.mathquest.example/v1/sync", [FORM, UA],
         form([("v", "3"), ("blob", js({"player": USERNAME, "email": EMAIL, "stars": 43}).encode().hex()),
               ("ts", str(T_S))]),
-        [K("username", "body", "blob.player"), K("email", "body", "blob.email")])
+        [K("username", "body", "blob.player"), KP("email", "body", "blob.email")])
 
     jzb = [{"type": "load", "visitor_id": STUDENT_ID, "account_id": "maplewood-elementary",
             "url": "https://lms.maplewood.example/courses/12", "browser_time": T_MS, "props": {},

@@ -203,6 +203,33 @@ def test_damaged_files_through_the_real_process(tmp_path: Path) -> None:
     assert cut["records"] >= 8 and cut["problems"]
 
 
+def test_har_fields_of_the_wrong_type_are_survived(tmp_path: Path) -> None:
+    """Every field of a real HAR's entries swapped for a value of another type, a few at a time."""
+    seed = SHARED_CAPTURES / "mitmproxy_diff_data.har"
+    if not seed.is_file():
+        pytest.skip(f"shared capture corpus not available ({seed} missing)")
+    original = json.loads(seed.read_text())
+    entries = len(original["log"]["entries"])
+    env = pinned_env(tmp_path / "data")
+    rng = random.Random(SEED)
+    odd_values = [None, 5, -1, 1e308, 10**30, True, "", "x", [], {}, [1], {"a": 1}, "\x00\ud800"]
+    for case in range(40):
+        document = json.loads(json.dumps(original))
+        for _ in range(3):
+            entry = rng.choice(document["log"]["entries"])
+            part = rng.choice([p for p in (entry, entry.get("request"), entry.get("response")) if isinstance(p, dict)])
+            part[rng.choice(sorted(part))] = rng.choice(odd_values)
+        # The address field broke the analysis before (a list is unhashable, a surrogate unencodable).
+        document["log"]["entries"][case % entries]["serverIPAddress"] = rng.choice(odd_values)
+        path = tmp_path / f"types-{case}.har"
+        path.write_text(json.dumps(document), encoding="utf-8", errors="surrogatepass")
+        code, stderr, report = analyze(path, tmp_path, env)
+        assert code == 0 and report is not None, f"case {case}: exit {code}\n{stderr}"
+        check_errors_name_the_file(stderr, path)
+        summary = report["inputs"][0]
+        assert summary["records"] + len(summary["problems"]) >= entries - 3, summary
+
+
 def test_hand_edited_session_folder_keeps_its_good_records(tmp_path: Path) -> None:
     """A session's records.jsonl with wrong types in some lines: those lines are named and skipped, never a crash."""
     good = {"kind": "http", "time": 1.0, "source": "har", "host": "a.example", "host_source": "url",

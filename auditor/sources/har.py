@@ -19,7 +19,7 @@ from auditor.decoding import DecodedBody, decode_content
 from auditor.privacy import redact_text
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, InputError, ReadOptions
-from auditor.sources.common import cookies_from_headers, host_of_url, normalize_http_version
+from auditor.sources.common import cookies_from_headers, host_of_url, is_ip_literal, normalize_http_version
 
 _HAR_START = re.compile(rb'^\s*(\xef\xbb\xbf)?\s*\{\s*"log"\s*:')
 _ENTRIES = re.compile(r'"entries"\s*:\s*\[')
@@ -202,9 +202,10 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record
     bytes_up = _size(request.get("headersSize"), request.get("bodySize")) or header_bytes + len(raw_body)
     bytes_down = _size(response.get("_transferSize")) or _size(response.get("headersSize"), response.get("bodySize"))
     bytes_down = bytes_down or _size(content.get("size"))
-    server_ip = entry.get("serverIPAddress") or None
-    if isinstance(server_ip, str):
-        server_ip = server_ip.strip("[]") or None
+    server_ip = entry.get("serverIPAddress")
+    # Anything but an address (a number, a list, stray bytes) is treated as absent.
+    server_ip = server_ip.strip("[]") if isinstance(server_ip, str) else None
+    server_ip = server_ip if server_ip and is_ip_literal(server_ip) else None
     return Record(
         kind=RecordKind.HTTP,
         time=_time_of(entry.get("startedDateTime")),

@@ -1,7 +1,9 @@
 """Precision and recall of personal-data detection on the labelled corpus.
 
 Run ``python tests/evaluate_detection.py`` (``--json`` for machine-readable
-output). Two runs over ``tests/corpus/requests``:
+output; ``--corpus DIR`` for another corpus folder with ``profile.toml`` and
+``requests/``, e.g. the held-out ``tests/corpus_heldout``). Two runs over
+``tests/corpus/requests`` (or ``DIR/requests``):
 
 * **known values**: the known-value detector with ``tests/corpus/profile.toml``;
 * **patterns**: the pattern and biometric detectors without any profile.
@@ -104,10 +106,11 @@ def _matches(label: dict[str, Any], detection: Detection) -> bool:
     )
 
 
-def run(name: str, detectors: list[Detector], context: DetectionContext, by: str) -> RunResult:
+def run(name: str, detectors: list[Detector], context: DetectionContext, by: str,
+        corpus: Path = CORPUS) -> RunResult:
     """Score ``detectors`` against the labels marked ``by`` (``known`` or ``pattern``)."""
     result = RunResult(name)
-    for item, record in load_corpus():
+    for item, record in load_corpus(corpus / "requests"):
         labels = [label for label in item["labels"] if by in label["by"]]
         detections = [d for detector in detectors for d in detector.detect(record, context)]
         matched: set[int] = set()
@@ -129,14 +132,14 @@ def run(name: str, detectors: list[Detector], context: DetectionContext, by: str
     return result
 
 
-def evaluate() -> tuple[RunResult, RunResult]:
+def evaluate(corpus: Path = CORPUS) -> tuple[RunResult, RunResult]:
     """Both runs: known values (with the corpus profile) and patterns (without)."""
     masker = Masker(b"evaluation")
-    profile = load_profile(CORPUS / "profile.toml")
+    profile = load_profile(corpus / "profile.toml")
     known = run("known values", [KnownValueDetector()],
-                DetectionContext(masker, profile, frozenset(profile.device_ips)), "known")
+                DetectionContext(masker, profile, frozenset(profile.device_ips)), "known", corpus)
     patterns = run("patterns (no profile)", [PatternDetector(), BiometricDetector()], DetectionContext(masker),
-                   "pattern")
+                   "pattern", corpus)
     return known, patterns
 
 
@@ -164,13 +167,15 @@ def render(result: RunResult) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, metavar="DIR",
+                        help="corpus folder holding profile.toml and requests/ (default: %(default)s)")
     args = parser.parse_args(argv)
-    results = evaluate()
+    results = evaluate(args.corpus)
     if args.json:
         print(json.dumps({r.name: {k: {"precision": v.precision, "recall": v.recall} for k, v in r.by_type.items()}
                           for r in results}, indent=1))
     else:
-        print(f"{len(load_corpus())} labelled requests in {CORPUS / 'requests'}\n")
+        print(f"{len(load_corpus(args.corpus / 'requests'))} labelled requests in {args.corpus / 'requests'}\n")
         print("\n\n".join(render(r) for r in results))
     return 0
 

@@ -366,8 +366,10 @@ def test_hostile_strings_are_inert_in_every_output(tmp_path: Path) -> None:
         view.poll()
     assert "new destination  evil-tracker.example" in printed.getvalue()
 
+    info = runner.invoke(main, ["db", "info"], env=env)
+    assert info.exit_code == 0 and "disconnect" in info.output
     for name, text in (("analyze stderr", new.stderr), ("diff output", diff.output), ("db lookup", lookup.output),
-                       ("proxy lines", printed.getvalue())):
+                       ("proxy lines", printed.getvalue()), ("db import", imported.output), ("db info", info.output)):
         assert_no_raw_controls(name, text)
 
     for path in (tmp_path / "csv").iterdir():

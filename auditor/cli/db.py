@@ -62,7 +62,7 @@ def _store(source: str, paths: list[Path], upstream: str) -> None:
     line = f"imported {len(imported.entries)} domains from {source} (version {version}, {spec.license})"
     if imported.cnames:
         line += f" and {len(imported.cnames)} CNAME aliases"
-    click.echo(f"{line} into {target}", err=True)
+    click.echo(printable(f"{line} into {target}"), err=True)
     if imported.skipped:
         click.echo(f"  skipped {imported.skipped}: {imported.skipped_reason}", err=True)
     if spec.non_commercial:
@@ -143,10 +143,10 @@ def info(as_json: bool) -> None:
         return
     click.echo(f"{'source':<15} {'domains':>8}  {'version':<34} {'license':<22} imported")
     for row in rows:
-        click.echo(
+        click.echo(printable(  # versions and dates come from the imported files
             f"{row['source']:<15} {row['entries']:>8}  {str(row['version'])[:34]:<34} "
             f"{str(row['license'])[:22]:<22} {row['imported_at'] or '-'}"
-        )
+        ))
     click.echo(f"{len(database.entries)} distinct domains; precedence: {' > '.join(SOURCE_PRECEDENCE)}")
     if missing:
         click.echo(f"not imported: {', '.join(missing)} (see 'auditor db import --help')")

@@ -41,7 +41,7 @@ from auditor.live.session import (
 )
 from auditor.live.worker import WorkerClient
 from auditor.records import SourceKind
-from auditor.sources.mitmflows import tls_failure_to_record, websocket_message_to_record
+from auditor.sources.mitmflows import pickle_reducers, tls_failure_to_record, websocket_message_to_record
 
 log = logging.getLogger("classroom_auditor")
 
@@ -138,7 +138,9 @@ class ClassroomAuditor:
         make_session_folder(folder)
         # Only a UI that lists flows (mitmweb, the console) needs to hear which flows to mark.
         wants_marks = ctx.master.addons.get("view") is not None
-        self.worker = WorkerClient(folder, settings, options.auditor_save_flows, self._mark if wants_marks else None)
+        self.worker = WorkerClient(
+            folder, settings, options.auditor_save_flows, self._mark if wants_marks else None, pickle_reducers()
+        )
         self.folder = folder
         log.info("Classroom auditor: session folder %s", folder)
         return self.worker

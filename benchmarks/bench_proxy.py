@@ -69,6 +69,8 @@ class Result:
     """CPU seconds the mitmdump process used during the run (its event loop: what traffic waits for)."""
     worker_cpu: float = 0.0
     """CPU seconds the auditor's analysis worker (mitmdump's child process) used during the run."""
+    worker_lag: float | None = None
+    """Seconds after the last response until every record was in records.jsonl (``None``: no addon)."""
 
     @property
     def rate(self) -> float:
@@ -87,6 +89,7 @@ class Result:
             f"p50 {self.percentile(0.5):6.2f} ms   p95 {self.percentile(0.95):6.2f} ms   errors {self.errors}   "
             f"CPU/request: proxy {self.cpu_per_request(self.proxy_cpu):.3f} ms, "
             f"worker {self.cpu_per_request(self.worker_cpu):.3f} ms"
+            + (f", worker lag {self.worker_lag:.2f} s" if self.worker_lag is not None else "")
         )
 
     def cpu_per_request(self, seconds: float) -> float:
@@ -165,8 +168,8 @@ VARIANTS: dict[str, tuple[bool, bool]] = {
 addon without and with its raw-flow file."""
 
 
-def start_mitmdump(temp: Path, label: str) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a real mitmdump on 127.0.0.1 in one of the :data:`VARIANTS`; return it and its port."""
+def start_mitmdump(temp: Path, label: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Start a real mitmdump on 127.0.0.1 in one of the :data:`VARIANTS`; return it, its port and session folder."""
     with_addon, save_flows = VARIANTS[label]
     port = free_port()
     run = temp / f"run-{time.monotonic_ns()}"
@@ -189,7 +192,7 @@ def start_mitmdump(temp: Path, label: str) -> tuple[subprocess.Popen[bytes], int
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, port
+                return process, port, run
         except OSError:
             if process.poll() is not None:
                 raise SystemExit(f"mitmdump exited with code {process.returncode}") from None
@@ -226,15 +229,31 @@ def children_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(int(child)) for child in children)
 
 
+def wait_for_records(session: Path, expected: int, time_cap: float) -> float:
+    """Seconds until ``records.jsonl`` holds ``expected`` lines (the worker caught up), at most ``time_cap``."""
+    started = time.monotonic()
+    while time.monotonic() - started < time_cap:
+        try:
+            if (session / "records.jsonl").read_bytes().count(b"\n") >= expected:
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
 def measure(temp: Path, server_port: int, label: str, args: argparse.Namespace) -> Result:
     """One run: start mitmdump, warm up, measure (throughput, latency, CPU), stop."""
-    process, port = start_mitmdump(temp, label)
+    process, port, session = start_mitmdump(temp, label)
     try:
-        load(port, server_port, min(200, args.requests), args.concurrency, args.time_cap, "warm-up")
+        warm_up = load(port, server_port, min(200, args.requests), args.concurrency, args.time_cap, "warm-up")
         proxy_before, worker_before = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
         result = load(port, server_port, args.requests, args.concurrency, args.time_cap, label)
-        # The worker may still be catching up: give it a moment so its CPU time counts.
-        time.sleep(0.5)
+        if VARIANTS[label][0]:
+            # The worker may still be catching up: wait for every record, so all its CPU time counts.
+            result.worker_lag = wait_for_records(session, warm_up.requests + result.requests, args.time_cap)
+        else:
+            time.sleep(0.5)
         result.proxy_cpu = cpu_seconds(process.pid) - proxy_before
         result.worker_cpu = children_cpu_seconds(process.pid) - worker_before
         return result
@@ -277,8 +296,10 @@ def main() -> int:
     plain_cpu = statistics.median(r.cpu_per_request(r.proxy_cpu) for r in results["mitmdump"])
     addon_cpu = statistics.median(r.cpu_per_request(r.proxy_cpu) for r in results["addon"])
     worker_cpu = statistics.median(r.cpu_per_request(r.worker_cpu) for r in results["addon"])
+    worker_lag = statistics.median(r.worker_lag or 0.0 for r in results["addon"])
     print(f"proxy CPU per request (median): plain {plain_cpu:.3f} ms, with addon {addon_cpu:.3f} ms "
-          f"(+{100 * (addon_cpu / plain_cpu - 1):.1f}%); analysis worker {worker_cpu:.3f} ms in its own process")
+          f"(+{100 * (addon_cpu / plain_cpu - 1):.1f}%); analysis worker {worker_cpu:.3f} ms in its own process, "
+          f"caught up {worker_lag:.2f} s after the last response")
     print("target: the addon costs at most 15% of plain mitmdump's throughput")
     return 0
 

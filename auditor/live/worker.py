@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copyreg
+import io
 import json
 import logging
 import os
@@ -44,7 +46,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,7 +90,9 @@ class WorkerClient:
         settings: SessionSettings,
         save_flows: bool,
         on_mark: Callable[[str, str], None] | None = None,
+        reducers: Mapping[type, Callable[[Any], tuple[Any, ...]]] | None = None,
     ) -> None:
+        """``reducers``: how to pickle types that cannot be pickled as they are (see :mod:`copyreg`)."""
         self.folder = folder
         self.errors = 0
         """Messages dropped because the worker was gone."""
@@ -96,6 +100,7 @@ class WorkerClient:
         """True once the worker is gone; later messages are dropped (and counted)."""
         self.closed_paths: tuple[str, str] | None = None
         self._on_mark = on_mark
+        self._dispatch_table = {**copyreg.dispatch_table, **(reducers or {})}
         self._out = bytearray()
         self._in = bytearray()
         self._writer_registered = False
@@ -130,9 +135,12 @@ class WorkerClient:
         if self.failed:
             self.errors += 1
             return
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._out += _HEADER.pack(len(data))
-        self._out += data
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = self._dispatch_table
+        pickler.dump(message)
+        self._out += _HEADER.pack(buffer.tell())
+        self._out += buffer.getbuffer()
         if self._loop is None or len(self._out) > MAX_PENDING_BYTES:
             # No loop to flush later, or the worker is far behind: wait for it (backpressure).
             self._write_all_blocking()
@@ -292,10 +300,10 @@ class Worker:
     """Handles the messages of one session."""
 
     def __init__(self, session: LiveSession, flows: IO[bytes] | None, marks: Callable[[str, str], None] | None):
-        from mitmproxy import io
+        from mitmproxy import io as mitm_io
 
         self.session = session
-        self.flow_writer = io.FlowWriter(flows) if flows is not None else None  # type: ignore[no-untyped-call]
+        self.flow_writer = mitm_io.FlowWriter(flows) if flows is not None else None  # type: ignore[no-untyped-call]
         self.marks = marks
         self._last_report = time.monotonic()
 

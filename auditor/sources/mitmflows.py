@@ -245,6 +245,31 @@ def flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: int = D
     return None
 
 
+def certificate_from_der(der: bytes) -> Any:
+    """Rebuild a mitmproxy ``Cert`` from its DER bytes (the other half of :func:`pickle_reducers`)."""
+    from cryptography import x509
+    from mitmproxy import certs
+
+    return certs.Cert(x509.load_der_x509_certificate(der))
+
+
+def _reduce_certificate(cert: Any) -> tuple[Any, ...]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return certificate_from_der, (cert._cert.public_bytes(Encoding.DER),)
+
+
+def pickle_reducers() -> dict[type, Any]:
+    """:mod:`copyreg` reducers that make flows picklable: HTTPS flows hold certificates, which cannot be.
+
+    Without them the addon fell back to ``get_state`` for every HTTPS flow: about
+    110 µs of the proxy's time per flow instead of about 25 µs.
+    """
+    from mitmproxy import certs
+
+    return {certs.Cert: _reduce_certificate}
+
+
 def _is_ip(text: str) -> bool:
     from auditor.sources.common import is_ip_literal
 

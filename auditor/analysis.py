@@ -198,13 +198,15 @@ class Analysis:
         return events
 
     def _count(self, destination: Destination, record: Record) -> None:
+        # Notes may quote a host name or an error text: planted values in them are masked too.
+        note = self.context.safe_host(record.note) if record.note else None
         if record.kind is not RecordKind.DNS:
             destination.requests += 1
             if record.content_visible:
                 destination.requests_visible += 1
                 destination.bytes_visible += record.bytes_up + record.bytes_down
             else:
-                _count_note(destination.hidden_notes, record.note or _hidden_reason(record))
+                _count_note(destination.hidden_notes, note or _hidden_reason(record))
         destination.bytes_up += record.bytes_up
         destination.bytes_down += record.bytes_down
         if record.server_ip:
@@ -215,9 +217,9 @@ class Analysis:
         if record.kind is RecordKind.HTTP and not record.encrypted:
             destination.unencrypted_any = True
         destination.kinds[record.kind.value] += 1
-        if record.note:
-            _count_note(destination.notes, record.note)
-        if record.request_body_truncated and record.note != BODY_CUT_NOTE:
+        if note:
+            _count_note(destination.notes, note)
+        if record.request_body_truncated and note != BODY_CUT_NOTE:
             _count_note(destination.notes, BODY_CUT_NOTE)
         if record.time:
             destination.first_seen = min(destination.first_seen, record.time)

@@ -283,3 +283,25 @@ def test_masks_show_too_little_to_recover_a_value(value: str, most_shown: int) -
     )
     tld = value.rsplit(".", 1)[-1] if "@" in value else ""
     assert shown - sum(1 for c in tld if c.isalnum()) <= most_shown, masked
+
+
+def test_notes_quoting_a_planted_value_are_masked() -> None:
+    """A source's note (e.g. mitmproxy's TLS error text) can quote the host name, values and all."""
+    from auditor.analysis import Analysis, AnalysisConfig
+    from auditor.profile import load_profile
+    from auditor.records import HostSource, Record, RecordKind, SourceKind
+    from auditor.report.formats import OutputFormat
+    from auditor.report.model import build_report
+
+    username = profile_values()["username"]
+    analysis = Analysis(AnalysisConfig(salt=b"notes", profile=load_profile(PROFILE)))
+    analysis.add(Record(kind=RecordKind.TLS, time=1.0, source=SourceKind.FLOW_FILE, host="sync.school.example",
+                        host_source=HostSource.SNI, encrypted=True, origin="notes",
+                        note=f"TLS handshake failed: certificate for {username}.school.example not trusted"))
+    analysis.finalize()
+    report = build_report(analysis)
+    (destination,) = report["destinations"]
+    assert any("certificate for ‹" in note for note in destination["notes"]), destination["notes"]
+    found = leaks("report", OutputFormat.JSON.to_format().render(report))
+    found += leaks("page", OutputFormat.HTML.to_format().render(report))
+    assert not found, found

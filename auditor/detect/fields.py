@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
+from auditor.decoding import decode_content
 from auditor.detect import Where
 from auditor.records import Record
 
@@ -189,8 +190,32 @@ def _top_fields(record: Record) -> Iterator[Field]:
     if record.request_body and record.content_visible:
         coding = (record.header("content-encoding") or "").strip().lower()
         chain: tuple[str, ...] = tuple(c.strip() for c in coding.split(",") if c.strip() not in ("", "identity"))
-        for key, value, inner_chain in body_fields(record.request_body, record.request_content_type or ""):
-            yield Field(Where.BODY, key, value, chain + inner_chain)
+        body, sniffed = sniff_compressed(record.request_body)
+        for key, value, inner_chain in body_fields(body, record.request_content_type or ""):
+            yield Field(Where.BODY, key, value, chain + sniffed + inner_chain)
+
+
+def sniff_compressed(body: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """``body`` inflated when it starts like gzip or zlib data, with the step taken (``gzip``/``deflate``).
+
+    SDKs compress bodies themselves and send them without ``Content-Encoding``
+    (PostHog's ``compression=gzip-js``), so the magic bytes decide. Bounded by
+    the same cap as content decoding; anything that does not inflate stays as it is.
+
+    >>> import gzip
+    >>> sniff_compressed(gzip.compress(b'{"a": 1}')), sniff_compressed(b"x=1")
+    ((b'{"a": 1}', ('gzip',)), (b'x=1', ()))
+    """
+    if body[:2] == b"\x1f\x8b":
+        step = "gzip"
+    elif len(body) >= 2 and body[0] == 0x78 and (body[0] * 256 + body[1]) % 31 == 0:
+        step = "deflate"
+    else:
+        return body, ()
+    decoded = decode_content(body, step)
+    if decoded.problem is not None or not decoded.data:
+        return body, ()
+    return decoded.data, (step,)
 
 
 # -- bodies ------------------------------------------------------------------
@@ -412,10 +437,28 @@ def _varint(data: bytes, offset: int) -> tuple[int, int]:
         shift += 7
 
 
+ZIGZAG_FROM = 1 << 16
+"""Smallest varint also read as a zigzag ``sint``: small counters and enums are not worth a second reading."""
+
+
+def varint_readings(value: int) -> list[int]:
+    """What a varint may mean without a schema: negative int32/int64 (ten-byte two's complement) or zigzag sint.
+
+    >>> varint_readings(150), varint_readings((1 << 64) - 932650110), varint_readings(1865300219)
+    ([150], [-932650110], [1865300219, -932650110])
+    """
+    if value >= 1 << 63:
+        return [value - (1 << 64)]
+    if value >= ZIGZAG_FROM:
+        return [value, (value >> 1) ^ -(value & 1)]
+    return [value]
+
+
 def protobuf_leaves(data: bytes, path: str = "", depth: int = 0) -> list[tuple[str, str]]:
     """Leaves of a protobuf message read without a schema, keyed by field numbers (``1.3.2``).
 
-    Varints are given as integers, fixed64/fixed32 as doubles/floats when they
+    Varints are given as integers (see :func:`varint_readings`: a large one
+    yields a second leaf with its zigzag reading), fixed64/fixed32 as doubles/floats when they
     look like real numbers, length-delimited fields as text when printable and
     as nested messages otherwise. Empty when ``data`` is not a whole message.
 
@@ -433,7 +476,7 @@ def protobuf_leaves(data: bytes, path: str = "", depth: int = 0) -> list[tuple[s
             key = f"{path}.{number}" if path else str(number)
             if wire_type == 0:
                 value, offset = _varint(data, offset)
-                leaves.append((key, str(value)))
+                leaves.extend((key, str(number)) for number in varint_readings(value))
             elif wire_type == 1:
                 if offset + 8 > len(data):
                     return []

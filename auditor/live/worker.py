@@ -62,6 +62,8 @@ CLOSE_TIMEOUT = 300.0
 """Seconds the worker may take to finish its queue and write the final reports."""
 POLL_INTERVAL = 0.02
 """Seconds between the worker's looks at its input pipe (it never sleeps inside ``read``; see :func:`_poll_frames`)."""
+NICENESS = 10
+"""How much the worker yields the CPU to the proxy: traffic first; the analysis may lag and catches up when idle."""
 PIPE_BYTES = 1024 * 1024
 """Pipe capacity asked for (Linux's unprivileged maximum): flows wait there, not in the proxy's memory."""
 
@@ -412,6 +414,8 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-flows", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    with contextlib.suppress(OSError, AttributeError):  # not on every system; the worker then just competes
+        os.nice(NICENESS)
 
     settings = _settings_from_json(json.loads(args.settings))
     profile = load_profile(settings.profile) if settings.profile else None

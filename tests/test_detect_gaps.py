@@ -7,9 +7,12 @@ type, where and under which key it was found, and how it was encoded.
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import zlib
+from datetime import UTC, datetime
 
 from auditor.detect import Detection, DetectionContext
 from auditor.detect.biometric import BiometricDetector
@@ -93,3 +96,59 @@ def test_negative_and_zigzag_scaled_coordinates_in_protobuf_are_the_profile_loca
                                                                           content_type="application/x-protobuf"))]
         assert ("precise_location", "1", "lat*1e6") in found
         assert ("precise_location", "2", "lon*1e6") in found
+
+
+# -- 2. hashes inside compound tokens, url-safe base64 without padding ---------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_digests_inside_a_separated_token_are_the_profile_values_they_hash() -> None:
+    email = hashlib.sha256(b"lena.testermann@pupils.example").digest()
+    phone = hashlib.sha1(b"+447700900123").digest()
+    for token in (f"v2|e:{_b64url(email)}|p:{base64.b64encode(phone).decode().rstrip('=')}",
+                  f"m.{_b64url(email)}~t.{_b64url(phone)}"):
+        found = {(d.data_type, d.encoding) for d in _known(_record(body=json.dumps({"ud": token}).encode()))}
+        assert found == {("email", "sha256(lower(email))"), ("phone", "sha1(e164(phone))")}
+
+
+def test_a_random_token_of_the_same_shape_is_not_a_match() -> None:
+    other = hashlib.sha256(b"someone.else@pupils.example").digest()
+    assert _known(_record(f"https://ads.example/conv?ud=v2|e:{_b64url(other)}")) == []
+
+
+# -- 3. birth dates as timestamps and in common layouts -----------------------
+
+
+def test_birthdate_as_epoch_seconds_milliseconds_and_dates_is_found() -> None:
+    midnight = int(datetime(2013, 11, 4, tzinfo=UTC).timestamp())
+    sydney_midnight_ms = (midnight - 11 * 3600) * 1000  # the device's local midnight, in milliseconds
+    body = json.dumps({"p": {"Birth": f"$D_{midnight}", "bday": sydney_midnight_ms, "d1": "04/11/2013",
+                             "d2": "11/04/2013", "d3": "20131104", "d4": "2013-11-04"}}).encode()
+    found = {(d.key, d.encoding) for d in _known(_record(body=body)) if d.data_type == "birthdate"}
+    assert found == {("p.Birth", "epoch(birthdate)"), ("p.bday", "epoch_ms(birthdate)"),
+                     ("p.d1", "date(birthdate,%d/%m/%Y)"), ("p.d2", "date(birthdate,%m/%d/%Y)"),
+                     ("p.d3", "date(birthdate,%Y%m%d)"), ("p.d4", "plain")}
+
+
+def test_timestamps_days_away_from_the_birthdate_are_not_it() -> None:
+    midnight = int(datetime(2013, 11, 4, tzinfo=UTC).timestamp())
+    body = json.dumps({"ts": midnight + 3 * 86400, "sent": (midnight - 2 * 86400) * 1000}).encode()
+    assert [d for d in _known(_record(body=body)) if d.data_type == "birthdate"] == []
+
+
+# -- 6. a lone first name or surname in prose ---------------------------------
+
+
+def test_a_lone_first_name_inside_prose_is_not_the_pupil_but_under_name_keys_and_as_a_full_name_it_is() -> None:
+    body = json.dumps({
+        "book": {"title": "Lena and the Lighthouse"},  # a story, not the pupil
+        "family": {"email": "mum.testermann@home.example"},  # a relative's address holding the surname
+        "child": {"display_name": "Lena T."},  # a name field: the first name counts inside it
+        "note": "Weekly report for Lena Testermann",  # the full name counts anywhere
+        "nick": "Lena",  # the whole value
+    }).encode()
+    found = {d.key for d in _known(_record(body=body)) if d.data_type == "name"}
+    assert found == {"child.display_name", "note", "nick"}

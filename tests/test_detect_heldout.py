@@ -45,11 +45,6 @@ def test_known_values_reach_095_precision_and_recall_overall(results) -> None:  
     assert total.recall is not None and total.recall >= 0.95, known.misses
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured on the held-out corpus: birthdate recall 0.83 (CleverTap $D_epoch DOB), email recall 0.94 and "
-    "phone recall 0.88 (Google Ads enhanced-conversion tv.1~em.~pn. compound; PostHog gzip body without "
-    "Content-Encoding), name precision 0.91 (first name inside 'Noah's Ark', surname inside the parent's "
-    "e-mail), precise_location recall 0.93 (negative int32 microdegrees in protobuf)"))
 def test_known_values_reach_095_precision_and_recall_for_every_data_type(results) -> None:  # type: ignore[no-untyped-def]
     known, _ = results
     below = {data_type: (tally.precision, tally.recall) for data_type, tally in known.by_type.items()

@@ -17,8 +17,7 @@ import re
 from collections.abc import Iterator
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
-from auditor.detect.fields import iter_fields, multipart_parts
-from auditor.detect.patterns import key_name
+from auditor.detect.fields import iter_fields, key_name, multipart_parts
 from auditor.records import HostSource, Record, RecordKind
 
 # (signature, offset, data type, format name)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import struct
@@ -118,6 +119,31 @@ def join_key(outer: str, inner: str) -> str:
     if not inner:
         return outer
     return outer + inner if inner.startswith("[") else f"{outer}.{inner}"
+
+
+_KEY_SPLIT = re.compile(r"[.\[\]@>#]")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@functools.lru_cache(maxsize=8192)
+def key_names(key: str) -> tuple[str, ...]:
+    """The named components of a key path, innermost first, lowercased, separators removed.
+
+    >>> key_names("events[0].user.Display_Name"), key_names("data[0].$set.$name")
+    (('displayname', 'user', 'events'), ('name', 'set', 'data'))
+    """
+    parts = (_NOT_ALNUM.sub("", part.lower()) for part in reversed(_KEY_SPLIT.split(key)) if part)
+    return tuple(part for part in parts if part and not part.isdigit())
+
+
+def key_name(key: str) -> str:
+    """The last named component of a key path, lowercased, separators removed.
+
+    >>> key_name("events[0].params.Location_Lat"), key_name("location[1]"), key_name("ud[em]")
+    ('locationlat', 'location', 'em')
+    """
+    names = key_names(key)
+    return names[0] if names else ""
 
 
 CUT_FIELDS = f"only the first {MAX_FIELDS} values of a request were searched"

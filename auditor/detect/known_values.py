@@ -22,11 +22,11 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
-from auditor.detect.fields import Field, iter_fields
+from auditor.detect.fields import Field, iter_fields, key_name
 from auditor.profile import DeviceProfile, KnownValue
 from auditor.records import HostSource, Record, RecordKind
 
@@ -40,6 +40,13 @@ _LOWERED_BEFORE_HASHING = frozenset({"email", "username", "name"})
 _DIGIT = re.compile(r"\d")
 _PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
+# A base64 or url-safe base64 digest (16-64 bytes) inside a compound token such as ``tv.1~em.<digest>~pn.<digest>``.
+_BASE64_TOKEN = re.compile(r"(?<![a-z0-9+/_-])[a-z0-9+/_-]{22,88}={0,2}(?![a-z0-9+/_=-])")
+# Seconds (9-10 digits, or fewer before 1973) or milliseconds (12-13 digits) since 1970, possibly negative.
+_EPOCH = re.compile(r"(?<![\d.])-?(?:\d{6,10}|\d{12,13})(?![\d.])")
+_DAY = 86400
+# Keys under which a lone first name or surname inside longer text is the person's name, not a word in prose.
+_NAME_KEYS = re.compile(r"name|^(?:fn|ln|given|family|first|last|surname|display|nick|author|greeting|salutation)$")
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{2,12}(?!\d)|(?<![\d.])-?\d{5,11}(?![\d.])")
 _LOCATION_KEY = re.compile(
     r"(?:^|[^a-z])(lat|lon|lng|long|latitude|longitude|geo|loc|location|coord|coords|ll|pos)(?:[^a-z]|$)"
@@ -89,13 +96,12 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
             ("-".join(bare[i : i + 2] for i in range(0, 12, 2)).lower(), f"dashes({label})"),
         ]
     if known.data_type == "birthdate":
-        try:
+        midnight = birthday_epoch(value)
+        if midnight is not None:
             day = date.fromisoformat(value)
-        except ValueError:
-            day = None
-        if day is not None:
             for layout in ("%Y%m%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y"):
                 forms.append((day.strftime(layout), f"date({label},{layout})"))
+            forms += [(str(midnight), f"epoch({label})"), (str(midnight * 1000), f"epoch_ms({label})")]
     if known.data_type in ("advertising_id", "device_id") and "-" in value:
         forms.append((value.replace("-", "").lower(), f"nodash({label})"))
     seen: set[str] = set()
@@ -105,6 +111,24 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
             seen.add(form)
             unique.append((form, transform))
     return unique
+
+
+def birthday_epoch(value: str) -> int | None:
+    """Seconds since 1970 at UTC midnight of a ``YYYY-MM-DD`` date (negative before 1970).
+
+    >>> birthday_epoch("2015-06-21"), birthday_epoch("1969-12-31"), birthday_epoch("21/06/2015")
+    (1434844800, -86400, None)
+    """
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _lone_name(known: KnownValue) -> bool:
+    """A first name or surname on its own: in prose it may be any word ("Grace", "Hope", "Noah's Ark")."""
+    return known.data_type == "name" and " " not in known.value.strip()
 
 
 def _trie_pattern(words: list[str]) -> str:
@@ -138,6 +162,10 @@ class KnownValueIndex:
         """Lowercase hex digests, for digests inside longer text."""
         self.phones: dict[str, Variant] = {}
         """Digits of phone forms, for numbers written with spaces, dots or brackets."""
+        self.encoded_digests: dict[str, Variant] = {}
+        """Lowercased base64 and url-safe base64 digests (padded and not), for digests inside compound tokens."""
+        self.birthdays: list[tuple[int, Variant]] = []
+        """UTC midnight of each birth date in epoch seconds, for timestamps off by a time zone."""
         embedded: dict[str, Variant] = {}
         for known in self._searched_values(profile):
             for form, transform in normal_forms(known):
@@ -156,12 +184,14 @@ class KnownValueIndex:
                     variant = Variant(known, f"{algorithm}({transform})", True)
                     self._add(self.whole, digest.hexdigest(), variant)
                     self._add(self.digests, digest.hexdigest(), variant)
-                    self._add(self.whole, base64.b64encode(digest.digest()).decode().lower(), variant)
-                    self._add(
-                        self.whole,
-                        base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=").lower(),
-                        variant,
-                    )
+                    standard = base64.b64encode(digest.digest()).decode().lower()
+                    urlsafe = base64.urlsafe_b64encode(digest.digest()).decode().lower()
+                    for encoded in {standard, standard.rstrip("="), urlsafe, urlsafe.rstrip("=")}:
+                        self._add(self.whole, encoded, variant)
+                        self._add(self.encoded_digests, encoded, variant)
+            midnight = birthday_epoch(known.value) if known.data_type == "birthdate" else None
+            if midnight is not None:
+                self.birthdays.append((midnight, Variant(known, f"epoch({known.label})", False)))
         # Longest first, so the scan reports the fullest form (an e-mail before its local part).
         self.embedded = embedded
         words = sorted(embedded, key=len, reverse=True)
@@ -183,8 +213,12 @@ class KnownValueIndex:
             yield KnownValue("full_name", "name", f"{first} {last}")
             yield KnownValue("full_name", "name", f"{last}, {first}")
 
-    def match_text(self, value: str) -> list[Variant]:
-        """Variants found in ``value``: the whole of it, or embedded in it."""
+    def match_text(self, value: str, name_context: bool = True) -> list[Variant]:
+        """Variants found in ``value``: the whole of it, or embedded in it.
+
+        Without ``name_context`` (a key that names a person), a lone first name
+        or surname counts only as the whole value, never as a word in longer text.
+        """
         stripped = value.strip()
         lowered = stripped.lower()
         hit = self.whole.get(lowered)
@@ -198,14 +232,30 @@ class KnownValueIndex:
         if len(lowered) > self.min_length and self._scanner is not None:
             for match in self._scanner.finditer(lowered):
                 variant = self.embedded.get(match.group(0))
-                if variant is not None and variant not in found:
+                if variant is not None and variant not in found and (name_context or not _lone_name(variant.known)):
                     found.append(variant)
         if len(lowered) > 32 and self.digests:
             for token in _HEX_TOKEN.findall(lowered):
                 variant = self.digests.get(token)
                 if variant is not None and variant not in found:
                     found.append(variant)
+        if len(lowered) > 22 and self.encoded_digests:
+            for token in _BASE64_TOKEN.findall(lowered):
+                variant = self.encoded_digests.get(token)
+                if variant is not None and variant not in found:
+                    found.append(variant)
         return found
+
+    def match_epoch(self, value: str) -> Variant | None:
+        """The birth date written as a timestamp (seconds or milliseconds) within a day of its UTC midnight."""
+        for token in _EPOCH.findall(value, 0, 256):
+            milliseconds = len(token.lstrip("-")) >= 12
+            seconds = int(token) / 1000 if milliseconds else int(token)
+            for midnight, variant in self.birthdays:
+                if abs(seconds - midnight) <= _DAY:
+                    unit = "epoch_ms" if milliseconds else "epoch"
+                    return Variant(variant.known, f"{unit}({variant.known.label})", False)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +358,13 @@ class KnownValueDetector(Detector):
                     )
             if item.parsed:
                 continue
-            for variant in index.match_text(item.value):
+            variants = index.match_text(item.value, bool(_NAME_KEYS.search(key_name(item.key))))
+            dated = any(v.known.data_type == "birthdate" for v in variants)
+            if index.birthdays and not dated and _DIGIT.search(item.value, 0, 64):
+                epoch = index.match_epoch(item.value)
+                if epoch is not None:
+                    variants.append(epoch)
+            for variant in variants:
                 known = variant.known
                 chain = (*item.chain, variant.transform) if variant.transform != known.label else item.chain
                 yield context.detection(

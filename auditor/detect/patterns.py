@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
-from auditor.detect.fields import Field, iter_fields
+from auditor.detect.fields import Field, iter_fields, key_name
 from auditor.detect.known_values import KnownValueDetector
 from auditor.records import Record
 
@@ -113,19 +113,6 @@ _SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "trace
 
 _KEY_SPLIT = re.compile(r"[.\[\]@>#]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
-
-
-@functools.lru_cache(maxsize=8192)
-def key_name(key: str) -> str:
-    """The last named component of a key path, lowercased, separators removed.
-
-    >>> key_name("events[0].params.Location_Lat"), key_name("location[1]"), key_name("ud[em]")
-    ('locationlat', 'location', 'em')
-    """
-    for part in reversed(_KEY_SPLIT.split(key)):
-        if part and not part.isdigit():
-            return _NOT_ALNUM.sub("", part.lower())
-    return ""
 
 
 @functools.lru_cache(maxsize=8192)

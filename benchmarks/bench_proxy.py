@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 ADDON = REPO / "addons" / "classroom_auditor.py"
@@ -113,8 +115,43 @@ def request_mix(number: int, host: str, server_port: int) -> tuple[str, str, byt
     return "GET", f"{origin}/g?en=page_view&n={number}&lat=52.370216&lon=4.895168", b"", {"Host": host}
 
 
-def load(proxy_port: int, server_port: int, total: int, concurrency: int, time_cap: float, label: str) -> Result:
-    """Send ``total`` requests through the proxy from ``concurrency`` keep-alive clients (bounded by time_cap)."""
+def connect(proxy_port: int, server_port: int, tls: ssl.SSLContext | None) -> http.client.HTTPConnection:
+    """A keep-alive connection to the proxy: plain HTTP, or an HTTPS tunnel to the local server."""
+    if tls is None:
+        return http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+    conn = http.client.HTTPSConnection("127.0.0.1", proxy_port, timeout=10, context=tls)
+    conn.set_tunnel("127.0.0.1", server_port)
+    return conn
+
+
+def tls_server_context(folder: Path) -> ssl.SSLContext:
+    """A server certificate for 127.0.0.1 from a throw-away CA (mitmproxy's own certificate code)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from mitmproxy import certs
+
+    store = certs.CertStore.from_store(folder, "bench-server", 2048)
+    entry = store.get_cert("127.0.0.1", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    pem = folder / "server.pem"
+    key = entry.privatekey.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    pem.write_bytes(entry.cert.to_pem() + key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    return context
+
+
+def load(
+    proxy_port: int, server_port: int, total: int, concurrency: int, time_cap: float, label: str,
+    tls: ssl.SSLContext | None = None,
+) -> Result:
+    """Send ``total`` requests through the proxy from ``concurrency`` keep-alive clients (bounded by time_cap).
+
+    With ``tls`` (a context trusting mitmproxy's CA) each client opens an HTTPS tunnel (``CONNECT``) instead.
+    """
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -123,13 +160,16 @@ def load(proxy_port: int, server_port: int, total: int, concurrency: int, time_c
 
     def worker(host: str) -> None:
         # One host per keep-alive connection, as an SDK does.
-        conn = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+        conn = connect(proxy_port, server_port, tls)
         while time.monotonic() < deadline:
             with lock:
                 number = next(counter, None)
             if number is None:
                 break
             method, url, body, headers = request_mix(number, host, server_port)
+            if tls is not None:  # inside the tunnel: origin-form, "/path?query"
+                parts = urlsplit(url)
+                url = f"{parts.path}?{parts.query}" if parts.query else parts.path
             started = time.perf_counter()
             try:
                 conn.request(method, url, body=body or None, headers=headers)
@@ -139,7 +179,7 @@ def load(proxy_port: int, server_port: int, total: int, concurrency: int, time_c
             except (OSError, http.client.HTTPException):
                 ok = False
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+                conn = connect(proxy_port, server_port, tls)
             elapsed = time.perf_counter() - started
             with lock:
                 if ok:
@@ -168,7 +208,7 @@ VARIANTS: dict[str, tuple[bool, bool]] = {
 addon without and with its raw-flow file."""
 
 
-def start_mitmdump(temp: Path, label: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+def start_mitmdump(temp: Path, label: str, tls: bool = False) -> tuple[subprocess.Popen[bytes], int, Path]:
     """Start a real mitmdump on 127.0.0.1 in one of the :data:`VARIANTS`; return it, its port and session folder."""
     with_addon, save_flows = VARIANTS[label]
     port = free_port()
@@ -179,6 +219,8 @@ def start_mitmdump(temp: Path, label: str) -> tuple[subprocess.Popen[bytes], int
         "--set", f"confdir={temp / 'conf'}",
         "--set", "flow_detail=0", "--set", "termlog_verbosity=warn",
     ]
+    if tls:
+        command += ["--set", "ssl_insecure=true"]  # the local server's certificate comes from a throw-away CA
     if with_addon:
         command += ["-s", str(ADDON), "--set", f"auditor_session={run}", "--set", "auditor_report_interval=0",
                     "--set", f"auditor_save_flows={str(save_flows).lower()}"]
@@ -244,11 +286,13 @@ def wait_for_records(session: Path, expected: int, time_cap: float) -> float:
 
 def measure(temp: Path, server_port: int, label: str, args: argparse.Namespace) -> Result:
     """One run: start mitmdump, warm up, measure (throughput, latency, CPU), stop."""
-    process, port, session = start_mitmdump(temp, label)
+    process, port, session = start_mitmdump(temp, label, args.tls)
+    client_tls = ssl.create_default_context(cafile=temp / "conf" / "mitmproxy-ca-cert.pem") if args.tls else None
     try:
-        warm_up = load(port, server_port, min(200, args.requests), args.concurrency, args.time_cap, "warm-up")
+        warm_up = load(port, server_port, min(200, args.requests), args.concurrency, args.time_cap, "warm-up",
+                       client_tls)
         proxy_before, worker_before = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
-        result = load(port, server_port, args.requests, args.concurrency, args.time_cap, label)
+        result = load(port, server_port, args.requests, args.concurrency, args.time_cap, label, client_tls)
         if VARIANTS[label][0]:
             # The worker may still be catching up: wait for every record, so all its CPU time counts.
             result.worker_lag = wait_for_records(session, warm_up.requests + result.requests, args.time_cap)
@@ -270,21 +314,25 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="LABEL",
                         help="measure only these variants (more rounds in the same time); default all four")
+    parser.add_argument("--tls", action="store_true",
+                        help="HTTPS through the proxy (CONNECT tunnels, TLS on both sides) instead of plain HTTP")
     args = parser.parse_args()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     results: dict[str, list[Result]] = {label: [] for label in args.variants}
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-proxy-") as temp:
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as temp:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+        if args.tls:
+            server.socket = tls_server_context(Path(temp)).wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
             for _ in range(args.rounds):
                 for label in args.variants:
                     result = measure(Path(temp), server.server_address[1], label, args)
                     results[label].append(result)
                     print(result.line(), flush=True)
-    finally:
-        server.shutdown()
-        server.server_close()
+        finally:
+            server.shutdown()
+            server.server_close()
     print("\nbest of each:")
     best = {label: max(runs, key=lambda r: r.rate) for label, runs in results.items()}
     median = {label: statistics.median(r.rate for r in runs) for label, runs in results.items()}

@@ -185,24 +185,25 @@ def parse_profile(data: dict[str, Any], path: str = "") -> DeviceProfile:
 
 
 def _check(key: str, text: str) -> None:
+    # Messages name the key, never the value: a profile holds the test device's real identifiers.
     if key in ("wifi_mac", "bluetooth_mac", "bssid") and not _MAC.match(text):
-        raise ProfileError(f"{key} {text!r} is not a MAC address like 02:00:00:aa:bb:cc")
+        raise ProfileError(f"{key} is not a MAC address like 02:00:00:aa:bb:cc")
     if key in ("lan_ip", "public_ip"):
         try:
             ipaddress.ip_address(text)
         except ValueError:
-            raise ProfileError(f"{key} {text!r} is not an IP address") from None
+            raise ProfileError(f"{key} is not an IP address") from None
     if key == "email" and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", text):
-        raise ProfileError(f"email {text!r} is not an e-mail address")
+        raise ProfileError("email is not an e-mail address")
     if key == "birthdate":
         try:
             date.fromisoformat(text)
         except ValueError:
-            raise ProfileError(f"birthdate {text!r} must be written YYYY-MM-DD") from None
+            raise ProfileError("birthdate must be written YYYY-MM-DD") from None
     if key == "phone" and not re.match(r"^\+\d[\d ()-]{5,20}$", text):
-        raise ProfileError(f"phone {text!r} must be in international form, e.g. +1 555 0100 234")
+        raise ProfileError("phone must be in international form, e.g. +1 555 0100 234")
     if key == "imei" and not re.match(r"^\d{14,16}$", text):
-        raise ProfileError(f"imei {text!r} must be 15 digits")
+        raise ProfileError("imei must be 15 digits")
 
 
 def _location(table: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -212,7 +213,7 @@ def _location(table: dict[str, Any]) -> tuple[float | None, float | None]:
     if not isinstance(lat, int | float) or not isinstance(lon, int | float) or isinstance(lat, bool):
         raise ProfileError("[location] needs both latitude and longitude as numbers")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ProfileError(f"[location] {lat}, {lon} is not a latitude/longitude pair")
+        raise ProfileError("[location] latitude must be within ±90 and longitude within ±180")
     return float(lat), float(lon)
 
 

@@ -152,3 +152,82 @@ def test_a_lone_first_name_inside_prose_is_not_the_pupil_but_under_name_keys_and
     }).encode()
     found = {d.key for d in _known(_record(body=body)) if d.data_type == "name"}
     assert found == {"child.display_name", "note", "nick"}
+
+
+# -- 5. pattern detection without a profile ------------------------------------
+
+
+def test_a_name_counts_under_a_person_object_not_under_an_event_app_or_screen() -> None:
+    body = json.dumps({
+        "people": [{"$set": {"$name": "Ada Okafor"}}],
+        "identify": {"traits": {"name": "Ada Okafor"}, "usr": {"name": "Ada"}},
+        "viewer": {"displayName": "Ada O."},
+        "event": {"name": "Quiz Started"}, "app": {"name": "Maths Garden", "displayName": "Maths Garden"},
+        "screen": {"name": "Home"}, "screen_name": "Settings",
+    }).encode()
+    found = {d.key for d in _patterns(_record(body=body)) if d.data_type == "name"}
+    assert found == {"people[0].$set.$name", "identify.traits.name", "identify.usr.name", "viewer.displayName"}
+
+
+def test_sdk_installation_and_anonymous_ids_are_device_ids_when_the_value_is_an_identifier() -> None:
+    body = json.dumps({
+        "anonymous_id": "8d0e6c57-1b2a-4c3d-9e8f-0a1b2c3d4e5f", "installationUuid": "c0ffee5e4d3c2b1a0f9e8d7c6b5a4939",
+        "ctx": {"device": {"id": "R2ZxT0d1cGx3QmFzZTY0SWQ="}},
+        "other": {"anonId": "unknown", "installation_uuid": "00000000", "device": {"id": "tablet"}},
+    }).encode()
+    found = {d.key for d in _patterns(_record(body=body)) if d.data_type == "device_id"}
+    assert found == {"anonymous_id", "installationUuid", "ctx.device.id"}
+
+
+def test_advertising_id_key_variants_and_header_need_a_real_uuid() -> None:
+    ad_id = "6f1d2c3b-4a59-4e87-9b10-2c3d4e5f6a7b"
+    record = _record(f"https://ads.example/req?advId={ad_id}&google_advertising_id={ad_id}&deviceIdfa={ad_id}"
+                     "&iosAdvertisingIdentifier=00000000-0000-0000-0000-000000000000",
+                     headers=(("X-Advertising-Id", ad_id),))
+    found = {(d.where.value, d.key) for d in _patterns(record) if d.data_type == "advertising_id"}
+    assert found == {("query", "advId"), ("query", "google_advertising_id"), ("query", "deviceIdfa"),
+                     ("header", "x-advertising-id")}
+
+
+def test_bearer_tokens_and_oauth_token_fields_are_credentials_masked_to_their_length() -> None:
+    token = "ya29.a0AfB_byC7xR2mQ9dLk3pW8vT1nZ5sJ4hG6fD0eA"
+    record = _record("https://lms.example/api/v1/users/self?access_token=" + token,
+                     json.dumps({"refresh_token": "1//0gLx7Qm2rT9vB4nK8pW3sZ6"}).encode(),
+                     headers=(("Authorization", f"Bearer {token}"),))
+    found = [d for d in _patterns(record) if d.data_type == "credentials"]
+    assert {(d.where.value, d.key) for d in found} == {
+        ("header", "authorization"), ("query", "access_token"), ("body", "refresh_token")}
+    for detection in found:
+        assert token[:6] not in detection.masked_value and "chars" in detection.masked_value
+
+
+def test_app_keys_are_not_a_persons_credentials() -> None:
+    record = _record("https://maps.example/v4/tiles?access_token=pk.eyJ1IjoiYXBwIn0.Zm9vYmFy",
+                     headers=(("Authorization", "Basic " + base64.b64encode(b"wk_9a8b7c6d5e:").decode()),))
+    assert [d for d in _patterns(record) if d.data_type == "credentials"] == []
+
+
+def test_keystroke_and_emotion_telemetry_is_reported_once_per_object() -> None:
+    body = json.dumps({
+        "typing_cadence": [{"key": "e", "down": 12, "up": 95}, {"key": "r", "down": 130, "up": 201}],
+        "affect": {"frustration": 0.4, "boredom": 0.1},
+        "facial_expression_scores": {"surprise": 0.2},
+        "affected_rows": 3, "score": {"total": 7},
+    }).encode()
+    found = {(d.data_type, d.key) for d in _patterns(_record(body=body))}
+    assert found == {("biometric_other", "typing_cadence"), ("biometric_other", "affect"),
+                     ("biometric_other", "facial_expression_scores")}
+
+
+def test_role_mailboxes_are_a_vendors_not_a_pupils() -> None:
+    body = json.dumps({"footer": "Questions? Write to Privacy@quizvendor.example or no-reply@quizvendor.example",
+                       "reply_to": "ada.okafor@pupils.example"}).encode()
+    found = [d.key for d in _patterns(_record(body=body)) if d.data_type == "email"]
+    assert found == ["reply_to"]
+
+
+def test_a_role_mailbox_that_is_a_profile_value_is_still_found() -> None:
+    profile = parse_profile({"student": {"email": "info@family-okafor.example"}})
+    context = DetectionContext(Masker(b"s" * 32), profile=profile)
+    record = _record(body=json.dumps({"contact": "info@family-okafor.example"}).encode())
+    assert [(d.data_type, d.key) for d in KnownValueDetector().detect(record, context)] == [("email", "contact")]

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
-from auditor.detect.fields import iter_fields, key_name, multipart_parts
+from auditor.detect.fields import iter_fields, multipart_parts
 from auditor.records import HostSource, Record, RecordKind
 
 # (signature, offset, data type, format name)
@@ -39,15 +39,17 @@ _DATA_URL = re.compile(r"^data:((?:audio|video|image)/[\w.+-]{1,40});base64,", r
 _B64_MEDIA = ("/9j/", "iVBORw0KGgo", "UklGR", "T2dnUw", "GkXfo", "SUQz", "AAAAGGZ0eXA", "AAAAHGZ0eXA", "AAAAIGZ0eXA")
 _RELAY = re.compile(r"\b(stuns?|turns?):([\w.-]{1,253}|\[[0-9a-fA-F:]{2,45}\])(?::\d{1,5})?", re.I)
 _TRAILING_INDEX = re.compile(r"(?:\[\d+\])+$")
+_KEY_COMPONENT = re.compile(r"[^.\[\]@>#]*[^\W\d][^.\[\]@>#]*")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _RELAY_PORTS = frozenset({3478, 5349, 19302})
 # Key names about the body or behaviour of the person -> (data type, what it is).
 _BIOMETRIC_KEYS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"(?<!inter)(?<!sur)(?<!type)face(?!book)|facial|landmark|headpose"), "biometric_other",
      "face analysis"),
-    (re.compile(r"emotion|^mood$|smile"), "biometric_other", "emotion analysis"),
+    (re.compile(r"emotion|^mood$|smile|^affect(?!ed)"), "biometric_other", "emotion analysis"),
     (re.compile(r"voiceprint|voicefeature|speaker(?:id|embedding)|voicebiometric|vocal"), "biometric_other",
      "voice analysis"),
-    (re.compile(r"keystroke|typingspeed|typingcadence|typingrhythm|keypress(?:es|timing)|dwelltime|flighttime"),
+    (re.compile(r"keystroke|^typing|keypress(?:es|timing)|dwelltime|flighttime"),
      "biometric_other", "keystroke dynamics"),
     (re.compile(r"gaze|eyetrack|eyemovement|pupil(?!id)|blink|lookingaway|lookaway"), "attention_tracking",
      "gaze or eye tracking"),
@@ -171,17 +173,35 @@ class BiometricDetector(Detector):
                             confidence=0.6, detail=f"WebRTC session offering {kind}",
                             shown=f"WebRTC {kind} session description",
                         )
-            about = _biometric_key(key_name(item.key))
+            about = _biometric_path(item.key)
             if about is None or not value.strip():
                 continue
-            data_type, label = about
-            key = _TRAILING_INDEX.sub("", item.key)  # one detection for a whole array of samples
+            data_type, label, key = about
             if (data_type, key) not in reported:
                 reported.add((data_type, key))
                 yield context.detection(
                     data_type, item.where, key or None, value[:1024], self.name,
                     encoding=item.encoding, confidence=0.6, detail=label,
                 )
+
+
+@functools.lru_cache(maxsize=8192)
+def _biometric_path(key: str) -> tuple[str, str, str] | None:
+    """(data type, what it is, key path of the field or object) when a key path is about the person's body.
+
+    Telemetry nests samples (``keystrokes[0].dwell``, ``emotion.happy``), so the
+    innermost named component that says what they are decides, and the
+    detection is keyed by that object, once for all its samples.
+
+    >>> _biometric_path("keystroke_dynamics[3].flight"), _biometric_path("score.total")
+    (('biometric_other', 'keystroke dynamics', 'keystroke_dynamics'), None)
+    """
+    components = list(_KEY_COMPONENT.finditer(key))
+    for match in reversed(components):
+        about = _biometric_key(_NOT_ALNUM.sub("", match.group(0).lower()))
+        if about is not None:
+            return (*about, _TRAILING_INDEX.sub("", key[: match.end()]))  # one detection for an array of samples
+    return None
 
 
 @functools.lru_cache(maxsize=8192)

@@ -13,6 +13,8 @@ lists what pattern detection cannot see.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ipaddress
 import re
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
-from auditor.detect.fields import Field, iter_fields, key_name
+from auditor.detect.fields import Field, iter_fields, key_name, key_names
 from auditor.detect.known_values import KnownValueDetector
 from auditor.records import Record
 
@@ -108,7 +110,34 @@ _FINGERPRINT_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("carrier", re.compile(r"carrier|^mcc$|^mnc$|networkoperator")),
     ("device_model", re.compile(r"^model$|devicemodel|manufacturer|^brand$|hardwaremodel")),
 )
-_SKIP_HEADERS = frozenset({"user-agent", "authorization", "x-request-id", "traceparent", "sentry-trace"})
+_SKIP_HEADERS = frozenset({"user-agent", "x-request-id", "traceparent", "sentry-trace"})
+# Objects that describe a person: their ``name`` is the person's name (an event's, app's or screen's is not).
+_PERSON_OBJECTS = frozenset(
+    {"user", "usr", "users", "traits", "set", "setonce", "profile", "userprofile", "identity", "person", "people",
+     "member", "student", "pupil", "learner", "child", "kid", "customer", "owner", "author", "contact", "parent",
+     "guardian", "me", "userinfo", "userdata", "userproperties", "player", "teacher", "viewer", "account"}
+)
+# Objects whose display name is not a person's.
+_THING_OBJECTS = frozenset(
+    {"app", "application", "device", "screen", "page", "view", "event", "product", "item", "network", "os",
+     "browser", "sdk", "library", "lib", "category", "course", "class", "lesson", "school", "organization", "org"}
+)
+# SDK installation and anonymous IDs: the key alone does not say the value is one, so the value must look like it.
+_SDK_ID_KEYS = frozenset(
+    {"anonymousid", "anonid", "anonymousidentifier", "anonymoususerid", "installationuuid", "installuuid",
+     "deviceuuid", "appinstallid", "sdkinstallid"}
+)
+_AD_ID_SUFFIXES = ("advertisingid", "advertisingidentifier", "idfa")
+_TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken"})
+_AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
+_AUTH_VALUE = re.compile(r"^(?:[A-Za-z][\w-]{0,20}\s+)?[\w~+/.=:-]{8,}$")
+# Keys meant to be public (Mapbox ``pk.``, Stripe ``pk_``, browser SDK ``pub…`` client tokens): the app's, not a login.
+_PUBLISHABLE_KEY = re.compile(r"^(?:pk[._]|pub[._0-9a-f])", re.IGNORECASE)
+_ROLE_MAILBOXES = frozenset(
+    {"support", "noreply", "no-reply", "donotreply", "do-not-reply", "privacy", "help", "info", "contact",
+     "feedback", "hello", "admin", "webmaster", "postmaster", "abuse", "security", "sales", "press", "legal",
+     "dpo", "billing", "notifications"}
+)
 
 
 _KEY_SPLIT = re.compile(r"[.\[\]@>#]")
@@ -207,19 +236,21 @@ class PatternDetector(Detector):
             elif decimal and item.key.endswith("]") and abs(float(value)) <= 180 and float(value) != 0:
                 yield self._location(context, item, value, len(decimal.group(1)))  # [lat, lon] arrays
             return
-        if _HASH.match(value.lower()):
-            hashed = _HASHED_KEYS.get(name)
-            if hashed is not None:
-                algorithm = _HASH_NAMES[len(value)]
-                yield self._detection(
-                    context, hashed, item, value, 0.7, "hash of personal data (input not known)",
-                    encoding=">".join((*item.chain, f"{algorithm}(?)")),
-                )
+        hashed = _HASHED_KEYS.get(name)
+        if hashed is not None and _HASH.match(value.lower()):
+            algorithm = _HASH_NAMES[len(value)]
+            yield self._detection(
+                context, hashed, item, value, 0.7, "hash of personal data (input not known)",
+                encoding=">".join((*item.chain, f"{algorithm}(?)")),
+            )
             return
         data_type = _KEY_TYPES.get(name)
         if data_type is None and name.endswith(("deviceid", "installid", "installationid")):
             data_type = "device_id"
         if data_type is None or value.lower() in _ZERO_IDS:
+            guessed = _guess_by_context(item, name, value)
+            if guessed is not None:
+                yield self._detection(context, guessed[0], item, value, guessed[1])
             return
         if self._plausible(data_type, name, value):
             yield self._detection(context, data_type, item, value, 0.75)
@@ -260,7 +291,9 @@ class PatternDetector(Detector):
         if "@" in text:
             for match in _EMAIL.finditer(text):
                 if text[max(match.start() - 3, 0) : match.start()] != "://":  # user@host in a URL is not mail
-                    yield self._detection(context, "email", item, match.group(0), 0.9)
+                    confidence = _email_confidence(match.group(0))
+                    if confidence:
+                        yield self._detection(context, "email", item, match.group(0), confidence)
         if _E164.match(value) and name not in _KEY_TYPES:
             yield self._detection(context, "phone", item, value, 0.7)
         if (":" in text or "-" in text) and name not in _KEY_TYPES:
@@ -296,6 +329,70 @@ class PatternDetector(Detector):
         if named and address.is_private:
             return self._detection(context, "ip_address", item, text, 0.6, "a local network address")
         return None
+
+
+def _guess_by_context(item: Field, name: str, value: str) -> tuple[str, float] | None:
+    """(data type, confidence) for keys that need their parent object or the value's shape to tell.
+
+    >>> _guess_by_context(Field(Where.BODY, "batch[0].traits.name", "Ada Okafor"), "name", "Ada Okafor")
+    ('name', 0.7)
+    >>> _guess_by_context(Field(Where.BODY, "events[0].name", "level_up"), "name", "level_up") is None
+    True
+    """
+    names = key_names(item.key)
+    parent = names[1] if len(names) > 1 else ""
+    if (name == "name" and parent in _PERSON_OBJECTS) or (name == "displayname" and parent not in _THING_OBJECTS):
+        if 2 <= len(value) <= 80 and _NAME_VALUE.match(value):
+            return "name", 0.7
+        return None
+    if name in _SDK_ID_KEYS or (name in ("id", "uuid") and parent == "device"):
+        return ("device_id", 0.7) if _identifier_like(value) else None
+    if name == "advid" or name.endswith(_AD_ID_SUFFIXES):
+        plausible = _UUID.match(value) and len(set(value.replace("-", ""))) > 2
+        return ("advertising_id", 0.75) if plausible else None
+    if name in _TOKEN_KEYS or (item.where is Where.HEADER and item.key in _AUTH_HEADERS):
+        secret = _AUTH_VALUE.match(value) and not _PUBLISHABLE_KEY.match(value) and not _api_key_login(value)
+        return ("credentials", 0.8) if secret else None
+    return None
+
+
+def _api_key_login(value: str) -> bool:
+    """HTTP Basic with an empty password: an app's write key (``key:``, Segment, Stripe), not a person's login.
+
+    >>> _api_key_login("Basic " + base64.b64encode(b"wk_3Fh2:").decode()), _api_key_login("Basic YWRhOnB3")
+    (True, False)
+    """
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return decoded.endswith(b":") and decoded.count(b":") == 1
+
+
+def _identifier_like(value: str) -> bool:
+    """A UUID, long hex or base64-ish token: an ID, not a word like ``unknown`` or a counter.
+
+    >>> [_identifier_like(v) for v in ("3f2a9c1e-55b0-4d7e-a1c2-9e8f7d6c5b4a", "unknown", "12345678")]
+    [True, False, False]
+    """
+    if not 8 <= len(value) <= 128 or not _ID_CHARS.match(value) or value.lower() in _ZERO_IDS:
+        return False
+    has_digit = any(c.isdigit() for c in value)
+    has_letter = any(c.isalpha() for c in value)
+    return has_digit and has_letter and len(set(value.lower())) > 4
+
+
+def _email_confidence(address: str) -> float:
+    """0.9 for an address; 0 for a role mailbox (``support@``, ``noreply@``): a vendor's, not a pupil's.
+
+    >>> _email_confidence("ada.okafor@school.example"), _email_confidence("No-Reply@vendor.example")
+    (0.9, 0)
+    """
+    local = address.split("@", 1)[0].lower()
+    return 0 if local in _ROLE_MAILBOXES else 0.9
 
 
 def _parse_date(value: str) -> date | None:

@@ -231,3 +231,10 @@ def test_a_role_mailbox_that_is_a_profile_value_is_still_found() -> None:
     context = DetectionContext(Masker(b"s" * 32), profile=profile)
     record = _record(body=json.dumps({"contact": "info@family-okafor.example"}).encode())
     assert [(d.data_type, d.key) for d in KnownValueDetector().detect(record, context)] == [("email", "contact")]
+
+
+def test_a_url_sent_as_a_value_has_its_query_parameters_judged_by_their_names() -> None:
+    body = json.dumps({"page": {"landing": "https://school.example/login?user_name=ada_ok7&next=/home#dob=2013-11-04",
+                                "referrer": "https://search.example/?q=maths+homework"}}).encode()
+    found = {(d.data_type, d.key, d.encoding) for d in _patterns(_record(body=body))}
+    assert found == {("username", "page.landing", "query:user_name"), ("birthdate", "page.landing", "query:dob")}

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
+from urllib.parse import parse_qsl, urlsplit
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields, key_name, key_names
@@ -210,6 +211,22 @@ class PatternDetector(Detector):
         if len(value) <= 512:
             yield from self._by_key(item, name, value, context)
         yield from self._by_format(item, name, value, context)
+        if value.startswith(("https://", "http://")) and "=" in value:
+            yield from self._in_url(item, value, context)
+
+    def _in_url(self, item: Field, url: str, context: DetectionContext) -> Iterator[Detection]:
+        """Query parameters of a URL sent as a value (a landing page, a referrer): judged by their own names.
+
+        The detection stays keyed by the field holding the URL; the chain names the parameter (``query:email``).
+        """
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        pairs = parse_qsl(parts.query) + (parse_qsl(parts.fragment) if "=" in parts.fragment else [])
+        for param, param_value in pairs[:64]:
+            inner = Field(item.where, item.key, param_value, (*item.chain, f"query:{param}"))
+            yield from self._by_key(inner, key_name(param), param_value.strip(), context)
 
     def _detection(
         self, context: DetectionContext, data_type: str, item: Field, value: str, confidence: float,

@@ -238,3 +238,10 @@ def test_a_url_sent_as_a_value_has_its_query_parameters_judged_by_their_names() 
                                 "referrer": "https://search.example/?q=maths+homework"}}).encode()
     found = {(d.data_type, d.key, d.encoding) for d in _patterns(_record(body=body))}
     assert found == {("username", "page.landing", "query:user_name"), ("birthdate", "page.landing", "query:dob")}
+
+
+def test_an_address_at_the_destinations_own_domain_is_reported_with_low_confidence() -> None:
+    body = json.dumps({"assigned_by": "m.jones@help.quizvendor.example", "pupil": "ada.okafor@pupils.example"}).encode()
+    found = {d.key: d.confidence for d in _patterns(_record("https://api.quizvendor.example/v1/assign", body))
+             if d.data_type == "email"}
+    assert found == {"assigned_by": 0.5, "pupil": 0.9}

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields, key_name, key_names
 from auditor.detect.known_values import KnownValueDetector
+from auditor.domains import registrable_domain
 from auditor.records import Record
 
 _ID_CHARS = re.compile(r"^[\w:.+/=-]+$")
@@ -171,11 +172,14 @@ class PatternDetector(Detector):
     def __init__(self, known: KnownValueDetector | None = None) -> None:
         self.known = known
         """The known-value detector running before this one: what it found is not guessed again."""
+        self._site = ""
+        """Registrable domain of the record being searched: addresses there are likely the service's own."""
 
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         if not record.content_visible:
             return
         signals: dict[str, Field] = {}
+        self._site = registrable_domain(record.host) if record.host else ""
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
         for item in iter_fields(record):
@@ -308,9 +312,10 @@ class PatternDetector(Detector):
         if "@" in text:
             for match in _EMAIL.finditer(text):
                 if text[max(match.start() - 3, 0) : match.start()] != "://":  # user@host in a URL is not mail
-                    confidence = _email_confidence(match.group(0))
+                    confidence = _email_confidence(match.group(0), self._site)
                     if confidence:
-                        yield self._detection(context, "email", item, match.group(0), confidence)
+                        detail = "an address at the destination's own domain" if confidence < 0.9 else None
+                        yield self._detection(context, "email", item, match.group(0), confidence, detail)
         if _E164.match(value) and name not in _KEY_TYPES:
             yield self._detection(context, "phone", item, value, 0.7)
         if (":" in text or "-" in text) and name not in _KEY_TYPES:
@@ -402,14 +407,21 @@ def _identifier_like(value: str) -> bool:
     return has_digit and has_letter and len(set(value.lower())) > 4
 
 
-def _email_confidence(address: str) -> float:
+def _email_confidence(address: str, site: str = "") -> float:
     """0.9 for an address; 0 for a role mailbox (``support@``, ``noreply@``): a vendor's, not a pupil's.
+
+    An address at the destination's own registrable domain ``site`` gets 0.5:
+    often the service's staff, though a school's own system sees its pupils' addresses too.
 
     >>> _email_confidence("ada.okafor@school.example"), _email_confidence("No-Reply@vendor.example")
     (0.9, 0)
+    >>> _email_confidence("jo@mail.quizvendor.example", "quizvendor.example")
+    0.5
     """
-    local = address.split("@", 1)[0].lower()
-    return 0 if local in _ROLE_MAILBOXES else 0.9
+    local, _, domain = address.lower().partition("@")
+    if local in _ROLE_MAILBOXES:
+        return 0
+    return 0.5 if site and registrable_domain(domain) == site else 0.9
 
 
 def _parse_date(value: str) -> date | None:

@@ -136,6 +136,7 @@ def key_names(key: str) -> tuple[str, ...]:
     return tuple(part for part in parts if part and not part.isdigit())
 
 
+@functools.lru_cache(maxsize=8192)
 def key_name(key: str) -> str:
     """The last named component of a key path, lowercased, separators removed.
 

@@ -17,6 +17,7 @@ detection's encoding chain.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import re
@@ -124,6 +125,12 @@ def birthday_epoch(value: str) -> int | None:
     except ValueError:
         return None
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+@functools.lru_cache(maxsize=8192)
+def _names_a_person(key: str) -> bool:
+    """Whether the key a value sits under says it is a person's name (``child.display_name``, ``greeting``)."""
+    return bool(_NAME_KEYS.search(key_name(key)))
 
 
 def _lone_name(known: KnownValue) -> bool:
@@ -358,7 +365,7 @@ class KnownValueDetector(Detector):
                     )
             if item.parsed:
                 continue
-            variants = index.match_text(item.value, bool(_NAME_KEYS.search(key_name(item.key))))
+            variants = index.match_text(item.value, _names_a_person(item.key))
             dated = any(v.known.data_type == "birthdate" for v in variants)
             if index.birthdays and not dated and _DIGIT.search(item.value, 0, 64):
                 epoch = index.match_epoch(item.value)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from synthetic_session import APP_DOMAIN, HOSTILE_HOST, HOSTILE_URL, HOSTILE_VALUE, classroom_session
@@ -13,7 +14,7 @@ from synthetic_session import APP_DOMAIN, HOSTILE_HOST, HOSTILE_URL, HOSTILE_VAL
 from auditor.analysis import Analysis, AnalysisConfig
 from auditor.findings import default_rules
 from auditor.report import OutputFormat, build_report
-from auditor.report.formats import ReportFormat
+from auditor.report.formats import ReportFormat, write_report
 from auditor.report.html import content_security_policy, render_html
 
 
@@ -37,6 +38,19 @@ def test_to_format_is_exhaustive(report: dict) -> None:
         renderer = member.to_format()
         assert isinstance(renderer, ReportFormat)
         assert renderer.render(report).strip(), member
+
+
+def test_written_file_equals_the_rendered_content(report: dict, tmp_path: Path) -> None:
+    weird = {**report, "app": {**report["app"], "name": "lone \ud800 surrogate"}}
+    for member in OutputFormat:
+        path = write_report(weird, member, tmp_path / f"out-{member.value}")
+        written = path.read_text(encoding="utf-8")
+        if member is OutputFormat.HTML:  # plotly gives each figure a random element id
+            assert written.startswith("<!DOCTYPE html>") and "lone \\ud800 surrogate" in written
+        else:
+            assert written == member.to_format().render(weird), member
+    assert json.loads((tmp_path / "out-json").read_text(encoding="utf-8"))["app"]["name"] == "lone \ud800 surrogate"
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_sections_a_reviewer_needs_are_present(page: str) -> None:

@@ -9,7 +9,7 @@ import os
 from abc import ABC, abstractmethod
 from enum import Enum
 from pathlib import Path
-from typing import Any, assert_never
+from typing import Any, TextIO, assert_never
 
 from auditor.text import encodable
 
@@ -23,6 +23,10 @@ class ReportFormat(ABC):
     def render(self, report: dict[str, Any]) -> str:
         """The file content."""
 
+    def write(self, report: dict[str, Any], handle: TextIO) -> None:
+        """Write the file content to an open text file."""
+        handle.write(self.render(report))
+
 
 class JsonFormat(ReportFormat):
     """The machine-readable contract, pretty-printed with stable key order."""
@@ -31,6 +35,13 @@ class JsonFormat(ReportFormat):
 
     def render(self, report: dict[str, Any]) -> str:
         return encodable(json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False)) + "\n"
+
+    def write(self, report: dict[str, Any], handle: TextIO) -> None:
+        # Streamed: a report of many destinations never exists twice in memory as one string.
+        encoder = json.JSONEncoder(indent=2, sort_keys=False, ensure_ascii=False)
+        for chunk in encoder.iterencode(report):
+            handle.write(encodable(chunk))
+        handle.write("\n")
 
 
 DESTINATION_COLUMNS = (
@@ -118,10 +129,14 @@ class OutputFormat(str, Enum):
 
 def write_report(report: dict[str, Any], fmt: OutputFormat, path: Path) -> Path:
     """Render and write atomically (a reader never sees half a report)."""
-    content = fmt.to_format().render(report)
+    renderer = fmt.to_format()
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(content)
-    os.replace(temp, path)
+    try:
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            renderer.write(report, handle)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     return path

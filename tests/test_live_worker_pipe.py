@@ -51,7 +51,7 @@ def test_an_idle_worker_costs_almost_no_cpu(tmp_path: Path, auditor_env: dict[st
         idle = _cpu_seconds(client.process.pid) - before
     finally:
         assert client.close() is not None
-    # It looks at its pipe 50 times a second; that must stay a rounding error of one core.
+    # Idle, it waits on its pipe without polling: a rounding error of one core.
     assert idle < 0.1, f"idle worker used {idle:.2f} s of CPU in 2 s"
 
 

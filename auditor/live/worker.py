@@ -20,8 +20,8 @@ input and output (both ends are this package; nothing else speaks it):
   ``("publish", event)``, ``("report",)``, ``("error", where)``, ``("close",)``
 * from the worker: ``("mark", flow_id, comment)``, ``("closed", json_path, html_path)``
 
-The worker never sleeps inside ``read``: it looks at the pipe every
-:data:`POLL_INTERVAL` (:func:`_poll_frames`), so the proxy's writes never have
+While traffic flows, the worker does not wait on its pipe: it reads every
+:data:`POLL_INTERVAL` (:func:`_poll_frames`), so the proxy's writes do not have
 to wake it. That wake-up was the addon's largest cost to the proxy.
 
 Only :func:`serve` (the worker side) imports mitmproxy, and only to rebuild
@@ -61,7 +61,7 @@ MAX_PENDING_BYTES = 256 * 1024 * 1024
 CLOSE_TIMEOUT = 300.0
 """Seconds the worker may take to finish its queue and write the final reports."""
 POLL_INTERVAL = 0.02
-"""Seconds between the worker's looks at its input pipe (it never sleeps inside ``read``; see :func:`_poll_frames`)."""
+"""Seconds between the worker's reads of its input pipe while data keeps coming (see :func:`_poll_frames`)."""
 NICENESS = 10
 """How much the worker yields the CPU to the proxy: traffic first; the analysis may lag and catches up when idle."""
 PIPE_BYTES = 1024 * 1024
@@ -382,14 +382,16 @@ def _is_websocket_handshake(f: Any) -> bool:
 
 
 def _poll_frames(fd: int, interval: float = POLL_INTERVAL) -> Iterator[tuple[Any, ...]]:
-    """Yield the messages arriving on ``fd`` until its end, looking for new data every ``interval`` seconds.
+    """Yield the messages arriving on ``fd`` until its end; while data keeps coming, read every ``interval`` seconds.
 
-    Never waiting inside ``read`` is the point: a pipe with a sleeping reader makes
-    every write of the proxy wake this process, and that wake-up (a cross-CPU
-    interrupt, very costly in a virtual machine) cost the proxy about 200 µs per
-    flow, more than everything else the addon does. Written data waits in the
-    pipe (the kernel's memory, so it survives the proxy being killed) until the
-    next look.
+    A pipe with a waiting reader makes every write of the proxy wake this
+    process, and that wake-up (a cross-CPU interrupt, very costly in a virtual
+    machine) cost the proxy about 200 µs per flow under load, more than
+    everything else the addon does. So after each read the worker sleeps instead
+    of waiting on the pipe: under load the proxy's writes gather in the pipe (the
+    kernel's memory, so they survive the proxy being killed) and never wake it.
+    Only a pipe found empty is waited on, so the first flow after a pause is
+    analysed at once (mitmweb marks it without delay).
     """
     os.set_blocking(fd, False)
     pending = bytearray()
@@ -397,12 +399,13 @@ def _poll_frames(fd: int, interval: float = POLL_INTERVAL) -> Iterator[tuple[Any
         try:
             chunk = os.read(fd, 1 << 20)
         except BlockingIOError:
-            time.sleep(interval)
+            select.select([fd], [], [])  # idle: the next write wakes us, once
             continue
         if not chunk:
             return  # a message cut off by the proxy's death is dropped: it was never complete
         pending += chunk
         yield from _complete_frames(pending)
+        time.sleep(interval)  # busy: let writes gather rather than be woken by each
 
 
 def serve(argv: list[str] | None = None) -> int:

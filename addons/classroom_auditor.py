@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from auditor.live.session import (
     write_owner_only,
 )
 from auditor.live.worker import WorkerClient
+from auditor.privacy import redact_text
 from auditor.records import SourceKind
 from auditor.sources.mitmflows import pickle_reducers, tls_failure_to_record, websocket_message_to_record
 
@@ -291,7 +293,11 @@ class ClassroomAuditor:
         if self.worker is not None and not self.worker.failed:
             self.worker.send("error", where)
         if self.errors <= TRACEBACKS_LOGGED:
-            log.exception("Classroom auditor: recording failed in %s; the flow passed unchanged", where)
+            # The exception text can quote captured data: masked here, whole only at debug level.
+            exc = sys.exc_info()[1]
+            log.error("Classroom auditor: recording failed in %s (%s: %s); the flow passed unchanged",
+                      where, type(exc).__name__, redact_text(exc))
+            log.debug("Classroom auditor: traceback of that failure", exc_info=True)
         elif self.errors % 100 == 0:
             log.error("Classroom auditor: %d recording failures so far (flows passed unchanged)", self.errors)
 

@@ -371,3 +371,20 @@ def test_auditor_analyze_on_a_session_uses_the_app_it_was_recorded_for(session_d
     assert report["app"]["domains"] == ["app-measurement.com"] and not report["app"]["domains_inferred"]
     assert report["app"]["name"] == "Lab app"
     assert report["destinations"][0]["party"] == "first"
+
+
+def test_a_failure_log_masks_captured_values_quoted_by_the_exception(
+    session_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import auditor.sources.mitmflows as mitmflows
+
+    def conversion_quoting_data(flow: Any, *args: Any) -> Record | None:
+        raise ValueError("bad header value 'mia.testpupil@student.example'")
+
+    monkeypatch.setattr(mitmflows, "flow_to_record", conversion_quoting_data)
+    session = LiveSession(session_dir, SessionSettings(name="lab-1", report_interval=0))
+    with open_owner_only(session_dir / "flows.mitm") as flows:
+        Worker(session, flows, None).handle(("flow", tracker_flow()))
+        session.close()
+    assert "ValueError" in caplog.text and "bad header value" in caplog.text
+    assert "mia.testpupil@student.example" not in caplog.text

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.privacy import redact_text
 from auditor.sources.session import FLOWS_FILE
 
 log = logging.getLogger(__name__)
@@ -332,10 +333,13 @@ class Worker:
                 self.session.report_written()
             elif kind == "error":
                 self.session.note_error()
-        except Exception:  # one bad flow must not stop the session
+        except Exception as exc:  # one bad flow must not stop the session
             self.session.note_error()
             if self.session.errors <= 5:
-                log.exception("Classroom auditor: analysis failed on a %s message; skipped", kind)
+                # The exception text can quote captured data: masked here, whole only at debug level.
+                log.error("Classroom auditor: analysis failed on a %s message (%s: %s); skipped",
+                          kind, type(exc).__name__, redact_text(exc))
+                log.debug("Classroom auditor: traceback of that failure", exc_info=True)
 
     def _flow(self, f: Any) -> None:
         from auditor.records import SourceKind

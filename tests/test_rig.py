@@ -48,6 +48,7 @@ def test_addon_sends_stand_ins_to_loopback_and_refuses_everything_else() -> None
             addon.server_connect(refused)
             assert refused.server.error and "refused" in refused.server.error
             assert refused.server.address == (host, port)
+    context.master.event_loop.close()  # taddons made this loop for a test outside one; don't leak it
 
 
 @pytest.mark.slow

@@ -130,7 +130,8 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; the body is base64 so any bytes survive."""
-        data = dataclasses.asdict(self)
+        # A shallow copy: asdict() deep-copies every header tuple, and the live worker calls this per flow.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["kind"] = self.kind.value
         data["source"] = self.source.value
         data["host_source"] = self.host_source.value
@@ -206,3 +207,6 @@ class InputSummary:
     sha256: str
     records: int = 0
     problems: list[InputProblem] = field(default_factory=list)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Record))

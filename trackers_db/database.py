@@ -17,12 +17,14 @@ can say "curated; also adguard, duckduckgo-app".
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -165,20 +167,57 @@ class SourceInfo:
 
 
 class _Level(NamedTuple):
-    """What all sources say about one domain suffix, decided once and reused."""
+    """What all sources listing one domain say together (kept for domains whose parent domains are listed)."""
 
     domain: str
-    company_entry: DomainEntry | None
+    company: str | None
+    """From the first source, in precedence order, that names a company (``None`` if none does)."""
     country: str | None
+    """That company's country, filled in from another source naming the company when missing."""
     parent: str | None
-    category_entry: DomainEntry | None
+    company_service: str | None
+    company_source: str | None
+    category: str | None
+    """From the first source that gives a category."""
+    category_service: str | None
+    category_source: str | None
     tracker: bool
-    matches: tuple[Match, ...]
+    matches: tuple[str, ...]
+    """Source, rule and domain of every entry, one after the other, the entry naming the company first."""
+
+
+_Fields = tuple[str, str | None, str | None, str | None, str | None, str | None, str, tuple[str, ...], bool]
+"""A listed domain's verdict without host, its matches flattened to (source, rule, domain, source, ...).
+
+Only strings, ``None`` and one flat tuple: the first garbage collections
+that see it stop tracking it, so tens of thousands of remembered domains
+never reach the collector's oldest generation or slow its full passes down
+(``Verdict`` and ``Match`` objects, tuple subclasses, are tracked for good).
+"""
+
+_RANK: dict[str, int] = {source: rank for rank, source in enumerate(SOURCE_PRECEDENCE)}
+_UNRANKED = len(SOURCE_PRECEDENCE)
+_NO_FACTS: tuple[str | None, str | None] = (None, None)
+_new_match = functools.partial(_tuple_new, Match)
+"""``Match`` from a (source, rule, domain) tuple, without a Python-level call."""
+
+
+def _entry_rank(entry: DomainEntry) -> int:
+    return _RANK.get(entry.source, _UNRANKED)
 
 
 @dataclass
 class TrackerDatabase:
-    """The merged database: domain suffix -> entries from each source."""
+    """The merged database: domain suffix -> entries from each source.
+
+    Loading only indexes the entries; a listed domain's merged verdict is
+    worked out on its first lookup and kept as plain strings and tuples. The
+    per-host cache first remembers which listed domain a host falls under;
+    the host's ``Verdict`` object is kept from its second lookup on. So a
+    capture's few hundred recurring hosts are answered from the cache, and
+    very many one-off names (or a whole list looked up once) leave nothing
+    behind that slows Python's garbage collector down.
+    """
 
     entries: dict[str, list[DomainEntry]] = field(default_factory=dict)
     sources: list[SourceInfo] = field(default_factory=list)
@@ -186,23 +225,29 @@ class TrackerDatabase:
     """Imported lists that could not be read (skipped)."""
     cname_targets: dict[str, str] = field(default_factory=dict)
     """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
-    _resolved: dict[str, Verdict] = field(default_factory=dict, repr=False)
+    _resolved: dict[str, _Fields] = field(default_factory=dict, repr=False)
+    """Listed domain -> its merged verdict (without host)."""
     _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
-    _cache: dict[str, Verdict | None] = field(default_factory=dict, repr=False)
+    """Listed domain -> what its own sources say, for domains whose parent domains are listed too."""
+    _cache: dict[str, Verdict | str | None] = field(default_factory=dict, repr=False)
+    """Host -> its verdict (looked up before), the listed domain it falls under (once), or ``None`` (unlisted)."""
     _companies: dict[str, tuple[str | None, str | None]] | None = field(default=None, repr=False)
+    _facts_by_name: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, repr=False)
 
     def add(self, entries: Iterable[DomainEntry], info: SourceInfo, cnames: dict[str, str] | None = None) -> None:
         """Merge one source's entries (and its known CNAME aliases)."""
+        index = self.entries
+        shared: list[list[DomainEntry]] = []
         count = 0
-        touched: set[str] = set()
-        for entry in entries:
-            self.entries.setdefault(entry.domain, []).append(entry)
-            touched.add(entry.domain)
-            count += 1
-        for domain in touched:
-            bucket = self.entries[domain]
-            if len(bucket) > 1:
-                bucket.sort(key=lambda e: _precedence(e.source))
+        for count, entry in enumerate(entries, 1):  # noqa: B007 - the count is the last index
+            bucket = index.get(entry.domain)
+            if bucket is None:
+                index[entry.domain] = [entry]
+            else:
+                bucket.append(entry)
+                shared.append(bucket)
+        for bucket in shared:
+            bucket.sort(key=_entry_rank)  # stable: one source's entries keep their order
         for alias, target in (cnames or {}).items():
             self.cname_targets.setdefault(alias, target)
         info.entries = count
@@ -212,87 +257,213 @@ class TrackerDatabase:
         self._levels.clear()
         self._cache.clear()
         self._companies = None
+        self._facts_by_name.clear()
 
     def company_facts(self, company: str | None) -> tuple[str | None, str | None]:
         """(headquarters country, parent) any source gives for this company name, curated first."""
         if not company:
-            return None, None
-        if self._companies is None:
-            facts: dict[str, tuple[str | None, str | None]] = {}
-            known_rank: dict[str, int] = {}
-            for bucket in self.entries.values():
-                for entry in bucket:
-                    if entry.company and (entry.country or entry.parent):
-                        key = company_key(entry.company)
-                        rank = _precedence(entry.source)
-                        if rank < known_rank.get(key, len(SOURCE_PRECEDENCE) + 1):
-                            facts[key] = (entry.country, entry.parent)
-                            known_rank[key] = rank
-            self._companies = facts
-        return self._companies.get(company_key(company), (None, None))
+            return _NO_FACTS
+        known = self._facts_by_name.get(company)
+        if known is None:
+            if self._companies is None:
+                self._companies = self._collect_company_facts()
+            known = self._facts_by_name[company] = self._companies.get(company_key(company), _NO_FACTS)
+        return known
+
+    def _collect_company_facts(self) -> dict[str, tuple[str | None, str | None]]:
+        """Company key -> (country, parent) of the best-ranked entry naming it; the first such entry on a tie."""
+        facts: dict[str, tuple[str | None, str | None]] = {}
+        best_rank: dict[str, int] = {}
+        keys: dict[str, str] = {}  # lists repeat a few thousand names over tens of thousands of domains
+        rank_of = _RANK.get
+        for bucket in self.entries.values():
+            for entry in bucket:
+                company = entry.company
+                if company and (entry.country or entry.parent):
+                    key = keys.get(company)
+                    if key is None:
+                        key = keys[company] = company_key(company)
+                    rank = rank_of(entry.source, _UNRANKED)
+                    if rank < best_rank.get(key, _UNRANKED + 1):
+                        facts[key] = (entry.country, entry.parent)
+                        best_rank[key] = rank
+        return facts
 
     def lookup(self, host: str) -> Verdict | None:
         """The verdict for ``host`` (see the module docstring), or ``None`` if no source knows it."""
         cache = self._cache
-        verdict = cache.get(host, _MISSING)
-        if verdict is not _MISSING:
-            return verdict  # type: ignore[return-value]
-        name = host if host.islower() and not host.endswith(".") else host.lower().rstrip(".")
-        # The deepest listed suffix determines every other match (they are its suffixes),
-        # so the combined verdict is worked out once per listed domain and copied per host.
-        entries = self.entries
-        suffix = name
-        while suffix not in entries:
-            dot = suffix.find(".")
-            if dot < 0:
-                suffix = ""
-                break
-            suffix = suffix[dot + 1 :]
-        if suffix:
-            template = self._resolved.get(suffix)
-            if template is None:
-                template = self._resolved[suffix] = self._resolve(suffix)
-            verdict = template if name == suffix else _tuple_new(Verdict, (name, *template[1:]))
+        known = cache.get(host, _MISSING)
+        if known.__class__ is str:  # looked up once before: keep its verdict from now on
+            fields = self._resolved[known]
+            keep = True
+        elif known is not _MISSING:
+            return known  # type: ignore[return-value]
         else:
-            verdict = None
-        if len(cache) >= LOOKUP_CACHE_SIZE:
-            cache.clear()
-        cache[host] = verdict
+            name = host if host.islower() and not host.endswith(".") else host.lower().rstrip(".")
+            # The deepest listed suffix determines every other match (they are its suffixes),
+            # so the merged verdict is worked out once per listed domain and copied per host.
+            entries = self.entries
+            suffix = name
+            while suffix not in entries:
+                dot = suffix.find(".")
+                if dot < 0:
+                    if len(cache) >= LOOKUP_CACHE_SIZE:
+                        cache.clear()
+                    cache[host] = None
+                    return None
+                suffix = suffix[dot + 1 :]
+            resolved = self._resolved.get(suffix)
+            if resolved is None:
+                resolved = self._resolved[suffix] = self._resolve(suffix)
+            fields = resolved
+            if len(cache) >= LOOKUP_CACHE_SIZE:
+                cache.clear()
+            keep = name != host  # a name spelled differently is rare: keep its verdict at once
+            if keep:
+                host = name
+            else:
+                cache[host] = suffix
+        domain, company, parent, category, country, service, source, flat, tracker = fields
+        if len(flat) == 3:
+            matches: tuple[Match, ...] = (_tuple_new(Match, flat),)
+        else:
+            triples = iter(flat)
+            matches = tuple(map(_new_match, zip(triples, triples, triples, strict=True)))
+        verdict: Verdict = _tuple_new(
+            Verdict, (host, domain, company, parent, category, country, service, source, matches, tracker)
+        )
+        if keep:
+            cache[host] = verdict
         return verdict
 
     def known_cname(self, host: str) -> str | None:
         """The CNAME target a list recorded for exactly ``host`` (an alias says nothing of its subdomains)."""
         return self.cname_targets.get(host.lower().rstrip("."))
 
-    def _resolve(self, deepest: str) -> Verdict:
-        """The verdict for the listed domain ``deepest``, combining every listed suffix of it."""
+    def _resolve(self, deepest: str) -> _Fields:
+        """The merged verdict for the listed domain ``deepest``, combining every listed suffix of it."""
+        entries = self.entries
+        suffix = deepest
+        dot = suffix.find(".")
+        while dot >= 0:
+            suffix = suffix[dot + 1 :]
+            if suffix in entries:
+                return self._combine(deepest)
+            dot = suffix.find(".")
+        bucket = entries[deepest]
+        if len(bucket) > 1:
+            level = self._level(deepest, bucket)
+            return _fields(level, level, level.matches, level.tracker)
+        # Most listed domains: one source, no listed parent domain. The same rules, without merging.
+        entry = bucket[0]
+        company = entry.company
+        category = entry.category or None
+        service = entry.service
+        if company:
+            country = entry.country
+            parent = entry.parent
+            if not (country and parent):
+                known_country, known_parent = self.company_facts(company)
+                country, parent = country or known_country, parent or known_parent
+            service = service if category else (service or None)
+        else:
+            company = country = parent = None
+            service = service if category else None
+        source = entry.source
+        matches = (source, entry.rule or deepest, deepest)
+        return (deepest, company, parent, category, country, service, source, matches, bool(entry.tracker))
+
+    def _combine(self, deepest: str) -> _Fields:
+        """The merged verdict for ``deepest`` when some of its parent domains are listed too."""
         levels: list[_Level] = []
+        entries = self.entries
         suffix = deepest
         while True:
             level = self._levels.get(suffix)
             if level is None:
-                bucket = self.entries.get(suffix)
+                bucket = entries.get(suffix)
                 if bucket:
-                    level = self._levels[suffix] = _decide(suffix, bucket, self.company_facts)
+                    level = self._levels[suffix] = self._level(suffix, bucket)
             if level is not None:
                 levels.append(level)
             dot = suffix.find(".")
             if dot < 0:
                 break
             suffix = suffix[dot + 1 :]
-        if len(levels) == 1:
-            return _verdict(deepest, levels[0], levels[0], levels[0].matches, levels[0].tracker)
-        by_company = next((lv for lv in levels if lv.company_entry), levels[0])
-        by_category = next((lv for lv in levels if lv.category_entry), by_company)
-        matches = tuple(m for lv in _deciding_first(levels, by_company) for m in lv.matches)
-        return _verdict(deepest, by_company, by_category, matches, any(lv.tracker for lv in levels))
+        by_company = next((lv for lv in levels if lv.company), levels[0])
+        by_category = next((lv for lv in levels if lv.category), by_company)
+        deciding_first = [by_company, *(lv for lv in levels if lv is not by_company)]
+        matches = tuple(itertools.chain.from_iterable(lv.matches for lv in deciding_first))
+        return _fields(by_company, by_category, matches, any(lv.tracker for lv in levels))
+
+    def _level(self, domain: str, bucket: list[DomainEntry]) -> _Level:
+        """What the sources listing ``domain`` say together (``bucket`` is in precedence order)."""
+        owner = category_entry = None
+        tracker = False
+        for entry in bucket:
+            if owner is None and entry.company:
+                owner = entry
+            if category_entry is None and entry.category:
+                category_entry = entry
+            if entry.tracker:
+                tracker = True
+        ordered = bucket
+        if owner is None:
+            company = country = parent = service = source = None
+        else:
+            company, service, source = owner.company, owner.service, owner.source
+            country, parent = owner.country, owner.parent
+            if not (country and parent):
+                known_country, known_parent = self.company_facts(company)
+                country, parent = country or known_country, parent or known_parent
+            if owner is not bucket[0]:
+                ordered = [owner, *(e for e in bucket if e is not owner)]
+        if category_entry is None:
+            category = category_service = category_source = None
+        else:
+            category = category_entry.category
+            category_service, category_source = category_entry.service, category_entry.source
+        matches: list[str] = []
+        for entry in ordered:
+            matches += (entry.source, entry.rule or domain, domain)
+        return _Level(
+            domain,
+            company,
+            country,
+            parent,
+            service,
+            source,
+            category,
+            category_service,
+            category_source,
+            tracker,
+            tuple(matches),
+        )
 
     def __hash__(self) -> int:
         return id(self)
 
 
-def _deciding_first(levels: list[_Level], deciding: _Level) -> list[_Level]:
-    return [deciding, *(lv for lv in levels if lv is not deciding)]
+def _fields(by_company: _Level, by_category: _Level, matches: tuple[str, ...], tracker: bool) -> _Fields:
+    """The merged verdict: company facts from ``by_company``, the category from ``by_category``."""
+    # A level without an owner (or category) has None for its service and source.
+    if by_company.company_source is not None:
+        source = by_company.company_source
+    elif by_category.category_source is not None:
+        source = by_category.category_source
+    else:
+        source = matches[0]
+    return (
+        by_company.domain,
+        by_company.company,
+        by_company.parent,
+        by_category.category,
+        by_company.country,
+        by_company.company_service or by_category.category_service,
+        source,
+        matches,
+        tracker,
+    )
 
 
 _LEGAL_SUFFIX = re.compile(
@@ -314,57 +485,6 @@ def company_key(name: str) -> str:
         if shorter == key or not shorter:
             return key.casefold()
         key = shorter
-
-
-def _decide(
-    domain: str, bucket: list[DomainEntry], company_facts: Callable[[str | None], tuple[str | None, str | None]]
-) -> _Level:
-    company_entry = category_entry = None
-    for entry in bucket:
-        if company_entry is None and entry.company:
-            company_entry = entry
-        if category_entry is None and entry.category:
-            category_entry = entry
-    country = company_entry.country if company_entry else None
-    parent = company_entry.parent if company_entry else None
-    if company_entry and not (country and parent):
-        known_country, known_parent = company_facts(company_entry.company)
-        country, parent = country or known_country, parent or known_parent
-    ordered = bucket if company_entry is None else [company_entry, *(e for e in bucket if e is not company_entry)]
-    return _Level(
-        domain=domain,
-        company_entry=company_entry,
-        country=country,
-        parent=parent,
-        category_entry=category_entry,
-        tracker=any(e.tracker for e in bucket),
-        matches=tuple(Match(e.source, e.rule or e.domain, e.domain) for e in ordered),
-    )
-
-
-def _verdict(host: str, by_company: _Level, by_category: _Level, matches: tuple[Match, ...], tracker: bool) -> Verdict:
-    owner = by_company.company_entry
-    category = by_category.category_entry
-    decider = owner or category
-    return Verdict(
-        host,
-        by_company.domain,
-        owner.company if owner else None,
-        by_company.parent,
-        category.category if category else None,
-        by_company.country,
-        (owner.service if owner else None) or (category.service if category else None),
-        decider.source if decider else matches[0].source,
-        matches,
-        tracker,
-    )
-
-
-def _precedence(source: str) -> int:
-    try:
-        return SOURCE_PRECEDENCE.index(source)
-    except ValueError:
-        return len(SOURCE_PRECEDENCE)
 
 
 def curated_dir() -> Path:

@@ -225,8 +225,12 @@ class TrackerDatabase:
     """Imported lists that could not be read (skipped)."""
     cname_targets: dict[str, str] = field(default_factory=dict)
     """Known CNAME aliases from the lists (alias -> target), e.g. DuckDuckGo's ``cnames``."""
-    _resolved: dict[str, _Fields] = field(default_factory=dict, repr=False)
-    """Listed domain -> its merged verdict (without host)."""
+    _resolved: dict[str, _Fields | None] = field(default_factory=dict, repr=False)
+    """Every listed domain -> its merged verdict (without host), ``None`` until worked out; filled at the first lookup.
+
+    The suffix walk probes this dict rather than ``entries``, so the probe that
+    finds the listed domain also finds its verdict (a second probe of another
+    large dict costs about as much as the walk's own)."""
     _levels: dict[str, _Level] = field(default_factory=dict, repr=False)
     """Listed domain -> what its own sources say, for domains whose parent domains are listed too."""
     _cache: dict[str, Verdict | str | None] = field(default_factory=dict, repr=False)
@@ -293,18 +297,17 @@ class TrackerDatabase:
         """The verdict for ``host`` (see the module docstring), or ``None`` if no source knows it."""
         cache = self._cache
         known = cache.get(host, _MISSING)
-        if known.__class__ is str:  # looked up once before: keep its verdict from now on
-            fields = self._resolved[known]
-            keep = True
-        elif known is not _MISSING:
-            return known  # type: ignore[return-value]
-        else:
-            name = host if host.islower() and not host.endswith(".") else host.lower().rstrip(".")
+        name = host
+        if known is _MISSING:
+            if not host.islower() or host.endswith("."):
+                name = host.lower().rstrip(".")
             # The deepest listed suffix determines every other match (they are its suffixes),
             # so the merged verdict is worked out once per listed domain and copied per host.
-            entries = self.entries
+            index = self._resolved
+            if not index:
+                index = self._resolved = dict.fromkeys(self.entries)
             suffix = name
-            while suffix not in entries:
+            while suffix not in index:
                 dot = suffix.find(".")
                 if dot < 0:
                     if len(cache) >= LOOKUP_CACHE_SIZE:
@@ -312,17 +315,20 @@ class TrackerDatabase:
                     cache[host] = None
                     return None
                 suffix = suffix[dot + 1 :]
-            resolved = self._resolved.get(suffix)
-            if resolved is None:
-                resolved = self._resolved[suffix] = self._resolve(suffix)
-            fields = resolved
+            fields = index[suffix]
+            if fields is None:
+                fields = index[suffix] = self._resolve(suffix)
             if len(cache) >= LOOKUP_CACHE_SIZE:
                 cache.clear()
-            keep = name != host  # a name spelled differently is rare: keep its verdict at once
-            if keep:
-                host = name
-            else:
+            # Remember the domain only; a name spelled differently (rare) keeps its verdict at once.
+            keep = name is not host and name != host
+            if not keep:
                 cache[host] = suffix
+        elif known.__class__ is str:  # looked up once before: keep its verdict from now on
+            fields = self._resolved[known] or self._resolve(known)  # always worked out already
+            keep = True
+        else:
+            return known  # type: ignore[return-value]
         domain, company, parent, category, country, service, source, flat, tracker = fields
         if len(flat) == 3:
             matches: tuple[Match, ...] = (_tuple_new(Match, flat),)
@@ -330,7 +336,7 @@ class TrackerDatabase:
             triples = iter(flat)
             matches = tuple(map(_new_match, zip(triples, triples, triples, strict=True)))
         verdict: Verdict = _tuple_new(
-            Verdict, (host, domain, company, parent, category, country, service, source, matches, tracker)
+            Verdict, (name, domain, company, parent, category, country, service, source, matches, tracker)
         )
         if keep:
             cache[host] = verdict
@@ -363,7 +369,7 @@ class TrackerDatabase:
             country = entry.country
             parent = entry.parent
             if not (country and parent):
-                known_country, known_parent = self.company_facts(company)
+                known_country, known_parent = self._facts_by_name.get(company) or self.company_facts(company)
                 country, parent = country or known_country, parent or known_parent
             service = service if category else (service or None)
         else:
@@ -426,19 +432,8 @@ class TrackerDatabase:
         matches: list[str] = []
         for entry in ordered:
             matches += (entry.source, entry.rule or domain, domain)
-        return _Level(
-            domain,
-            company,
-            country,
-            parent,
-            service,
-            source,
-            category,
-            category_service,
-            category_source,
-            tracker,
-            tuple(matches),
-        )
+        fields = (domain, company, country, parent, service, source, category, category_service, category_source)
+        return _tuple_new(_Level, (*fields, tracker, tuple(matches)))
 
     def __hash__(self) -> int:
         return id(self)

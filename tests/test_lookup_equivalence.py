@@ -167,3 +167,26 @@ def test_sources_added_one_by_one_match_a_single_merge(lists_folder: Path, refer
         database.add(entries, SourceInfo(info.source, info.version, info.license, 0), cnames)
     for host in probe:
         assert database.lookup(host) == reference.verdict(host), host
+
+
+def test_edge_cases_of_the_single_source_path_match_the_reference() -> None:
+    """Empty strings, missing owners and blocklist-only entries, on domains with and without listed parents."""
+    entries = [
+        DomainEntry("owner-no-category.test", "adguard", "Acme", service=""),
+        DomainEntry("category-only.test", "disconnect", None, category="advertising", service="Ads"),
+        DomainEntry("service-only.test", "exodus", None, service="SDK without owner"),
+        DomainEntry("empty-company.test", "ghostery", "", category="", service="x"),
+        DomainEntry("blocked.test", "hosts", None, rule="", tracker=True),
+        DomainEntry("facts.test", "adguard", "Acme Inc.", category="analytics"),
+        DomainEntry("acme.test", "curated", "Acme", parent="Acme Holdings", country="DE", category="analytics"),
+        DomainEntry("sub.acme.test", "hosts", None, rule="||sub.acme.test^", tracker=True),
+        DomainEntry("deep.sub.acme.test", "exodus", "Other", service="Deep"),
+        DomainEntry("acme.test", "unknown-list", "Acme", category="cdn"),
+    ]
+    database = TrackerDatabase()
+    database.add(entries, SourceInfo("mixed", "1", "test", 0))
+    reference = Reference([entries])
+    for entry in entries:
+        for host in (entry.domain, f"x.{entry.domain}"):
+            assert database.lookup(host) == reference.verdict(host), host
+            assert database.lookup(host) == reference.verdict(host), f"{host} (looked up again)"

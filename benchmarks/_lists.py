@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from helpers import SHARED_LIST_FILES as LIST_FILES
+from helpers import SHARED_TRACKERS as SHARED
+
 from trackers_db.importers import SOURCES, ImportedList, write_imported
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "trackers"
-
-LIST_FILES: dict[str, list[str]] = {
-    "adguard": ["adguard-companiesdb"],
-    "duckduckgo-app": ["duckduckgo-tracker-blocklists/app/android-tds.json"],
-    "duckduckgo-web": ["duckduckgo-tracker-blocklists/web/v6/extension-tds.json"],
-    "ghostery": ["ghostery-trackerdb/dist/trackerdb.json"],
-    "whotracksme": ["whotracksme-trackerdb-2022/trackerdb.sql"],
-    "disconnect": ["disconnect-tracking-protection"],
-    "exodus": ["exodus-trackers/trackers.json"],
-    "hosts": ["easylist/easyprivacy.txt"],
-}
-"""The file(s) of each source in ../shared/trackers (Tracker Radar has no copy there)."""
 
 
 def parse_all() -> dict[str, ImportedList]:

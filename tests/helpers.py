@@ -22,6 +22,18 @@ from auditor.report.schema import validate_report
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CAPTURES = REPO.parent / "shared" / "captures"
+SHARED_TRACKERS = REPO.parent / "shared" / "trackers"
+SHARED_LIST_FILES: dict[str, list[str]] = {
+    "adguard": ["adguard-companiesdb"],
+    "duckduckgo-app": ["duckduckgo-tracker-blocklists/app/android-tds.json"],
+    "duckduckgo-web": ["duckduckgo-tracker-blocklists/web/v6/extension-tds.json"],
+    "ghostery": ["ghostery-trackerdb/dist/trackerdb.json"],
+    "whotracksme": ["whotracksme-trackerdb-2022/trackerdb.sql"],
+    "disconnect": ["disconnect-tracking-protection"],
+    "exodus": ["exodus-trackers/trackers.json"],
+    "hosts": ["easylist/easyprivacy.txt"],
+}
+"""The file(s) of each importer source in ../shared/trackers (Tracker Radar has no copy there)."""
 SAMPLE_CAPTURE = REPO / "captures" / "sample-classroom.mitm"
 TEST_SALT = "classroom-auditor-test-salt"
 

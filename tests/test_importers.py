@@ -13,26 +13,18 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers import SHARED_LIST_FILES, SHARED_TRACKERS
 
 from trackers_db.database import SourceInfo, TrackerDatabase, load_curated, load_imported_document
 from trackers_db.importers import SOURCES, ImportedList, ListFormatError, write_imported
 from trackers_db.importers.whotracksme import parse_whotracksme
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "trackers"
+SHARED = SHARED_TRACKERS
 RADAR_FIXTURE = Path(__file__).resolve().parent / "data" / "tracker-radar"
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real tracker lists not present at {SHARED}")
 
-INPUTS = {
-    "adguard": ["adguard-companiesdb"],
-    "duckduckgo-app": ["duckduckgo-tracker-blocklists/app/android-tds.json"],
-    "duckduckgo-web": ["duckduckgo-tracker-blocklists/web/v6/extension-tds.json"],
-    "ghostery": ["ghostery-trackerdb/dist/trackerdb.json"],
-    "whotracksme": ["whotracksme-trackerdb-2022/trackerdb.sql"],
-    "disconnect": ["disconnect-tracking-protection"],
-    "exodus": ["exodus-trackers/trackers.json"],
-    "hosts": ["easylist/easyprivacy.txt"],
-}
+INPUTS = SHARED_LIST_FILES
 
 _parsed: dict[str, ImportedList] = {}
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from helpers import SHARED_LIST_FILES, SHARED_TRACKERS
 
 from trackers_db.database import (
     SOURCE_PRECEDENCE,
@@ -31,18 +32,9 @@ from trackers_db.database import (
 )
 from trackers_db.importers import SOURCES, write_imported
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "trackers"
+SHARED = SHARED_TRACKERS
 
-LIST_FILES: dict[str, list[str]] = {
-    "adguard": ["adguard-companiesdb"],
-    "duckduckgo-app": ["duckduckgo-tracker-blocklists/app/android-tds.json"],
-    "duckduckgo-web": ["duckduckgo-tracker-blocklists/web/v6/extension-tds.json"],
-    "ghostery": ["ghostery-trackerdb/dist/trackerdb.json"],
-    "whotracksme": ["whotracksme-trackerdb-2022/trackerdb.sql"],
-    "disconnect": ["disconnect-tracking-protection"],
-    "exodus": ["exodus-trackers/trackers.json"],
-    "hosts": ["easylist/easyprivacy.txt"],
-}
+LIST_FILES = SHARED_LIST_FILES
 
 
 def rank(source: str) -> int:

@@ -70,3 +70,23 @@ def test_rig_records_the_session_through_a_real_mitmdump(tmp_path: Path) -> None
     assert firebase.header("content-encoding") == "gzip" and not firebase.request_body.startswith(b"\x1f\x8b")
     beacon = next(r for r in records if r.host == "b.scorecardresearch.com")
     assert not beacon.encrypted and (beacon.url or "").startswith("http://")
+
+
+def test_an_idle_tls_connection_does_not_stall_the_https_stand_in(tmp_path: Path) -> None:
+    import socket
+    import ssl
+
+    from standins import running_standins
+
+    with running_standins(tmp_path) as ports, socket.create_connection(("127.0.0.1", ports.https)) as idle:
+        # ``idle`` never sends a ClientHello; a second client must still be served.
+        client = ssl.create_default_context()
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", ports.https), timeout=5) as raw,
+            client.wrap_socket(raw, server_hostname="api.mixpanel.com") as tls,
+        ):
+            tls.sendall(b"GET /track HTTP/1.1\r\nHost: api.mixpanel.com\r\nConnection: close\r\n\r\n")
+            assert tls.recv(64).startswith(b"HTTP/1.1 200")
+        assert idle.fileno() != -1

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 APP_HOSTS = ("classroom.example", "api.classroom.example")
 """The stand-in "edtech app" (first party)."""
@@ -92,6 +93,27 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the recording is the log."""
 
 
+class _TlsServer(ThreadingHTTPServer):
+    """HTTPS with the TLS handshake in each connection's own thread.
+
+    Wrapping the listening socket instead would run every handshake inside
+    ``accept()`` on the serving thread: one connection that is open but has not
+    sent its ClientHello yet (a proxy connecting eagerly) would stall all others.
+    """
+
+    def __init__(self, address: tuple[str, int], context: ssl.SSLContext) -> None:
+        super().__init__(address, _Handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up or spoke no TLS: nothing to answer
+        with tls:
+            super().finish_request(tls, client_address)
+
+
 def make_certificate(folder: Path, names: tuple[str, ...] = ALL_HOSTS) -> tuple[Path, Path]:
     """Create a fresh self-signed certificate for ``names``; return (cert, key) PEM paths."""
     from cryptography import x509
@@ -141,8 +163,7 @@ def running_standins(folder: Path) -> Iterator[StandinPorts]:
     context.load_cert_chain(cert, key)
     # HTTP/1.1 only, like many small API servers; mitmproxy may still speak HTTP/2 to the app.
     context.set_alpn_protocols(["http/1.1"])
-    https = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    https.socket = context.wrap_socket(https.socket, server_side=True)
+    https = _TlsServer(("127.0.0.1", 0), context)
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     servers = (https, http)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,10 @@ def test_wireguard_mode_prints_the_client_configuration(tmp_path: Path) -> None:
         )
         try:
             ready = wait_for_ready(folder, process)
+            # The session is ready a moment before the CLI has printed the device setup: wait for it.
+            deadline = time.monotonic() + 30
+            while "Endpoint = " not in (tmp_path / "out.txt").read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=60) == 0
         finally:

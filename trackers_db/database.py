@@ -18,11 +18,15 @@ can say "curated; also adguard, duckduckgo-app".
 from __future__ import annotations
 
 import functools
+import gc
+import hashlib
 import itertools
 import json
 import logging
+import marshal
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -438,6 +442,26 @@ class TrackerDatabase:
     def __hash__(self) -> int:
         return id(self)
 
+    def resolve_all(self) -> dict[str, _Fields]:
+        """Work out every listed domain's merged verdict now (what a cache file keeps)."""
+        index = self._resolved
+        if len(index) != len(self.entries):
+            index = self._resolved = dict.fromkeys(self.entries)
+        resolve = self._resolve
+        for domain, fields in index.items():
+            if fields is None:
+                index[domain] = resolve(domain)
+        return index  # type: ignore[return-value]  # no None left
+
+    def adopt_resolved(self, resolved: dict[str, _Fields]) -> bool:
+        """Use verdicts worked out earlier (read from a cache file) if they cover exactly the listed domains."""
+        if resolved.keys() != self.entries.keys():
+            return False
+        if not all(fields.__class__ is tuple and len(fields) == 9 for fields in resolved.values()):
+            return False  # a damaged file marshal still reads: never let a lookup fail on it
+        self._resolved = resolved  # type: ignore[assignment]
+        return True
+
 
 def _fields(by_company: _Level, by_category: _Level, matches: tuple[str, ...], tracker: bool) -> _Fields:
     """The merged verdict: company facts from ``by_company``, the category from ``by_category``."""
@@ -586,13 +610,28 @@ def load_imported_document(path: Path) -> tuple[list[DomainEntry], SourceInfo, d
     return entries, info, cnames
 
 
+MERGED_CACHE_FORMAT = 1
+"""Bumped whenever the cached verdict tuples change shape or meaning."""
+
+
 def load_database(
-    include_imported: bool = True, imported_folder: Path | None = None, strict: bool = False
+    include_imported: bool = True,
+    imported_folder: Path | None = None,
+    strict: bool = False,
+    use_cache: bool = True,
+    cache_folder: Path | None = None,
 ) -> TrackerDatabase:
     """The curated database merged with every list imported into the user's data folder.
 
     An unreadable imported list is skipped with a warning (and noted in
     ``problems``) so an audit still runs; ``strict=True`` raises ``ValueError`` instead.
+
+    When lists are imported, every listed domain's merged verdict is kept in a
+    cache file (``<data>/cache``, or ``<imported_folder>/cache`` for an explicit
+    folder, or ``cache_folder``) keyed by everything the verdicts depend on, so
+    a freshly loaded database answers first lookups as fast as repeated ones.
+    A missing, stale or damaged cache is rebuilt; an unwritable folder means no
+    cache. ``use_cache=False`` merges lazily on first lookups, as without lists.
     """
     database = TrackerDatabase()
     entries, info = load_curated()
@@ -600,7 +639,8 @@ def load_database(
     if include_imported:
         folder = imported_folder or imported_dir()
         if folder.is_dir():
-            for path in sorted(folder.glob("*.json")):
+            paths = sorted(folder.glob("*.json"))
+            for path in paths:
                 try:
                     entries, info, cnames = load_imported_document(path)
                 except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -611,4 +651,63 @@ def load_database(
                     database.problems.append(problem)
                     continue
                 database.add(entries, info, cnames)
+            if use_cache and len(database.sources) > 1:
+                if cache_folder is None:
+                    cache_folder = data_dir() / "cache" if imported_folder is None else folder / "cache"
+                _use_merged_cache(database, cache_folder, folder, paths)
     return database
+
+
+def _merged_cache_key(folder: Path, paths: list[Path]) -> str | None:
+    """A fingerprint of everything merged verdicts depend on, or ``None`` if a list vanished meanwhile."""
+    digest = hashlib.sha256()
+    digest.update(repr((MERGED_CACHE_FORMAT, _curated_version(), SOURCE_PRECEDENCE, str(folder.resolve()))).encode())
+    try:
+        for path in sorted(curated_dir().glob("*.toml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        for path in paths:
+            stat = path.stat()
+            digest.update(repr((path.name, stat.st_size, stat.st_mtime_ns, stat.st_ino)).encode())
+    except OSError:
+        return None
+    return digest.hexdigest()[:32]
+
+
+def _use_merged_cache(database: TrackerDatabase, cache_folder: Path, folder: Path, paths: list[Path]) -> None:
+    """Adopt the cached merged verdicts, or work them out and write the cache (never an error)."""
+    key = _merged_cache_key(folder, paths)
+    if key is None:
+        return
+    cache_file = cache_folder / f"merged-{key}.marshal"
+    try:
+        data = cache_file.read_bytes()  # marshal.loads is several times faster than marshal.load(stream)
+        collecting = gc.isenabled()
+        gc.disable()  # tens of thousands of new tuples would set off a full collection over the whole database
+        try:
+            cached = marshal.loads(data)
+        finally:
+            if collecting:
+                gc.enable()
+        if isinstance(cached, dict) and database.adopt_resolved(cached):
+            return
+        log.info("%s: merged-verdict cache does not match the lists; rebuilding it", cache_file)
+    except FileNotFoundError:
+        pass
+    except (OSError, EOFError, ValueError, TypeError) as exc:
+        log.info("%s: merged-verdict cache is unreadable (%s); rebuilding it", cache_file, exc)
+    resolved = database.resolve_all()
+    try:
+        cache_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache_folder, prefix=".merged-", suffix=".tmp")  # mode 0600
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                marshal.dump(resolved, stream)
+            os.replace(temporary, cache_file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        for stale in cache_folder.glob("merged-*.marshal"):
+            if stale != cache_file:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:
+        log.debug("%s: cannot write the merged-verdict cache (%s)", cache_folder, exc)

@@ -354,6 +354,8 @@ class Finding:
     detail: str | None = None
     """For destination findings: the facts that made the rule match, in words."""
     scope: str = Scope.DETECTION.value
+    reason: str | None = None
+    """One sentence for a reviewer: what was sent, where, and the decoder or rule that decided it."""
 
     def to_json(self) -> dict[str, object]:
         """The report contract's ``findings[]`` item."""
@@ -376,6 +378,7 @@ class Finding:
             "confidence": round(self.confidence, 3),
             "scope": self.scope,
             "detail": self.detail,
+            "reason": self.reason,
         }
 
 
@@ -424,6 +427,7 @@ class FindingBuilder:
                 policy_refs=list(rule.policy_refs),
                 confidence=detection.confidence,
                 detail=detection.detail,
+                reason=detection.reason,
             )
             self._findings[key] = finding
             return [finding]

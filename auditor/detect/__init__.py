@@ -80,6 +80,8 @@ class Detection:
     """True when it matched a value from the device profile."""
     detail: str | None = None
     """A short note for reviewers, e.g. ``the device's own address`` or ``profile value email``."""
+    reason: str | None = None
+    """One sentence a school reviewer reads: what was sent and why it counts, naming the decoder or rule."""
 
 
 @dataclass
@@ -121,6 +123,7 @@ class DetectionContext:
         known_value: bool = False,
         detail: str | None = None,
         shown: str | None = None,
+        reason: str | None = None,
     ) -> Detection:
         """Build a detection, masking the value here so no detector keeps it raw.
 
@@ -139,6 +142,7 @@ class DetectionContext:
             detector=detector,
             known_value=known_value,
             detail=detail,
+            reason=reason,
         )
 
 

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from auditor.classify import Classifier, HostClassification, Party
-from auditor.detect import Detection, DetectionContext, Detector, default_detectors
+from auditor.detect import (
+    Conclusion,
+    CrossRequestDetector,
+    Detection,
+    DetectionContext,
+    Detector,
+    default_cross_request_detectors,
+    default_detectors,
+)
 from auditor.detect.fields import walk_cuts
 from auditor.domains import registrable_domain
 from auditor.findings import Finding, FindingBuilder, RuleSet, Setting
@@ -108,10 +116,14 @@ class Analysis:
         database: TrackerDatabase | None = None,
         detectors: Sequence[Detector] | None = None,
         countries: CountryLookup | None = None,
+        cross_request_detectors: Sequence[CrossRequestDetector] | None = None,
     ) -> None:
         self.config = config or AnalysisConfig()
         self.database = database if database is not None else load_database()
         self.detectors = list(detectors) if detectors is not None else default_detectors()
+        self.cross_request_detectors = (
+            list(cross_request_detectors) if cross_request_detectors is not None else default_cross_request_detectors()
+        )
         self.countries = countries or default_country_lookup(self.config.geoip_db)
         self.classifier = Classifier(self.database, self.config.app_domains, self.config.app_companies)
         self.context = DetectionContext(
@@ -195,7 +207,26 @@ class Analysis:
                     events.append(Event("finding", classification, finding))
         for cut in walk_cuts(record):  # a bound of the body walk was hit: say so, never cut silently
             _count_note(destination.notes, cut)
+        for cross in self.cross_request_detectors:
+            try:
+                cross.observe(record, key, classification.company, self.context)
+            except Exception as exc:
+                self.detector_errors += 1
+                log.error("detector %s failed on a record to %s (%s)", cross.name, printable(key), type(exc).__name__)
+                log.debug("detector %s failed", cross.name, exc_info=True)
         return events
+
+    def conclusions(self) -> list[Conclusion]:
+        """What the cross-request detectors conclude from every record so far."""
+        found: list[Conclusion] = []
+        for cross in self.cross_request_detectors:
+            try:
+                found.extend(cross.conclude(self.context))
+            except Exception as exc:
+                self.detector_errors += 1
+                log.error("detector %s failed to conclude (%s)", cross.name, type(exc).__name__)
+                log.debug("detector %s failed", cross.name, exc_info=True)
+        return found
 
     def _count(self, destination: Destination, record: Record) -> None:
         # Notes may quote a host name or an error text: planted values in them are masked too.
@@ -259,13 +290,17 @@ class Analysis:
         return (weights.most_common(1)[0][0],)
 
     def finalize(self) -> None:
-        """Re-classify with inferred app domains when none were given (before building a report)."""
+        """Re-classify with inferred app domains when none were given, and add the cross-request conclusions.
+
+        Safe to call repeatedly (a live session writes interim reports): findings are rebuilt each time.
+        """
         if not self.config.app_domains:
             inferred = self.inferred_app_domains()
             if inferred:
                 self.classifier = Classifier(self.database, inferred, self.config.app_companies)
                 self._classified.clear()
-                self._rebuild_findings()
+        if not self.config.app_domains or self.cross_request_detectors:
+            self._rebuild_findings()
 
     def _rebuild_findings(self) -> None:
         # Party may have changed for some hosts: re-apply rules to the kept detections.
@@ -274,6 +309,12 @@ class Analysis:
             classification = self.classification(key)
             for (detection, encrypted), (count, first_seen) in items.items():
                 self.findings.add(detection, Setting(classification, encrypted=encrypted), first_seen, int(count))
+        for conclusion in self.conclusions():
+            destination = self.destinations.get(conclusion.destination)
+            if destination is not None:
+                destination.data_types.add(conclusion.detection.data_type)
+            setting = Setting(self.classification(conclusion.destination), encrypted=conclusion.encrypted)
+            self.findings.add(conclusion.detection, setting, conclusion.first_seen, conclusion.count)
 
     def classified_destinations(self) -> Iterable[tuple[Destination, HostClassification]]:
         """Every destination with its classification, busiest first."""

@@ -162,6 +162,46 @@ class Detector(ABC):
                 yield record, detection
 
 
+@dataclass(frozen=True, slots=True)
+class Conclusion:
+    """A detection that needed many records to make (an ID that stays, text typed key by key)."""
+
+    destination: str
+    """The destination key (host name, or address when no name is known) that received it."""
+    detection: Detection
+    encrypted: bool
+    """Whether the requests that carried it were encrypted on the wire."""
+    first_seen: float
+    count: int
+    """Requests that carried it."""
+
+
+class CrossRequestDetector(ABC):
+    """Finds personal data that shows only across requests; its state is bounded.
+
+    ``observe`` sees every record in order; ``conclude`` may be called several
+    times (a live session writes interim reports) and returns everything
+    concluded so far, never consuming its state.
+    """
+
+    name: str = "cross-request"
+    cap_note: str | None = None
+    """Set when a bound on the kept state was reached: what was no longer tracked, in words."""
+
+    @abstractmethod
+    def observe(self, record: Record, destination: str, company: str | None, context: DetectionContext) -> None:
+        """Take note of one record sent to ``destination`` (operated by ``company``, if known)."""
+
+    @abstractmethod
+    def conclude(self, context: DetectionContext) -> Iterable[Conclusion]:
+        """Every detection the records so far support."""
+
+
+def default_cross_request_detectors() -> list[CrossRequestDetector]:
+    """The cross-request detectors the pipeline runs, in order."""
+    return []
+
+
 def default_detectors() -> list[Detector]:
     """The detectors the pipeline runs, in order."""
     from auditor.detect.biometric import BiometricDetector

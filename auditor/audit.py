@@ -15,6 +15,7 @@ known only by their SNI, and connections known only by their address are
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from auditor.policy import checklist
 
 if TYPE_CHECKING:
     from auditor.analysis import Analysis, Destination
+    from auditor.records import InputSummary
 
 OUTSIDE_PARTIES = frozenset({Party.THIRD, Party.UNKNOWN})
 """Parties whose traffic coverage is measured on (plus every tracker, whoever owns it)."""
@@ -105,7 +107,10 @@ class Audit:
     app_domains: tuple[str, ...]
     app_domains_inferred: bool
     destinations: tuple[tuple[Destination, HostClassification], ...]
-    """Every destination with its classification, busiest first."""
+    """Every destination (a copy taken when the audit ran) with its classification, busiest first."""
+    inputs: tuple[InputSummary, ...]
+    """The inputs' provenance, as it was when the audit ran."""
+    records_seen: int
     findings: tuple[Finding, ...]
     """Detection and destination findings, most severe first (copies: later records do not change them)."""
     coverage: Coverage
@@ -128,7 +133,8 @@ def run_audit(analysis: Analysis) -> Audit:
     """
     analysis.finalize()
     rules = analysis.findings.rules
-    destinations = tuple(analysis.classified_destinations())
+    # Copies: a live session keeps adding records, and an audit must render the same every time.
+    destinations = tuple((copy.deepcopy(d), c) for d, c in analysis.classified_destinations())
     detected = [dataclasses.replace(f, policy_refs=list(f.policy_refs)) for f in analysis.findings.findings()]
     decided = detected + destination_findings(rules, _destination_facts(analysis, destinations))
     findings = tuple(sorted(decided, key=sort_key))
@@ -149,6 +155,8 @@ def run_audit(analysis: Analysis) -> Audit:
         app_domains=tuple(app_domains),
         app_domains_inferred=not analysis.config.app_domains and bool(app_domains),
         destinations=destinations,
+        inputs=tuple(copy.deepcopy(analysis.inputs)),
+        records_seen=analysis.records_seen,
         findings=findings,
         coverage=coverage,
         verdict=verdict,

@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
+from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
@@ -452,7 +453,7 @@ class LiveSession:
         """
         self._changed_since_report = False
         self._generation += 1
-        report = build_report(self.analysis)
+        report = build_report(run_audit(self.analysis))  # the audit stage decides; the report renders
         report["_generation"] = self._generation
         return report
 

@@ -74,8 +74,8 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
         item["first_seen"] = _iso(item["first_seen"])  # type: ignore[arg-type]
     by_type: Counter[str] = Counter(str(f["data_type"]) for f in findings if f["data_type"])
     third = [d for d in destinations if d["party"] in ("third", "unknown") and not d["tool_traffic"]]
-    firsts = [d.first_seen for d in analysis.destinations.values() if d.first_seen != float("inf")]
-    lasts = [d.last_seen for d in analysis.destinations.values() if d.last_seen]
+    firsts = [d.first_seen for d, _ in audit.destinations if d.first_seen != float("inf")]
+    lasts = [d.last_seen for d, _ in audit.destinations if d.last_seen]
     coverage = audit.coverage
     return {
         "schema": SCHEMA_ID,
@@ -89,7 +89,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
                 "records": s.records,
                 "problems": [p.message for p in s.problems],
             }
-            for s in analysis.inputs
+            for s in audit.inputs
         ],
         "trackers_db": [
             {"source": s.source, "version": s.version, "license": s.license, "entries": s.entries}
@@ -109,7 +109,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
             "findings": len(findings),
             "by_severity": dict(Counter(f["severity"] for f in findings)),
             "by_data_type": dict(sorted(by_type.items())),
-            "records": analysis.records_seen,
+            "records": audit.records_seen,
             "verdict": audit.verdict.value,
             "verdict_reason": audit.verdict_reason,
             "coverage": _share(coverage.share),

@@ -141,7 +141,7 @@ class DetectionContext:
         recording (whose ``value`` is then its digest, so repeats merge).
         """
         return Detection(
-            data_type=data_type,
+            data_type=DataType(data_type),
             where=where,
             key=self.safe_key(key) if key else key,
             encoding=self.safe_key(encoding),

@@ -256,13 +256,17 @@ def decide_verdict(findings: Sequence[Finding], coverage: Coverage, rules: RuleS
     """The verdict and the sentence that explains it."""
     concerns = [f for f in findings if is_concern(f, rules)]
     minimum = rules.thresholds.checklist_min_visible
+    share = coverage.evidence_share
     if concerns:
         by_severity = Counter(f.severity.value for f in concerns)
         counted = " and ".join(f"{by_severity[s]} {s}-severity" for s in ("high", "medium") if by_severity[s])
         hosts = sorted({f.host for f in concerns})
         shown = ", ".join(hosts[:3]) + (f" and {len(hosts) - 3} more" if len(hosts) > 3 else "")
-        return Verdict.CONCERNS, f"{counted} finding(s) about what was sent and to whom ({shown})."
-    share = coverage.evidence_share
+        more = ""
+        if share is not None and share < minimum:
+            read_of = "the third-party traffic" if coverage.outside_requests else "the traffic"
+            more = f" Only {share:.0%} of {read_of} could be read, so there may be more."
+        return Verdict.CONCERNS, f"{counted} finding(s) need review ({shown}).{more}"
     if share is None:
         return Verdict.INCONCLUSIVE, "No traffic was analysed."
     scope = "third-party traffic" if coverage.outside_requests else "traffic (no third party was contacted)"

@@ -134,7 +134,7 @@ def run_audit(analysis: Analysis) -> Audit:
     analysis.finalize()
     rules = analysis.findings.rules
     # Copies: a live session keeps adding records, and an audit must render the same every time.
-    destinations = tuple((copy.deepcopy(d), c) for d, c in analysis.classified_destinations())
+    destinations = tuple((_snapshot(d), c) for d, c in analysis.classified_destinations())
     detected = [dataclasses.replace(f, policy_refs=list(f.policy_refs)) for f in analysis.findings.findings()]
     decided = detected + destination_findings(rules, _destination_facts(analysis, destinations))
     findings = tuple(sorted(decided, key=sort_key))
@@ -163,6 +163,12 @@ def run_audit(analysis: Analysis) -> Audit:
         verdict_reason=reason,
         checklist=tuple(answers),
     )
+
+
+def _snapshot(destination: Destination) -> Destination:
+    """A copy whose counters and lists later records cannot change (shallow per field: fast for long lists)."""
+    fields = {f.name: copy.copy(getattr(destination, f.name)) for f in dataclasses.fields(destination)}
+    return dataclasses.replace(destination, **fields)
 
 
 def coverage_rule_ids(rules: RuleSet) -> frozenset[str]:

@@ -213,3 +213,16 @@ def test_mitm_it_is_the_tools_own_traffic_not_a_third_party() -> None:
     assert report["summary"]["third_parties"] == 0
     assert not any(f.host == "mitm.it" for f in audit.findings)
     assert report["summary"]["verdict"] == "no_concerns_seen"
+
+
+def test_the_html_page_of_a_tls_only_capture_is_inconclusive_not_green() -> None:
+    from auditor.report import OutputFormat
+
+    audit = run_audit(analysed([tls_only("classroom.example", "192.0.2.10"),
+                                tls_only("api.example-vendor.net", "198.51.100.7", T0 + 60)],
+                               app_domains=("classroom.example",)))
+    page = OutputFormat.HTML.to_format().render(build_report(audit, generated_at="2026-01-01T00:00:00Z"))
+    verdict = page.split("id='verdict'", 1)[1].split("</div>", 1)[0]
+    assert "class='verdict ok'" not in page
+    assert "Inconclusive: Only 0% of third-party traffic could be read" in verdict
+    assert "--keylog" in verdict  # how to see what was hidden

@@ -226,3 +226,11 @@ def test_the_html_page_of_a_tls_only_capture_is_inconclusive_not_green() -> None
     assert "class='verdict ok'" not in page
     assert "Inconclusive: Only 0% of third-party traffic could be read" in verdict
     assert "--keylog" in verdict  # how to see what was hidden
+
+
+def test_the_live_view_names_mitm_it_as_the_proxys_own_page() -> None:
+    from auditor.live.session import destination_event, format_event
+
+    analysis = analysed([http("mitm.it", "http://mitm.it/cert/pem")], app_domains=("classroom.example",))
+    line = format_event(destination_event(analysis.classification("mitm.it"), T0))
+    assert line is not None and "mitm.it" in line and "not the app's" in line and "third party" not in line

@@ -234,6 +234,7 @@ def destination_event(classification: HostClassification, time_seen: float) -> d
         "category": classification.category,
         "party": classification.party.value,
         "is_tracker": classification.is_tracker,
+        "tool_traffic": classification.tool_traffic,
     }
 
 
@@ -270,6 +271,8 @@ def format_event(data: dict[str, Any]) -> str | None:
     'FINDING [high] precise_location → graph.facebook.com (query lat = 5*.****): Precise location goes to a third party'
     """
     kind = data.get("event")
+    if kind == "destination" and data.get("tool_traffic"):
+        return f"proxy's own page  {data.get('host')}  (the certificate download: the tool's traffic, not the app's)"
     if kind == "destination":
         party = data.get("party") or "unknown"
         facts = [

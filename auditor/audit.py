@@ -135,14 +135,16 @@ def run_audit(analysis: Analysis) -> Audit:
     rules = analysis.findings.rules
     # Copies: a live session keeps adding records, and an audit must render the same every time.
     destinations = tuple((_snapshot(d), c) for d, c in analysis.classified_destinations())
-    detected = [dataclasses.replace(f, policy_refs=list(f.policy_refs)) for f in analysis.findings.findings()]
+    detected = [_copy_finding(f) for f in analysis.findings.findings()]
     decided = detected + destination_findings(rules, _destination_facts(analysis, destinations))
     findings = tuple(sorted(decided, key=sort_key))
     coverage = measure_coverage(destinations, analysis.detector_errors)
     verdict, reason = decide_verdict(findings, coverage, rules)
     app_domains = analysis.config.app_domains or analysis.inferred_app_domains()
     answers = checklist(
-        [f.to_json() for f in findings],
+        # Only what the checklist reads (a full to_json per finding costs twice as much on big sessions).
+        [{"rule": f.rule, "severity": f.severity.value, "host": f.host, "policy_refs": f.policy_refs}
+         for f in findings],
         rules.to_json()["rules"],
         coverage.evidence_share,
         rules.thresholds.checklist_min_visible,
@@ -163,6 +165,13 @@ def run_audit(analysis: Analysis) -> Audit:
         verdict_reason=reason,
         checklist=tuple(answers),
     )
+
+
+def _copy_finding(finding: Finding) -> Finding:
+    """A copy later sightings cannot change (the builder merges repeats into its own findings)."""
+    copied = copy.copy(finding)
+    copied.policy_refs = list(finding.policy_refs)
+    return copied
 
 
 def _snapshot(destination: Destination) -> Destination:
@@ -260,7 +269,8 @@ def how_to_see(reasons: Counter[str]) -> tuple[str, ...]:
 
 def decide_verdict(findings: Sequence[Finding], coverage: Coverage, rules: RuleSet) -> tuple[Verdict, str]:
     """The verdict and the sentence that explains it."""
-    concerns = [f for f in findings if is_concern(f, rules)]
+    hidden_rules = coverage_rule_ids(rules)
+    concerns = [f for f in findings if f.severity in CONCERN_SEVERITIES and f.rule not in hidden_rules]
     minimum = rules.thresholds.checklist_min_visible
     share = coverage.evidence_share
     if concerns:

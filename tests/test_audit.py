@@ -119,8 +119,10 @@ def test_har_and_flow_file_of_the_same_requests_do_not_flip_the_checklist() -> N
         analysis.add_input(shared_capture(name))
         reports.append(build_report(analysis, generated_at="2026-01-01T00:00:00Z"))
     har, flows = reports
-    assert diff_reports(har, flows)["checklist_changes"] == []
-    assert har["summary"]["verdict"] == flows["summary"]["verdict"]
+    diff = diff_reports(har, flows)
+    assert diff["checklist_changes"] == []
+    assert diff["summary"]["verdict"] == {"old": "concerns", "new": "concerns"}
+    assert diff["summary"]["coverage"] == {"old": 1.0, "new": 1.0}
 
 
 # -- severity by purpose ----------------------------------------------------------------------------

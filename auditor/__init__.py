@@ -10,8 +10,7 @@ For notebooks::
     result.report        # the JSON report as a dict
 """
 
-__version__ = "0.1.0"
-
 from auditor.api import AuditResult, analyze
+from trackers_db.version import __version__
 
 __all__ = ["AuditResult", "__version__", "analyze"]

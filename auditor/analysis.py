@@ -72,7 +72,6 @@ class Destination:
     bytes_down: int = 0
     ips: set[str] = field(default_factory=set)
     cnames: list[str] = field(default_factory=list)
-    content_visible: bool = False
     encrypted_any: bool = False
     unencrypted_any: bool = False
     kinds: Counter[str] = field(default_factory=Counter)
@@ -87,6 +86,30 @@ class Destination:
     """Bytes of the requests and connections whose content could be read."""
     hidden_notes: Counter[str] = field(default_factory=Counter)
     """Why content was not visible, for the connections where it was not."""
+
+    # Seen versus read: ``requests``/``bytes_seen`` count everything seen (DNS lookups add bytes, not requests);
+    # the "read" counts only requests whose content was searched. DNS, SNI-only and address-only records are
+    # seen, never read, so a lookup can never make a destination look inspected.
+
+    @property
+    def requests_read(self) -> int:
+        """Requests and connections whose content was read."""
+        return self.requests_visible
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the requests and connections whose content was read."""
+        return self.bytes_visible
+
+    @property
+    def bytes_seen(self) -> int:
+        """Every byte seen to and from this destination."""
+        return self.bytes_up + self.bytes_down
+
+    @property
+    def content_visible(self) -> bool:
+        """True when the content of at least one request to it was read."""
+        return self.requests_visible > 0
 
 
 MAX_NOTES_PER_DESTINATION = 32
@@ -125,14 +148,14 @@ class Analysis:
             list(cross_request_detectors) if cross_request_detectors is not None else default_cross_request_detectors()
         )
         self.countries = countries or default_country_lookup(self.config.geoip_db)
-        self.classifier = Classifier(self.database, self.config.app_domains, self.config.app_companies)
+        self.findings = FindingBuilder(self.config.rules)
+        self.classifier = self._classifier(self.config.app_domains)
         self.context = DetectionContext(
             masker=Masker(self.config.salt),
             profile=self.config.profile,
             device_ips=frozenset(self.config.device_ips),
             category_of=lambda host: self.classification(host).category,
         )
-        self.findings = FindingBuilder(self.config.rules)
         self.destinations: dict[str, Destination] = {}
         self.inputs: list[InputSummary] = []
         self.detections_by_host: dict[str, dict[tuple[Detection, bool], list[float]]] = {}
@@ -216,6 +239,10 @@ class Analysis:
                 log.debug("detector %s failed", cross.name, exc_info=True)
         return events
 
+    def _classifier(self, app_domains: Sequence[str]) -> Classifier:
+        stay_third = self.findings.rules.same_company_stays_third
+        return Classifier(self.database, app_domains, self.config.app_companies, stay_third)
+
     def conclusions(self) -> list[Conclusion]:
         """What the cross-request detectors conclude from every record so far."""
         found: list[Conclusion] = []
@@ -243,7 +270,6 @@ class Analysis:
         if record.server_ip:
             destination.ips.add(record.server_ip)
         destination.ips.update(record.dns_answers)
-        destination.content_visible |= record.content_visible
         destination.encrypted_any |= record.encrypted
         if record.kind is RecordKind.HTTP and not record.encrypted:
             destination.unencrypted_any = True
@@ -297,7 +323,7 @@ class Analysis:
         if not self.config.app_domains:
             inferred = self.inferred_app_domains()
             if inferred:
-                self.classifier = Classifier(self.database, inferred, self.config.app_companies)
+                self.classifier = self._classifier(inferred)
                 self._classified.clear()
         if not self.config.app_domains or self.cross_request_detectors:
             self._rebuild_findings()

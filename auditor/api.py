@@ -27,6 +27,10 @@ class AuditResult:
     """One row per destination, as in the report."""
     findings: pd.DataFrame
     """One row per finding, as in the report (values masked)."""
+    verdict: str = ""
+    """``concerns``, ``no_concerns_seen`` or ``inconclusive`` (the report's ``summary.verdict``)."""
+    coverage: float | None = None
+    """Share of third-party requests whose content was read (``summary.coverage``)."""
 
 
 def analyze(
@@ -41,6 +45,7 @@ def analyze(
     Unreadable inputs are listed in ``report["inputs"][i]["problems"]``; they do not raise.
     """
     from auditor.analysis import Analysis, AnalysisConfig
+    from auditor.audit import run_audit
     from auditor.privacy import load_or_create_salt
     from auditor.report.model import build_report
 
@@ -62,12 +67,14 @@ def analyze(
 
     for path in paths:
         analysis.add_input(Path(path), on_record=keep)
-    report = build_report(analysis)
+    report = build_report(run_audit(analysis))
     return AuditResult(
         report=report,
         records=_frame(rows, [f.name for f in dataclasses.fields(Record)]),
         destinations=_frame(report["destinations"], _contract_columns("destination")),
         findings=_frame(report["findings"], _contract_columns("finding")),
+        verdict=report["summary"]["verdict"],
+        coverage=report["summary"]["coverage"],
     )
 
 

@@ -14,6 +14,14 @@ Party rules, in order:
   source knows it (kept and shown as unknown, never dropped);
 * an address with no name is ``unknown`` unless a list names its owner.
 
+Party and purpose are separate facts: ``party`` says whose a destination is
+(with ``party_basis`` saying why a first party is one), ``category`` says what
+the service is for. Rules judge personal data sent to an advertising or
+analytics service by its category, whoever owns it (docs/rules.md).
+
+The proxy's own certificate page (``mitm.it``) is the tool's traffic, not the
+app's: it is ``local`` with ``tool_traffic`` set, and never a third party.
+
 A first-party name whose CNAME chain (seen in DNS answers, or recorded by an
 imported list such as DuckDuckGo's ``cnames``) ends at a tracker is a
 *cloaked tracker*: it is attributed to the tracker's company.
@@ -24,11 +32,36 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 
 from auditor.domains import is_local_address, is_local_host, matches_domain, registrable_domain
 from trackers_db.database import Match, TrackerDatabase, Verdict, company_key
+from trackers_db.vocabulary import Category
+
+STAY_THIRD_PURPOSES: frozenset[str] = frozenset(
+    {"advertising", "analytics", "attribution", "session_replay", "data_broker", "social", "fingerprinting",
+     "tag_manager"}
+)
+"""Purposes (categories) for which "same company as the app" never makes a destination first party.
+
+The rule file's ``[party] same_company_stays_third`` replaces this list (docs/rules.md).
+"""
+
+TOOL_HOSTS = frozenset({"mitm.it"})
+"""Hosts the proxy answers itself (its certificate page): the tool's traffic, not the app's."""
+
+
+class PartyBasis(StrEnum):
+    """Why a first-party destination counts as the app's own (``destinations[].party_basis``)."""
+
+    APP_DOMAIN = "app_domain"
+    """One of the app's domains (given, from a profile, or inferred) or a subdomain of one."""
+    SAME_COMPANY = "same_company"
+    """Another domain of the company the app's domains belong to, per the tracker database or the app profile."""
+
+
+FIRST_PARTY_REASONS = {"app domain": PartyBasis.APP_DOMAIN, "same company as the app": PartyBasis.SAME_COMPANY}
 
 
 class Party(str, Enum):
@@ -54,8 +87,8 @@ class HostClassification:
     """Company operating the destination, or ``None`` when no source knows it."""
     parent: str | None
     """Ultimate parent company."""
-    category: str | None
-    """Service category from the tracker database vocabulary."""
+    category: Category | None
+    """What the service is for (its purpose), from the tracker database vocabulary."""
     is_tracker: bool
     """True when the destination (or the tracker it is a CNAME alias of) is in a tracking category."""
     hq_country: str | None
@@ -68,6 +101,20 @@ class HostClassification:
     """Name of the service or SDK, when the database knows it."""
     first_party_by: str | None = None
     """Why a first-party host is first party: ``app domain`` or ``same company as the app``."""
+    same_company_as_app: bool = False
+    """True when the company owning it owns the app's domains too (whether or not that made it first party)."""
+    tool_traffic: bool = False
+    """True for the proxy's own pages (``mitm.it``): recorded, but neither the app's traffic nor a third party."""
+
+    @property
+    def party_basis(self) -> PartyBasis | None:
+        """Why a first-party destination is first party, as a value; ``None`` for other parties."""
+        return FIRST_PARTY_REASONS.get(self.first_party_by or "")
+
+    @property
+    def same_company(self) -> bool:
+        """True when the app's company owns it but it is not one of the app's domains (any party)."""
+        return self.same_company_as_app and self.party_basis is not PartyBasis.APP_DOMAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +157,14 @@ class Classifier:
     """Classifies hosts against the tracker database and the app's own domains."""
 
     def __init__(
-        self, database: TrackerDatabase, app_domains: Iterable[str] = (), app_companies: Iterable[str] = ()
+        self,
+        database: TrackerDatabase,
+        app_domains: Iterable[str] = (),
+        app_companies: Iterable[str] = (),
+        same_company_stays_third: Iterable[str] = STAY_THIRD_PURPOSES,
     ) -> None:
         self.database = database
+        self.same_company_stays_third = frozenset(same_company_stays_third)
         self.app_domains: tuple[str, ...] = tuple(sorted({d.lower().strip(".") for d in app_domains if d.strip()}))
         # Compared without legal suffixes: lists spell one company differently ("Google", "Google LLC").
         self.app_companies: frozenset[str] = frozenset(
@@ -147,8 +199,14 @@ class Classifier:
                 cname_verdict, cloaked = candidate, alias
                 break
         first_party_by = self.first_party_reason(name, verdict) if host is not None else None
+        same_company_as_app = bool(verdict and verdict.company and company_key(verdict.company) in self.app_companies)
+        stays_third = bool(verdict and verdict.category in self.same_company_stays_third)
+        if first_party_by == "same company as the app" and stays_third:
+            # Owning the app does not change what an ad or analytics service does with the data it receives.
+            first_party_by = None
         local_by_address = host is None and bool(ips) and all(is_local_address(ip) for ip in ips)
-        if local_by_address or (host is not None and is_local_host(host)):
+        tool_traffic = host is not None and name in TOOL_HOSTS
+        if tool_traffic or local_by_address or (host is not None and is_local_host(host)):
             party = Party.LOCAL
         elif first_party_by is not None:
             party = Party.FIRST
@@ -168,11 +226,13 @@ class Classifier:
             party=party,
             company=effective.company if effective else None,
             parent=effective.parent if effective else None,
-            category=effective.category if effective else None,
+            category=Category.of(effective.category) if effective else None,
             is_tracker=bool(effective and effective.is_tracker),
             hq_country=effective.country if effective else None,
             matched_by=effective.matches if effective else (),
             cloaked_tracker=cloaked if party is Party.FIRST else None,
             service=effective.service if effective else None,
             first_party_by=first_party_by if party is Party.FIRST else None,
+            same_company_as_app=same_company_as_app,
+            tool_traffic=tool_traffic,
         )

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from auditor.classify import HostClassification
+from auditor.classify import STAY_THIRD_PURPOSES, HostClassification
 from auditor.detect import Detection
 
 
@@ -79,7 +79,7 @@ class DestinationFacts:
     data_types: frozenset[str]
     """Personal data types detected in traffic to it."""
     content_visible: bool
-    """True when at least one request to it could be read."""
+    """True when the content of at least one request to it was read (a DNS lookup or an SNI is not content)."""
     first_seen: float | None
     """When it was first contacted (Unix seconds), if known."""
     countries: tuple[str, ...] = ()
@@ -118,11 +118,20 @@ class Conditions:
 
     def destination_matches(self, c: HostClassification) -> bool:
         """The conditions about the destination's classification."""
-        if self.parties is not None and c.party.value not in self.parties:
+        if self.parties is not None and self.parties.isdisjoint(party_names(c)):
             return False
         if self.categories is not None and c.category not in self.categories:
             return False
         return self.is_tracker is None or c.is_tracker == self.is_tracker
+
+
+def party_names(c: HostClassification) -> frozenset[str]:
+    """The names a rule's ``parties`` may use for this destination.
+
+    ``same_company`` also names a destination the app's company owns that is not one of the app's domains
+    (a first party by that basis, or a third party kept so by its purpose); its own party still matches.
+    """
+    return frozenset({c.party.value, "same_company"}) if c.same_company else frozenset({c.party.value})
 
 
 _SET_CONDITIONS = ("data_types", "parties", "categories")
@@ -178,6 +187,8 @@ class RuleSet:
     """``default`` or the path of the custom rule file."""
     sha256: str = ""
     """Hash of the rule file's bytes, for the report's provenance."""
+    same_company_stays_third: frozenset[str] = STAY_THIRD_PURPOSES
+    """Purposes for which "same company as the app" never makes a destination first party (``[party]``)."""
 
     @property
     def detection_rules(self) -> tuple[Rule, ...]:
@@ -212,6 +223,7 @@ class RuleSet:
                 "min_confidence": t.min_confidence,
                 "checklist_min_visible": t.checklist_min_visible,
             },
+            "same_company_stays_third": sorted(self.same_company_stays_third),
             "rules": [
                 {
                     "id": r.id,
@@ -304,7 +316,20 @@ def parse_rules(text: str, source: str = "default") -> RuleSet:
     if not rules:
         raise RulesError(f"{source}: no [[rule]] entries")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return RuleSet(tuple(rules), thresholds, source, digest)
+    return RuleSet(tuple(rules), thresholds, source, digest, _stay_third(data.get("party", {}), source))
+
+
+def _stay_third(raw: Mapping[str, Any], source: str) -> frozenset[str]:
+    """The ``[party] same_company_stays_third`` list, checked against the category vocabulary."""
+    from trackers_db.vocabulary import CATEGORIES
+
+    values = raw.get("same_company_stays_third", sorted(STAY_THIRD_PURPOSES))
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise RulesError(f"{source}: party.same_company_stays_third must be a list of category names")
+    unknown = sorted(set(values) - set(CATEGORIES))
+    if unknown:
+        raise RulesError(f"{source}: party.same_company_stays_third: unknown category {unknown[0]!r}")
+    return frozenset(values)
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
@@ -356,6 +381,10 @@ class Finding:
     scope: str = Scope.DETECTION.value
     reason: str | None = None
     """One sentence for a reviewer: what was sent, where, and the decoder or rule that decided it."""
+    purpose: str | None = None
+    """The destination's category (what the service is for), a fact separate from its party."""
+    party_basis: str | None = None
+    """Why a first-party destination is first party (``app_domain`` or ``same_company``)."""
 
     def to_json(self) -> dict[str, object]:
         """The report contract's ``findings[]`` item."""
@@ -379,6 +408,8 @@ class Finding:
             "scope": self.scope,
             "detail": self.detail,
             "reason": self.reason,
+            "purpose": self.purpose,
+            "party_basis": self.party_basis,
         }
 
 
@@ -428,6 +459,8 @@ class FindingBuilder:
                 confidence=detection.confidence,
                 detail=detection.detail,
                 reason=detection.reason,
+                purpose=dest.category,
+                party_basis=dest.party_basis,
             )
             self._findings[key] = finding
             return [finding]
@@ -471,6 +504,8 @@ def destination_findings(rules: RuleSet, facts: Iterable[DestinationFacts]) -> l
                     policy_refs=list(rule.policy_refs),
                     detail=detail,
                     scope=Scope.DESTINATION.value,
+                    purpose=c.category,
+                    party_basis=c.party_basis,
                 )
             )
     return sorted(findings, key=sort_key)

@@ -87,21 +87,29 @@ def checklist(
     share_visible: float | None,
     min_visible: float,
     catalogue: Sequence[PolicyEntry] | None = None,
+    coverage_rules: Iterable[str] = (),
+    read_requests: int | None = None,
 ) -> list[dict[str, Any]]:
     """Answer every catalogue point from the evidence.
 
     ``findings`` and ``rules`` are the report's ``findings`` and ``rules.rules``
-    items. A point is *not met* when a finding cites it; *met* when at least one
-    rule testing it ran and the inspectable share of requests reached
-    ``min_visible``; otherwise it is *not determinable from traffic*.
+    items. A point is *not met* when a finding cites it. It is *met* only on
+    positive evidence: a rule testing it ran, no finding of a ``coverage_rules``
+    rule (content that could not be read) cites it, ``share_visible`` (the share
+    of third-party requests read) reached ``min_visible``, and some content was
+    read (``read_requests``). Otherwise it is *not determinable from traffic*.
     """
+    hidden_rules = frozenset(coverage_rules)
     catalogue = load_catalogue() if catalogue is None else catalogue
     cited: dict[str, list[Mapping[str, Any]]] = {}
+    unread: dict[str, list[Mapping[str, Any]]] = {}
     for finding in findings:
         if finding.get("severity") == "info":
             continue  # informational findings describe expected flows; they fail no point
+        # "Could not inspect" is no evidence either way: it keeps a point from being met, never fails it.
+        into = unread if finding.get("rule") in hidden_rules else cited
         for ref in finding.get("policy_refs", ()):
-            cited.setdefault(ref, []).append(finding)
+            into.setdefault(ref, []).append(finding)
     testing: dict[str, list[str]] = {}
     for rule in rules:
         if rule.get("evaluated", True):
@@ -120,20 +128,25 @@ def checklist(
         elif entry.determinable == "no" or not tested_by:
             answer = Answer.NOT_DETERMINABLE
             reason = "Traffic cannot show this; check the agreement, the settings or the vendor's answers."
-        elif share_visible is None:
+        elif unread.get(entry.id):
             answer = Answer.NOT_DETERMINABLE
-            reason = "No traffic was analysed."
+            hosts = sorted({f["host"] for f in unread[entry.id]})
+            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+            reason = f"Traffic that bears on it could not be read ({shown}); no finding either way."
+        elif share_visible is None or read_requests == 0:
+            answer = Answer.NOT_DETERMINABLE
+            reason = "No traffic was analysed." if share_visible is None else "No request content could be read."
         elif share_visible < min_visible:
             answer = Answer.NOT_DETERMINABLE
             reason = (
-                f"No finding, but only {share_visible:.0%} of requests could be inspected "
+                f"No finding, but only {share_visible:.0%} of third-party requests could be read "
                 f"(at least {min_visible:.0%} needed to call it met)."
             )
         else:
             answer = Answer.MET
             reason = (
                 f"No finding from the rules that test it ({', '.join(sorted(tested_by))}) "
-                f"in the {share_visible:.0%} of requests that could be inspected."
+                f"in the {share_visible:.0%} of third-party requests that could be read."
             )
         answers.append({
             "id": entry.id,

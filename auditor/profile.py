@@ -268,3 +268,32 @@ data_type = "email"
 value = "parent.okonkwo.test@example.org"
 """
 """A commented template with synthetic example values (what ``auditor profile init`` writes)."""
+
+
+EXAMPLE_SECTIONS = ("device", "network")
+"""Template sections that describe one real device: their example values cannot be any device's."""
+
+
+def example_values(profile: DeviceProfile) -> list[str]:
+    """Keys of ``profile`` still holding the template's example device values (never the values themselves).
+
+    The synthetic student of the template may be kept on purpose; the example device
+    identifiers, addresses and location describe no real device, so they match nothing.
+
+    >>> example_values(parse_profile(tomllib.loads(TEMPLATE)))[:3]
+    ['advertising_id', 'android_id', 'imei']
+    """
+    template = tomllib.loads(TEMPLATE)
+    examples = {
+        key: str(value).strip().lower()
+        for section in EXAMPLE_SECTIONS
+        for key, value in template.get(section, {}).items()
+        if value and _SCHEMA.get(section, {}).get(key)
+    }
+    found = [v.label for v in profile.values if examples.get(v.label) == v.value.strip().lower()]
+    location = template.get("location", {})
+    if profile.latitude is not None and (profile.latitude, profile.longitude) == (
+        location.get("latitude"), location.get("longitude")
+    ):
+        found.append("location")
+    return found

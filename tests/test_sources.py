@@ -190,8 +190,9 @@ def test_flow_format_18_with_tcp_flows() -> None:
     post = next(r for r in http if r.host == "jnn-pa.googleapis.com")
     assert post.method == "POST"
     assert post.url == "https://jnn-pa.googleapis.com/$rpc/google.internal.waa.v1.Waa/GenerateIT"
-    # The raw TCP flows to FCM are kept as connections whose content was not analysed.
-    assert {(r.host, r.server_port, r.content_visible) for r in streams} == {("mtalk.google.com", 5228, False)}
+    # mitmproxy opened the TLS of the raw TCP flows to FCM: what the device sent is read as raw bytes.
+    assert {(r.host, r.server_port, r.content_visible) for r in streams} == {("mtalk.google.com", 5228, True)}
+    assert all(len(r.request_body) == r.bytes_up == 188 for r in streams)
 
 
 def test_flow_file_and_its_har_export_agree() -> None:

@@ -549,7 +549,7 @@ def load_curated(folder: Path | None = None) -> tuple[list[DomainEntry], SourceI
 
 
 def _curated_version() -> str:
-    from auditor import __version__
+    from trackers_db.version import __version__
 
     return __version__
 

@@ -7,6 +7,8 @@ docs/trackers-db.md explains each category.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 CATEGORIES: dict[str, str] = {
     "advertising": "Ad serving, ad exchanges, ad mediation and retargeting.",
     "analytics": "Usage and product analytics, audience measurement.",
@@ -33,6 +35,48 @@ CATEGORIES: dict[str, str] = {
     "content": "Embedded media, video players and other content.",
     "security": "Captcha, certificate status and security services.",
 }
+
+
+class Category(StrEnum):
+    """A category of :data:`CATEGORIES` as a value (str-valued: JSON and comparisons with strings are unchanged)."""
+
+    ADVERTISING = "advertising"
+    ANALYTICS = "analytics"
+    ATTRIBUTION = "attribution"
+    CRASH_REPORTING = "crash_reporting"
+    SESSION_REPLAY = "session_replay"
+    AB_TESTING = "ab_testing"
+    PUSH_ENGAGEMENT = "push_engagement"
+    TAG_MANAGER = "tag_manager"
+    SOCIAL = "social"
+    FINGERPRINTING = "fingerprinting"
+    DATA_BROKER = "data_broker"
+    CONSENT_MANAGEMENT = "consent_management"
+    CUSTOMER_SUPPORT = "customer_support"
+    IDENTITY = "identity"
+    PAYMENTS = "payments"
+    EDTECH = "edtech"
+    VIDEO_CONFERENCING = "video_conferencing"
+    PROCTORING = "proctoring"
+    MAPS_LOCATION = "maps_location"
+    PLATFORM_SERVICES = "platform_services"
+    CDN = "cdn"
+    CLOUD_HOSTING = "cloud_hosting"
+    CONTENT = "content"
+    SECURITY = "security"
+
+    @classmethod
+    def of(cls, value: str | None) -> Category | None:
+        """The category named ``value``; ``None`` for no or an unknown name (lists are mapped onto the vocabulary).
+
+        >>> Category.of("analytics") is Category.ANALYTICS, Category.of(None), Category.of("nonsense")
+        (True, None, None)
+        """
+        try:
+            return cls(value) if value else None
+        except ValueError:
+            return None
+
 
 TRACKING_CATEGORIES: frozenset[str] = frozenset(
     {

@@ -10,15 +10,17 @@ from typing import Any
 import click
 
 from auditor.analysis import Analysis, AnalysisConfig
+from auditor.audit import run_audit
 from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
 from auditor.cli.report import write_pdf_or_exit
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
-from auditor.profile import DeviceProfile
+from auditor.profile import DeviceProfile, example_values
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
+from auditor.report.verdict import verdict_lines
 from auditor.sources import ReadOptions
 from auditor.sources.session import saved_app_settings
 from auditor.text import printable
@@ -43,12 +45,18 @@ def print_summary(report: dict[str, Any]) -> None:
         f"{s['destinations']} destinations, {s['third_parties']} third parties, "
         f"{s['trackers']} trackers, {s['findings']} findings"
     )
+    for line in verdict_lines(report):
+        echo(line)
     for data_type, count in s["by_data_type"].items():
         echo(f"  {data_type}: {count} finding(s)")
     for item in report["inputs"]:
         # An input with no records already got its "Error:" line.
         for problem in item["problems"] if item["records"] else ():
             echo(f"warning: {item['path']}: {problem}")
+    for d in report["destinations"]:
+        if d.get("tool_traffic"):
+            echo(f"note: {d['host']} is the proxy's own certificate page: recorded as the tool's traffic, "
+                 "not the app's, and not counted as a third party")
 
 
 def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | None, csv_dir: Path | None) -> None:
@@ -70,6 +78,20 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
         click.echo(f"wrote {path}", err=True)
     if json_path and str(json_path) == "-":
         click.echo(OutputFormat.JSON.to_format().render(report), nl=False)
+
+
+FORMAT_NAMES = {"har": "HAR", "mitmproxy": "mitmproxy flow file", "session": "session folder"}
+
+
+def warn_unused_options(analysis: Analysis, keylog: Path | None) -> None:
+    """One line for an option that applied to none of the inputs it was given with."""
+    if keylog is None:
+        return
+    unused = [s for s in analysis.inputs if s.format not in ("pcap", "unknown")]
+    if unused:
+        named = ", ".join(f"{s.path} ({FORMAT_NAMES.get(s.format, s.format)})" for s in unused)
+        click.echo(printable(f"warning: --keylog applies to pcap/pcapng captures only; not used for {named}"),
+                   err=True)
 
 
 @main.command()
@@ -131,6 +153,11 @@ def analyze(
             saved_domains, saved_name = saved_app_settings(path)
             app_domains = tuple(dict.fromkeys((*app_domains, *saved_domains)))
             app_name = app_name or saved_name
+    if profile is not None:
+        examples = example_values(profile)
+        if examples:
+            click.echo(f"warning: {profile.path}: {len(examples)} value(s) are still the examples of 'auditor "
+                       f"profile init' ({', '.join(examples)}); they will not match this device's traffic", err=True)
     config = AnalysisConfig(
         app_domains=app_domains,
         app_companies=app_companies,
@@ -156,8 +183,12 @@ def analyze(
         if fatal:
             failed_inputs += 1
             click.echo(f"Error: {printable(fatal[0])}", err=True)
-    report = build_report(analysis, generated_at=generated_at())
+    warn_unused_options(analysis, keylog)
+    report = build_report(run_audit(analysis), generated_at=generated_at())
     print_summary(report)
+    if not (html_path or json_path or csv_dir or pdf_path):
+        click.echo("note: no report written; add --html report.html, --json report.json, --csv DIR or --pdf "
+                   "report.pdf to keep one", err=True)
     write_outputs(report, html_path, json_path, csv_dir)
     if pdf_path:
         write_pdf_or_exit(report, pdf_path)

@@ -11,7 +11,7 @@ import click
 
 from auditor.cli import ExitCode, main
 from auditor.privacy import Masker, load_or_create_salt
-from auditor.profile import TEMPLATE, ProfileError, load_profile
+from auditor.profile import TEMPLATE, ProfileError, example_values, load_profile
 
 
 @main.group()
@@ -48,6 +48,14 @@ def check(path: Path) -> None:
         loaded = load_profile(path)
     except ProfileError as exc:
         raise click.UsageError(str(exc)) from None
+    examples = example_values(loaded)
+    if examples:
+        click.echo(
+            f"Error: {path}: not ready: {len(examples)} value(s) are still the examples of 'auditor profile init' "
+            f"({', '.join(examples)}); replace them with the test device's values, or empty them (\"\")",
+            err=True,
+        )
+        sys.exit(ExitCode.INPUT_ERROR)
     counts = Counter(v.data_type for v in loaded.values)
     if loaded.latitude is not None:
         counts["precise_location"] += 1

@@ -9,37 +9,42 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from auditor.privacy import KeyRedactor, Masker
 from auditor.records import Record
 
-DATA_TYPES: tuple[str, ...] = (
-    "ip_address",
-    "precise_location",
-    "coarse_location",
-    "advertising_id",
-    "device_id",
-    "hardware_id",
-    "network_id",
-    "email",
-    "name",
-    "phone",
-    "birthdate",
-    "student_id",
-    "username",
-    "credentials",
-    "voice",
-    "face_image",
-    "image",
-    "video",
-    "biometric_other",
-    "attention_tracking",
-    "device_fingerprint",
-    "other_identifier",
-)
-"""The report contract's data-type vocabulary."""
+
+class DataType(StrEnum):
+    """The report contract's data-type vocabulary (str-valued: JSON and string comparisons are unchanged)."""
+
+    IP_ADDRESS = "ip_address"
+    PRECISE_LOCATION = "precise_location"
+    COARSE_LOCATION = "coarse_location"
+    ADVERTISING_ID = "advertising_id"
+    DEVICE_ID = "device_id"
+    HARDWARE_ID = "hardware_id"
+    NETWORK_ID = "network_id"
+    EMAIL = "email"
+    NAME = "name"
+    PHONE = "phone"
+    BIRTHDATE = "birthdate"
+    STUDENT_ID = "student_id"
+    USERNAME = "username"
+    CREDENTIALS = "credentials"
+    VOICE = "voice"
+    FACE_IMAGE = "face_image"
+    IMAGE = "image"
+    VIDEO = "video"
+    BIOMETRIC_OTHER = "biometric_other"
+    ATTENTION_TRACKING = "attention_tracking"
+    DEVICE_FINGERPRINT = "device_fingerprint"
+    OTHER_IDENTIFIER = "other_identifier"
+
+
+DATA_TYPES: tuple[str, ...] = tuple(t.value for t in DataType)
+"""The report contract's data-type vocabulary, as strings."""
 
 
 class Where(str, Enum):
@@ -60,8 +65,8 @@ class Where(str, Enum):
 class Detection:
     """One piece of personal data found in one record."""
 
-    data_type: str
-    """From :data:`DATA_TYPES`."""
+    data_type: DataType
+    """From :class:`DataType` (a detector may pass the string; it is checked and converted)."""
     where: Where
     """The part of the request it was found in."""
     key: str | None
@@ -82,6 +87,10 @@ class Detection:
     """A short note for reviewers, e.g. ``the device's own address`` or ``profile value email``."""
     reason: str | None = None
     """One sentence a school reviewer reads: what was sent and why it counts, naming the decoder or rule."""
+
+    def __post_init__(self) -> None:
+        # Detectors may name the type by its string; an unknown name is a bug, caught here, not in a report.
+        object.__setattr__(self, "data_type", DataType(self.data_type))
 
 
 @dataclass
@@ -132,7 +141,7 @@ class DetectionContext:
         recording (whose ``value`` is then its digest, so repeats merge).
         """
         return Detection(
-            data_type=data_type,
+            data_type=DataType(data_type),
             where=where,
             key=self.safe_key(key) if key else key,
             encoding=self.safe_key(encoding),

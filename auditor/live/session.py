@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
+from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
@@ -233,6 +234,7 @@ def destination_event(classification: HostClassification, time_seen: float) -> d
         "category": classification.category,
         "party": classification.party.value,
         "is_tracker": classification.is_tracker,
+        "tool_traffic": classification.tool_traffic,
     }
 
 
@@ -269,6 +271,8 @@ def format_event(data: dict[str, Any]) -> str | None:
     'FINDING [high] precise_location → graph.facebook.com (query lat = 5*.****): Precise location goes to a third party'
     """
     kind = data.get("event")
+    if kind == "destination" and data.get("tool_traffic"):
+        return f"proxy's own page  {data.get('host')}  (the certificate download: the tool's traffic, not the app's)"
     if kind == "destination":
         party = data.get("party") or "unknown"
         facts = [
@@ -452,7 +456,7 @@ class LiveSession:
         """
         self._changed_since_report = False
         self._generation += 1
-        report = build_report(self.analysis)
+        report = build_report(run_audit(self.analysis))  # the audit stage decides; the report renders
         report["_generation"] = self._generation
         return report
 

@@ -96,7 +96,7 @@ def diff_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "severity_changes": severity_changes,
         "checklist_changes": checklist_changes,
         "summary": {key: {"old": old["summary"].get(key), "new": new["summary"].get(key)}
-                    for key in ("destinations", "third_parties", "trackers", "findings")},
+                    for key in ("destinations", "third_parties", "trackers", "findings", "verdict", "coverage")},
     }
 
 

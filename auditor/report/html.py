@@ -25,6 +25,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from auditor.report.verdict import VERDICT_WORDS, coverage_sentence
 from auditor.report.worldmap import COUNTRIES, country_name, outline_path
 
 MAX_TABLE_ROWS = 2000
@@ -325,12 +326,22 @@ def _verdict(report: dict[str, Any]) -> list[str]:
         css, headline = "warn", f"No high-severity finding, but {medium} medium-severity finding(s) need review."
     else:
         css, headline = "ok", "No high- or medium-severity finding in this capture."
+    # The audit's verdict (summary.verdict): too little read is never shown as a green "ok".
+    inconclusive = summary.get("verdict") == "inconclusive"
+    if inconclusive:
+        css, headline = "warn", f"{VERDICT_WORDS['inconclusive']}: {summary.get('verdict_reason', '')}"
     lines = [f"<div class='verdict {css}' id='verdict'><p><b>{escape(headline)}</b></p>"]
+    if summary.get("verdict") in VERDICT_WORDS:
+        lines.append(f"<p>{escape(coverage_sentence(report))}</p>")
+    if inconclusive and coverage.get("how_to_see"):
+        tips = "".join(f"<li>{escape(tip)}</li>" for tip in coverage["how_to_see"])
+        lines.append(f"<p>To see what was hidden:</p><ul>{tips}</ul>")
     if with_data:
         shown = ", ".join(with_data[:8]) + (f" and {len(with_data) - 8} more" if len(with_data) > 8 else "")
         lines.append(f"<p>Companies outside the app that received personal data: {escape(shown)}.</p>")
     else:
-        lines.append("<p>No personal data was seen going to a company outside the app.</p>")
+        seen_in = " in the traffic that could be read" if inconclusive else ""
+        lines.append(f"<p>No personal data was seen going to a company outside the app{seen_in}.</p>")
     if checklist:
         lines.append(f"<p>Guidance points not met: <b>{len(not_met)}</b> of {len(checklist)} "
                      "(<a href='#checklist'>checklist</a>).</p>")

@@ -1,8 +1,11 @@
-"""The report as data: the versioned JSON contract built from an analysis.
+"""The report as data: the versioned JSON contract rendered from an audit.
 
 Every output format (JSON, CSV, HTML, the terminal summary) renders this one
 dictionary, so they can never disagree. ``schema/report-1.json`` is its JSON
 Schema; later versions may add keys but never remove or retype one.
+
+This module decides nothing: findings, coverage, verdict and checklist come
+from :func:`auditor.audit.run_audit`, and rendering never changes the analysis.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import datetime as dt
 from collections import Counter
 from typing import Any
 
-from auditor import __version__
 from auditor.analysis import Analysis
-from auditor.findings import DestinationFacts, destination_findings, sort_key
-from auditor.policy import checklist, load_catalogue
+from auditor.audit import Audit, Coverage, run_audit
+from auditor.policy import load_catalogue
+from trackers_db.version import __version__
 
 SCHEMA_ID = "classroom-auditor.report/1"
 TOOL_NAME = "classroom-auditor"
@@ -27,21 +30,25 @@ def _iso(timestamp: float | None) -> str | None:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[str, Any]:
-    """The JSON report of an analysis (call after all records were added)."""
-    analysis.finalize()
+def build_report(source: Audit | Analysis, generated_at: str | None = None) -> dict[str, Any]:
+    """The JSON report of an audit; given an analysis (all records added), its audit is run first."""
+    audit = source if isinstance(source, Audit) else run_audit(source)
+    analysis = audit.analysis
     destinations: list[dict[str, Any]] = []
-    for destination, c in analysis.classified_destinations():
+    for destination, c in audit.destinations:
         destinations.append(
             {
                 "host": c.host,
                 "registrable_domain": c.registrable_domain,
                 "party": c.party.value,
+                "party_basis": c.party_basis,
+                "same_company_as_app": c.same_company_as_app,
                 "company": c.company,
                 "parent_company": c.parent,
                 "service": c.service,
                 "category": c.category,
                 "is_tracker": c.is_tracker,
+                "tool_traffic": c.tool_traffic,
                 "countries": analysis.country_of(destination.ips),
                 "hq_country": c.hq_country,
                 "ips": sorted(destination.ips),
@@ -49,7 +56,10 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "bytes_up": destination.bytes_up,
                 "bytes_down": destination.bytes_down,
                 "content_visible": destination.content_visible,
-                "requests_visible": destination.requests_visible,
+                "requests_visible": destination.requests_read,
+                "requests_read": destination.requests_read,
+                "bytes_seen": destination.bytes_seen,
+                "bytes_read": destination.bytes_read,
                 "matched_by": [{"source": m.source, "rule": m.rule} for m in c.matched_by],
                 "data_types": sorted(destination.data_types),
                 "cloaked_tracker": c.cloaked_tracker,
@@ -59,18 +69,14 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "notes": [note for note, _ in destination.notes.most_common(5)],
             }
         )
-    rules = analysis.findings.rules
-    all_findings = analysis.findings.findings() + destination_findings(rules, _destination_facts(analysis))
-    findings = [f.to_json() for f in sorted(all_findings, key=sort_key)]
+    findings = [f.to_json() for f in audit.findings]
     for item in findings:
         item["first_seen"] = _iso(item["first_seen"])  # type: ignore[arg-type]
     by_type: Counter[str] = Counter(str(f["data_type"]) for f in findings if f["data_type"])
-    third = [d for d in destinations if d["party"] in ("third", "unknown")]
-    app_domains = analysis.config.app_domains or analysis.inferred_app_domains()
-    coverage = _coverage(analysis)
-    rules_json = rules.to_json()
-    firsts = [d.first_seen for d in analysis.destinations.values() if d.first_seen != float("inf")]
-    lasts = [d.last_seen for d in analysis.destinations.values() if d.last_seen]
+    third = [d for d in destinations if d["party"] in ("third", "unknown") and not d["tool_traffic"]]
+    firsts = [d.first_seen for d, _ in audit.destinations if d.first_seen != float("inf")]
+    lasts = [d.last_seen for d, _ in audit.destinations if d.last_seen]
+    coverage = audit.coverage
     return {
         "schema": SCHEMA_ID,
         "generated_at": generated_at or _iso(dt.datetime.now(dt.UTC).timestamp()),
@@ -83,7 +89,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "records": s.records,
                 "problems": [p.message for p in s.problems],
             }
-            for s in analysis.inputs
+            for s in audit.inputs
         ],
         "trackers_db": [
             {"source": s.source, "version": s.version, "license": s.license, "entries": s.entries}
@@ -92,8 +98,8 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
         "profile": analysis.config.profile.summary(analysis.context.masker) if analysis.config.profile else None,
         "app": {
             "name": analysis.config.app_name,
-            "domains": list(app_domains),
-            "domains_inferred": not analysis.config.app_domains and bool(app_domains),
+            "domains": list(audit.app_domains),
+            "domains_inferred": audit.app_domains_inferred,
         },
         "summary": {
             "destinations": len(destinations),
@@ -103,17 +109,19 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
             "findings": len(findings),
             "by_severity": dict(Counter(f["severity"] for f in findings)),
             "by_data_type": dict(sorted(by_type.items())),
-            "records": analysis.records_seen,
+            "records": audit.records_seen,
+            "verdict": audit.verdict.value,
+            "verdict_reason": audit.verdict_reason,
+            "coverage": _share(coverage.share),
+            "coverage_threshold": audit.rules.thresholds.checklist_min_visible,
         },
         "destinations": destinations,
         "findings": findings,
-        "coverage": coverage,
-        "timeline": _timeline(analysis),
-        "rules": rules_json,
+        "coverage": _coverage(coverage),
+        "timeline": _timeline(audit),
+        "rules": audit.rules.to_json(),
         "policy": [entry.to_json() for entry in load_catalogue()],
-        "checklist": checklist(
-            findings, rules_json["rules"], coverage["share_visible"], rules.thresholds.checklist_min_visible
-        ),
+        "checklist": [dict(answer) for answer in audit.checklist],
         "method": {
             "session_start": _iso(min(firsts)) if firsts else None,
             "session_end": _iso(max(lasts)) if lasts else None,
@@ -122,6 +130,10 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
             "geo_source": getattr(analysis.countries, "name", type(analysis.countries).__name__),
         },
     }
+
+
+def _share(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
 
 
 def _profile_fingerprint(profile: Any) -> str | None:
@@ -133,71 +145,44 @@ def _profile_fingerprint(profile: Any) -> str | None:
     return str(value) if value else None
 
 
-def _destination_facts(analysis: Analysis) -> list[DestinationFacts]:
-    """What destination rules need to know about each destination."""
-    from auditor.geo import LOCAL
-
-    facts = []
-    for destination, c in analysis.classified_destinations():
-        countries = tuple(cc for cc in analysis.country_of(destination.ips) if cc != LOCAL)
-        facts.append(
-            DestinationFacts(
-                destination=c,
-                requests=destination.requests,
-                data_types=frozenset(destination.data_types),
-                content_visible=destination.content_visible,
-                first_seen=destination.first_seen if destination.first_seen != float("inf") else None,
-                countries=countries,
-                notes=tuple(note for note, _ in destination.notes.most_common(3)),
-            )
-        )
-    return facts
-
-
-def _coverage(analysis: Analysis) -> dict[str, Any]:
-    """What share of the traffic could be inspected, and what could not."""
-    connections = visible = 0
-    bytes_total = bytes_visible = 0
-    hidden: list[dict[str, Any]] = []
-    for destination, c in analysis.classified_destinations():
-        connections += destination.requests
-        visible += destination.requests_visible
-        bytes_total += destination.bytes_up + destination.bytes_down
-        bytes_visible += destination.bytes_visible
-        not_seen = destination.requests - destination.requests_visible
-        if not_seen > 0:
-            reason = destination.hidden_notes.most_common(1)[0][0] if destination.hidden_notes else "not visible"
-            hidden.append(
-                {
-                    "host": c.host,
-                    "company": c.company,
-                    "is_tracker": c.is_tracker,
-                    "requests": not_seen,
-                    "requests_total": destination.requests,
-                    "reason": reason,
-                }
-            )
+def _coverage(coverage: Coverage) -> dict[str, Any]:
+    """What share of the traffic was read, what was only seen, and how to read more."""
     return {
-        "connections": connections,
-        "connections_visible": visible,
-        "bytes": bytes_total,
-        "bytes_visible": bytes_visible,
-        "share_visible": round(visible / connections, 4) if connections else None,
-        "share_bytes_visible": round(bytes_visible / bytes_total, 4) if bytes_total else None,
-        "hidden": hidden,
-        "detector_errors": analysis.detector_errors,
+        "connections": coverage.requests,
+        "connections_visible": coverage.requests_read,
+        "bytes": coverage.bytes,
+        "bytes_visible": coverage.bytes_read,
+        "share_visible": _share(coverage.share_read),
+        "share_bytes_visible": _share(coverage.bytes_read / coverage.bytes if coverage.bytes else None),
+        "third_party_requests": coverage.outside_requests,
+        "third_party_requests_read": coverage.outside_read,
+        "share_third_party_read": _share(coverage.share),
+        "hidden": [
+            {
+                "host": h.host,
+                "company": h.company,
+                "is_tracker": h.is_tracker,
+                "requests": h.requests,
+                "requests_total": h.requests_total,
+                "reason": h.reason,
+                "third_party": h.outside,
+            }
+            for h in coverage.hidden
+        ],
+        "how_to_see": list(coverage.how_to_see),
+        "detector_errors": coverage.detector_errors,
     }
 
 
-def _timeline(analysis: Analysis) -> dict[str, Any]:
+def _timeline(audit: Audit) -> dict[str, Any]:
     """Requests per destination over time, in at most TIMELINE_BUCKETS buckets (aggregated, not per record)."""
-    times = [t for d in analysis.destinations.values() for t in d.times]
+    times = [t for d, _ in audit.destinations for t in d.times]
     if not times:
         return {"start": None, "bucket_seconds": None, "series": []}
     start, end = min(times), max(times)
     width = max((end - start) / TIMELINE_BUCKETS, 1.0)
     series = []
-    for destination, c in analysis.classified_destinations():
+    for destination, c in audit.destinations:
         if not destination.times:
             continue
         buckets: Counter[int] = Counter(min(int((t - start) / width), TIMELINE_BUCKETS) for t in destination.times)

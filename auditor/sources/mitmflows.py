@@ -139,14 +139,22 @@ def websocket_message_to_record(
     )
 
 
-def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
-    """Turn a raw TCP or UDP flow into a record, known by its SNI if it had one, else by address."""
+def stream_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: int = DEFAULT_BODY_CAP) -> Record:
+    """Turn a raw TCP or UDP flow into a record, known by its SNI if it had one, else by address.
+
+    mitmproxy records a stream's messages after opening its TLS, so what the device sent was read:
+    it is searched as raw bytes (as the pcap reader does with decrypted non-HTTP data).
+    """
     server = flow.server_conn
     client_ip, client_port = _ip_port(flow.client_conn.peername)
     server_ip, server_port = _ip_port(server.peername)
     address_host, address_port = _ip_port(server.address)
     sni = server.sni or flow.client_conn.sni
-    up = sum(len(m.content) for m in flow.messages if m.from_client)
+    sent = b"".join(m.content for m in flow.messages if m.from_client)
+    up = len(sent)
+    # A stream the proxy passed through unopened still starts with a TLS handshake record: ciphertext, not read.
+    passed_through = sent[:1] == b"\x16" and sent[1:2] == b"\x03"
+    readable = bool(sent) and not passed_through
     down = sum(len(m.content) for m in flow.messages if not m.from_client)
     tls = bool(server.tls or flow.client_conn.tls)
     host = sni or (address_host if address_host and not _is_ip(address_host) else None)
@@ -161,13 +169,21 @@ def stream_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record:
         server_ip=server_ip or (address_host if address_host and _is_ip(address_host) else None),
         server_port=server_port or address_port,
         protocol="TLS" if tls else type(flow).__name__.replace("Flow", "").upper(),
-        content_visible=False,
-        encrypted=tls,
+        content_visible=readable,
+        encrypted=tls or passed_through,
+        request_body=sent[:body_cap] if readable else b"",
+        request_body_truncated=readable and len(sent) > body_cap,
         bytes_up=up,
         bytes_down=down,
-        note="raw stream, not HTTP: content not analysed",
+        note=_stream_note(bool(sent), passed_through),
         origin=origin,
     )
+
+
+def _stream_note(sent: bool, passed_through: bool) -> str:
+    if passed_through:
+        return "TLS passed through the proxy unopened: content not read"
+    return "raw stream, not HTTP: analysed as raw bytes" if sent else "raw stream, not HTTP: nothing sent"
 
 
 def dns_flow_to_record(flow: Any, source: SourceKind, origin: str) -> Record | None:
@@ -241,7 +257,7 @@ def flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: int = D
     if isinstance(flow, dns.DNSFlow):
         return dns_flow_to_record(flow, source, origin)
     if isinstance(flow, tcp.TCPFlow | udp.UDPFlow):
-        return stream_flow_to_record(flow, source, origin)
+        return stream_flow_to_record(flow, source, origin, body_cap)
     return None
 
 

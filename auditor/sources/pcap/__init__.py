@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from auditor.records import InputProblem, Record
+from auditor.records import InputProblem, Record, RecordKind
 from auditor.sources import Format, InputError, ReadOptions
 from auditor.sources.pcap.decrypt import KeyLog
 from auditor.sources.pcap.flows import CaptureAnalyzer
@@ -39,6 +39,23 @@ def load_keylog(path: str | None) -> KeyLog | None:
     except OSError as exc:
         raise InputError(path, f"cannot read the key log: {exc.strerror or exc}") from exc
     return keylog
+
+
+class TlsSessions:
+    """TLS-over-TCP sessions of a capture, and how many of them a key log opened (to say when it opened none)."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[object, ...]] = set()
+        self.opened: set[tuple[object, ...]] = set()
+
+    def count(self, record: Record) -> None:
+        """Note the connection of an encrypted TCP record (QUIC is not decrypted with a key log)."""
+        if self.opened or not record.encrypted or record.kind in (RecordKind.QUIC, RecordKind.DNS):
+            return  # once one session opened, the key log fits this capture: no need to keep counting
+        connection = (record.client_ip, record.client_port, record.server_ip, record.server_port)
+        self.seen.add(connection)
+        if record.content_visible:
+            self.opened.add(connection)
 
 
 PARALLEL_FROM_BYTES = 32 << 20
@@ -67,11 +84,23 @@ def _read_records(
     progress: Callable[[int], None] | None,
 ) -> Iterator[Record]:
     analyzer = CaptureAnalyzer(str(path), options.body_cap, keylog)
+    sessions = TlsSessions()
     with path.open("rb") as handle:
         reader = CaptureReader(handle)
-        yield from analyzer.records(reader, progress)
+        for record in analyzer.records(reader, progress):
+            sessions.count(record)
+            yield record
     if analyzer.keylog is not None:
         problems.extend(InputProblem(str(path), message) for message in analyzer.keylog.problems)
+    if keylog is not None and options.keylog and sessions.seen and not sessions.opened:
+        problems.append(
+            InputProblem(
+                str(path),
+                f"the key log {options.keylog} opened none of the TLS sessions ({len(keylog)} sessions in the log, "
+                f"{len(sessions.seen)} TLS sessions in the capture, opened 0): it was probably recorded on another "
+                "device or at another time",
+            )
+        )
     if analyzer.link_types_unsupported:
         kinds = ", ".join(str(t) for t in sorted(analyzer.link_types_unsupported))
         supported = ", ".join(sorted(set(SUPPORTED_LINK_TYPES.values())))

@@ -15,6 +15,7 @@ from auditor import __version__
 from auditor.analysis import Analysis
 from auditor.findings import DestinationFacts, destination_findings, sort_key
 from auditor.policy import checklist, load_catalogue
+from auditor.report.trail import persona_trail
 
 SCHEMA_ID = "classroom-auditor.report/1"
 TOOL_NAME = "classroom-auditor"
@@ -121,6 +122,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
             "profile_fingerprint": _profile_fingerprint(analysis.config.profile),
             "geo_source": getattr(analysis.countries, "name", type(analysis.countries).__name__),
         },
+        "persona_trail": persona_trail(analysis),
     }
 
 

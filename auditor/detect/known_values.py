@@ -483,13 +483,13 @@ class KnownValueDetector(Detector):
             if item.parsed:
                 continue
             variants = index.match_text(item.value, _names_a_person(item.key))
-            chain_base = item.chain
-            if not variants:
-                # Text quoted into HTML, a script or a URL inside a larger value keeps its escapes.
-                unescaped = unescape_text(item.value)
-                if unescaped is not None:
-                    variants = index.match_text(unescaped[0], _names_a_person(item.key))
-                    chain_base = (*item.chain, unescaped[1])
+            # Text quoted into HTML, a script or a URL inside a larger value keeps its escapes.
+            unescaped = unescape_text(item.value)
+            decoded: list[Variant] = []
+            if unescaped is not None:
+                seen = {v.known for v in variants}
+                decoded = [v for v in index.match_text(unescaped[0], _names_a_person(item.key)) if v.known not in seen]
+                variants += decoded
             dated = any(v.known.data_type == "birthdate" for v in variants)
             if index.birthdays and not dated and _DIGIT.search(item.value, 0, 64):
                 epoch = index.match_epoch(item.value)
@@ -497,7 +497,9 @@ class KnownValueDetector(Detector):
                     variants.append(epoch)
             for variant in variants:
                 known = variant.known
-                chain = (*chain_base, variant.transform) if variant.transform != known.label else chain_base
+                chain = (*item.chain, unescaped[1]) if unescaped is not None and variant in decoded else item.chain
+                if variant.transform != known.label:
+                    chain = (*chain, variant.transform)
                 yield context.detection(
                     known.data_type,
                     item.where,

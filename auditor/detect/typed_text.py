@@ -95,8 +95,8 @@ class TypedTextDetector(CrossRequestDetector):
         for item in iter_fields(record):
             if item.parsed or item.where not in _TEXT_PLACES or not item.key:
                 continue
-            text = item.value.strip()
-            if not text or len(text) > MAX_TEXT:
+            text = item.value  # not stripped: a space is a key press too
+            if not text.strip() or len(text) > MAX_TEXT:
                 continue
             key = (destination, item.where, item.key)
             run = self._runs.get(key)
@@ -105,6 +105,7 @@ class TypedTextDetector(CrossRequestDetector):
                 continue
             previous = run.last
             if text == previous:
+                run.requests += 1  # sent again unchanged (a timer, another event): one more request carrying it
                 continue
             if text.casefold().startswith(previous.casefold()) and len(text) - len(previous) <= MAX_STEP:
                 if len(text) > run.longest:  # a value that only comes back after a backspace is no new key press

@@ -134,7 +134,8 @@ def _sha(algorithm: str, text: str) -> str:
         ("n=Velorine++Tashquibb", ("full_name", "spaces")),  # doubled whitespace
         ("d=" + quote(json.dumps({"msg": "Hi Velorine&#32;Tashquibb!"})), ("full_name", "html")),  # HTML entity
         ("t=" + quote("Vel\\u006frine"), ("first_name", "unicode-escape")),  # a \\u escape left in a value
-        ("m=Welcome+back+Velorine%2C+ready%3F", ("first_name", "plain")),  # a made-up first name in free text
+        ("m=Welcome+back+Velorine%2C+ready%3F", ("first_name", "plain")),
+        ("n=" + quote("Vélorine Tashquibb"), ("full_name", "fold")),  # an accent the app added  # a made-up first name in free text
         ("p=16135550142", ("phone", "digits(phone)")),
         ("p=%2B16135550142", ("phone", "e164(phone)")),
         ("p=6135550142", ("phone", "national(phone)")),

@@ -130,9 +130,9 @@ _ODD_SPACE = re.compile(r"\s\s|[\t\n\r\xa0\u2000-\u200b\u3000]")
 
 
 def unescape_text(text: str) -> tuple[str, str] | None:
-    r"""``text`` with HTML entities, ``\uXXXX``/``\xXX`` escapes or %-escapes decoded, and the step's name.
+    r"""``text`` with its escapes decoded (HTML, ``\uXXXX``, ``%``), odd spaces collapsed or accents removed.
 
-    ``None`` when it holds none of them (the usual case: three cheap look-ups).
+    Returns the text and the step's name, or ``None`` when none applies (the usual case: a few cheap checks).
 
     >>> unescape_text("Ida&#97;aa&nbsp;Tarbell"), unescape_text(r"Id\u0061aaa"), unescape_text("Ida%20T")
     (('Idaaaa Tarbell', 'html'), ('Idaaaa', 'unicode-escape'), ('Ida T', 'url'))
@@ -151,6 +151,10 @@ def unescape_text(text: str) -> tuple[str, str] | None:
             return decoded, "url"
     if _ODD_SPACE.search(text):
         return " ".join(text.split()), "spaces"
+    if not text.isascii():
+        folded = fold_diacritics(text)
+        if folded != text:
+            return folded, "fold"
     return None
 
 

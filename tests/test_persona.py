@@ -134,8 +134,8 @@ def _sha(algorithm: str, text: str) -> str:
         ("n=Velorine++Tashquibb", ("full_name", "spaces")),  # doubled whitespace
         ("d=" + quote(json.dumps({"msg": "Hi Velorine&#32;Tashquibb!"})), ("full_name", "html")),  # HTML entity
         ("t=" + quote("Vel\\u006frine"), ("first_name", "unicode-escape")),  # a \\u escape left in a value
-        ("m=Welcome+back+Velorine%2C+ready%3F", ("first_name", "plain")),
-        ("n=" + quote("Vélorine Tashquibb"), ("full_name", "fold")),  # an accent the app added  # a made-up first name in free text
+        ("m=Welcome+back+Velorine%2C+ready%3F", ("first_name", "plain")),  # a made-up first name in free text
+        ("n=" + quote("Vélorine Tashquibb"), ("full_name", "fold")),  # an accent the app added
         ("p=16135550142", ("phone", "digits(phone)")),
         ("p=%2B16135550142", ("phone", "e164(phone)")),
         ("p=6135550142", ("phone", "national(phone)")),
@@ -226,6 +226,14 @@ def test_a_field_cleared_and_typed_again_is_one_capture_counting_both_runs() -> 
     [finding] = _typed(_audit(first + second))
     assert finding["count"] == len(first) + len(second)
     assert "9 times" in finding["reason"]  # the longest run, not the sum
+
+
+def test_two_fields_sent_under_one_key_are_two_captures() -> None:
+    # Session-replay scripts send every field as {"text": ...}: the surname, then the e-mail.
+    records = _typing("rs.fullstory.com", "Tashquibb", key="text")
+    records += _typing("rs.fullstory.com", "velorine@example.com", key="text", start=1_767_261_700.0)
+    found = sorted(f["count"] for f in _typed(_audit(records)))
+    assert found == [9, 20]
 
 
 def test_typed_text_state_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,7 +35,7 @@ MAX_TEXT = 256
 MAX_TRACKED = 4096
 """Fields followed at once; the oldest is forgotten beyond this."""
 MAX_CAPTURES = 512
-"""Distinct captures (destination and field) kept."""
+"""Distinct captures (destination, field and text) kept."""
 _TEXT_PLACES = frozenset({Where.QUERY, Where.BODY, Where.PATH})
 
 
@@ -78,6 +78,19 @@ class _Capture:
         )
 
 
+def _merge(found: list[_Capture], run: _Run, room: bool) -> bool:
+    """Add ``run`` to the capture of the same text (retyped, or typed further), or as a new one if there is room."""
+    typed = run.last.casefold()
+    for index, capture in enumerate(found):
+        text = capture.text.casefold()
+        if text.startswith(typed) or typed.startswith(text):
+            found[index] = capture.merged(run)
+            return True
+    if room:
+        found.append(_Capture.of(run))
+    return room
+
+
 class TypedTextDetector(CrossRequestDetector):
     """Finds text sent key press by key press to the same service and field."""
 
@@ -85,7 +98,8 @@ class TypedTextDetector(CrossRequestDetector):
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, Where, str], _Run] = {}
-        self._captures: dict[tuple[str, Where, str], _Capture] = {}
+        self._captures: dict[tuple[str, Where, str], list[_Capture]] = {}
+        """Per field, one capture per distinct text (session-replay scripts send every field under one key)."""
         self._index: KnownValueIndex | None = None
         self.cap_note = None
 
@@ -131,29 +145,25 @@ class TypedTextDetector(CrossRequestDetector):
     def _end(self, key: tuple[str, Where, str], run: _Run) -> None:
         if not run.typed:
             return
-        capture = self._captures.get(key)
-        if capture is not None:
-            self._captures[key] = capture.merged(run)
-        elif len(self._captures) < MAX_CAPTURES:
-            self._captures[key] = _Capture.of(run)
-        else:
+        if not _merge(self._captures.setdefault(key, []), run, self._capture_count() < MAX_CAPTURES):
             self.cap_note = f"more than {MAX_CAPTURES} typed texts: later ones are not reported"
+
+    def _capture_count(self) -> int:
+        return sum(len(found) for found in self._captures.values())
 
     def conclude(self, context: DetectionContext) -> list[Conclusion]:
         # Runs still growing count too, without ending them: a live session concludes again later.
-        captures = dict(self._captures)
+        captures = {key: list(found) for key, found in self._captures.items()}
+        room = MAX_CAPTURES - self._capture_count()
         for key, run in self._runs.items():
-            if run.typed:
-                capture = captures.get(key)
-                if capture is not None:
-                    captures[key] = capture.merged(run)
-                elif len(captures) < MAX_CAPTURES:
-                    captures[key] = _Capture.of(run)
+            if run.typed and _merge(captures.setdefault(key, []), run, room > 0):
+                room -= 1
         conclusions = []
-        for (destination, where, field_key), capture in captures.items():
-            detection = self._detection(capture, where, field_key, destination, context)
-            conclusions.append(Conclusion(destination, detection, capture.encrypted, capture.first_seen,
-                                          capture.requests))
+        for (destination, where, field_key), found in captures.items():
+            for capture in found:
+                detection = self._detection(capture, where, field_key, destination, context)
+                conclusions.append(Conclusion(destination, detection, capture.encrypted, capture.first_seen,
+                                              capture.requests))
         return conclusions
 
     def _detection(

@@ -272,7 +272,7 @@ def test_the_trail_names_every_receiver_and_form_and_the_html_says_it_in_one_sen
     assert (email_receiver["host"], email_receiver["forms"]) == ("ct.pinterest.com", ["SHA-256 hash"])
     assert trail["email"]["first_seen"] == "2026-01-01T10:00:50Z"
     page = render_html(report)
-    assert "Where the planted student's values went" in page
+    assert "Where the planted values went" in page
     assert "Student&#x27;s e-mail: reached Pinterest as a SHA-256 hash" in page
     text = json.dumps(report) + page
     for raw in ("Tashquibb", STUDENT["email"], hashed):  # masked like every other output
@@ -282,4 +282,4 @@ def test_the_trail_names_every_receiver_and_form_and_the_html_says_it_in_one_sen
 def test_no_profile_means_an_empty_trail_and_no_section() -> None:
     report = _audit(_typing("rs.fullstory.com", "hello there"))
     assert report["persona_trail"] == []
-    assert "planted student" not in render_html(report)
+    assert "Where the planted values went" not in render_html(report)

@@ -369,9 +369,10 @@ def _persona_trail(report: dict[str, Any]) -> list[str]:
     trail = report.get("persona_trail") or []
     if not trail:
         return []
-    parts = ["<h2 id='trail'>Where the planted student's values went</h2>",
-             "<p class='note'>Values from the device profile (the synthetic student typed into the app) found in the "
-             "traffic: who received each one, and in what form. \u201cAs typed\u201d means it was sent key press by "
+    parts = ["<h2 id='trail'>Where the planted values went</h2>",
+             "<p class='note'>Values from the device profile (the test device's identifiers, the synthetic student "
+             "typed into the app) found in the traffic: who received each one, and in what form. \u201cAs typed\u201d "
+             "means it was sent key press by "
              "key press, before anything was submitted.</p><ul class='trail'>"]
     for entry in trail[:MAX_TABLE_ROWS]:
         parts.append(f"<li>{_text(trail_sentence(entry))} <small>(first {_text(entry['first_seen'] or '?')}, "

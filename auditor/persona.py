@@ -258,6 +258,8 @@ def _check_value(known: KnownValue) -> list[ValueWarning]:
         if lowered in _COMMON_WORDS or len(value) < MIN_UNIQUE_LENGTH:
             found.append(ValueWarning(label, "a common or short name: found alone it proves nothing, and it may match "
                                         "other words (use `auditor persona new` for a made-up one)"))
+    elif label == "postal_code":
+        pass  # matched only as a whole value, never inside other text: short is fine
     elif value.isdigit() and len(value) < 8:
         found.append(ValueWarning(label, f"a number of {len(value)} digits: too short to tell from other numbers"))
     elif len(value) < MIN_UNIQUE_LENGTH:

@@ -79,6 +79,10 @@ FORMS: list[tuple[str, str, Callable[[], str]]] = [
      lambda: base64.b64encode(b'{"name":"IdaaaaTarbell"}').decode()),
     ("address, punctuation dropped: PO Box 1103", "address", lambda: "PO Box 1103"),
     ("password as written", "password", lambda: PERSONA["password"]),
+    # Forms the detector is not built for, listed so the table shows where it stops.
+    ("e-mail local part alone: blacklight-headless", "email", lambda: EMAIL.split("@")[0]),
+    ("name with a typo: Idaaa Tarbel", "full_name", lambda: "Idaaa Tarbel"),
+    ("SHA-256 of e-mail with a salt", "email", lambda: _hash("sha256", "salt:" + EMAIL)),
 ]
 
 

@@ -43,6 +43,9 @@ MIN_EMBEDDED = 4
 _LOWERED_BEFORE_HASHING = frozenset({"email", "username", "name"})
 _DIGIT = re.compile(r"\d")
 _PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
+_SEPARATED_DIGITS = re.compile(r"\d[ ().-]+\d")
+# A phone number written with separators inside free text ("call +1 (971) 112-233 after school").
+_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\(?\d[\d().-]*(?: [\d().-]+){0,5}")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
 # A base64 or url-safe base64 digest (16-64 bytes) inside a compound token such as ``tv.1~em.<digest>~pn.<digest>``.
 _BASE64_TOKEN = re.compile(r"(?<![a-z0-9+/_-])[a-z0-9+/_-]{22,88}={0,2}(?![a-z0-9+/_=-])")
@@ -122,6 +125,8 @@ _STREET_WORDS = {"street": "st", "avenue": "ave", "road": "rd", "drive": "dr", "
                  "court": "ct", "place": "pl", "crescent": "cres", "terrace": "terr"}
 _TEXT_TYPES = frozenset({"name", "other_identifier", "username"})
 _GMAIL = ("@gmail.com", "@googlemail.com")
+_WHOLE_ONLY = frozenset({"postal_code"})
+"""Values too short to tell apart inside longer text (a ZIP code among other numbers): whole values only."""
 
 
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
@@ -301,7 +306,7 @@ class KnownValueIndex:
                 self._add(self.whole, form.lower(), Variant(known, caseless, certain))
                 if known.data_type == "phone" and len(_digits(form)) >= 7:
                     self._add(self.phones, _digits(form), Variant(known, caseless, certain))
-                if len(form) >= MIN_EMBEDDED:
+                if len(form) >= MIN_EMBEDDED and known.label not in _WHOLE_ONLY:
                     embedded.setdefault(form.lower(), Variant(known, caseless, certain))
                 if transform == known.label and form == form.lower() and known.data_type in _LOWERED_BEFORE_HASHING:
                     transform = f"lower({known.label})"  # the step SDKs take, even when it changed nothing here
@@ -361,6 +366,11 @@ class KnownValueIndex:
                 if variant is None or variant in found:
                     continue
                 if name_context or not _lone_name(variant.known) or _distinctive_in(variant.known, lowered, match):
+                    found.append(variant)
+        if self.phones and len(lowered) > 12 and _SEPARATED_DIGITS.search(lowered):
+            for token in _PHONE_IN_TEXT.findall(lowered):
+                variant = self.phones.get(_digits(token)) if len(token) >= 9 else None
+                if variant is not None and variant not in found:
                     found.append(variant)
         if len(lowered) > 32 and self.digests:
             for token in _HEX_TOKEN.findall(lowered):

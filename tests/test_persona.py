@@ -139,6 +139,7 @@ def _sha(algorithm: str, text: str) -> str:
         ("p=16135550142", ("phone", "digits(phone)")),
         ("p=%2B16135550142", ("phone", "e164(phone)")),
         ("p=6135550142", ("phone", "national(phone)")),
+        ("m=" + quote("call +1 (613) 555-0142 after school"), ("phone", "plain")),  # written out, in a sentence
         ("em=" + _sha("sha256", STUDENT["email"]), ("email", "sha256(lower(email))")),  # Meta, TikTok, Snap
         ("em=" + _sha("md5", STUDENT["email"]), ("email", "md5(lower(email))")),  # Pinterest img tag
         ("em=" + _sha("sha1", STUDENT["email"]), ("email", "sha1(lower(email))")),  # Pinterest img tag
@@ -158,6 +159,13 @@ def test_planted_values_are_found_in_the_forms_they_travel_in(query: str, label_
               else d.encoding) for d in detections}
     label, form = label_and_form
     assert any(lab == label and (form in enc) for lab, enc in found), found
+
+
+def test_a_postal_code_counts_only_as_the_whole_value() -> None:
+    context = DetectionContext(Masker(b"t"), _profile(postal_code="99999"))
+    inside = list(KnownValueDetector().detect(_record("https://t.example/?n=order+99999+shipped"), context))
+    whole = list(KnownValueDetector().detect(_record("https://t.example/?zip=99999"), context))
+    assert not inside and [d.detail for d in whole] == ["profile value postal_code"]
 
 
 def test_a_diacritic_free_spelling_of_an_accented_name_is_the_student() -> None:

@@ -135,9 +135,17 @@ def trail_sentence(entry: dict[str, Any]) -> str:
         else:
             name = receiver["company"] or receiver["host"]
         by_receiver.setdefault(name, set()).update(receiver["forms"])
-    parts = [f"{name} {_joined([_as(f) for f in sorted(forms, key=_form_order)])}"
-             for name, forms in by_receiver.items()]
-    reached = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    # Receivers that got it the same way share one phrase: "Google, Meta and Adjust as written".
+    by_forms: dict[str, list[str]] = {}
+    for name, forms in by_receiver.items():
+        by_forms.setdefault(_joined([_as(f) for f in sorted(forms, key=_form_order)]), []).append(name)
+    parts = [f"{_joined(names)} {how}" for how, names in by_forms.items()]
+    if len(parts) == 1:
+        reached = parts[0]
+    elif any(len(names) > 1 for names in by_forms.values()):
+        reached = "; ".join(parts)  # "A and B as written; C in base64"
+    else:
+        reached = ", ".join(parts[:-1]) + ", and " + parts[-1]
     return f"{entry['title']}: reached {reached}"
 
 

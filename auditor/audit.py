@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.classify import HostClassification, Party
 from auditor.findings import DestinationFacts, Finding, RuleSet, Severity, destination_findings, sort_key
 from auditor.policy import checklist
+from auditor.trail import persona_trail
 
 if TYPE_CHECKING:
     from auditor.analysis import Analysis, Destination
@@ -118,6 +119,8 @@ class Audit:
     verdict_reason: str
     """One sentence a reviewer reads under the verdict."""
     checklist: tuple[Mapping[str, Any], ...]
+    persona_trail: tuple[Mapping[str, Any], ...] = ()
+    """Where each planted value of the profile went (masked), as :func:`auditor.trail.persona_trail` builds it."""
 
     @property
     def concerns(self) -> tuple[Finding, ...]:
@@ -164,6 +167,7 @@ def run_audit(analysis: Analysis) -> Audit:
         verdict=verdict,
         verdict_reason=reason,
         checklist=tuple(answers),
+        persona_trail=tuple(persona_trail(analysis)),
     )
 
 

@@ -65,6 +65,13 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "birthdate": "birthdate",
         "student_id": "student_id",
         "school": "other_identifier",
+        # A synthetic student's further planted values (``auditor persona new`` writes them).
+        "password": "credentials",
+        "address": "other_identifier",
+        "postal_code": "other_identifier",
+        "essay": "other_identifier",
+        "search_1": "other_identifier",
+        "search_2": "other_identifier",
     },
     "location": {"latitude": "", "longitude": ""},
 }

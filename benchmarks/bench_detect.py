@@ -1,5 +1,7 @@
 """Detection speed: typical SDK requests per second per core through every detector, with a profile.
 
+Cross-request detectors (typed text) observe every request too, as in the pipeline.
+
     .venv/bin/python benchmarks/bench_detect.py               # 20,000 requests
     .venv/bin/python benchmarks/bench_detect.py --requests 5000 --no-profile
 
@@ -24,7 +26,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from evaluate_detection import CORPUS, load_corpus  # noqa: E402
 
-from auditor.detect import DetectionContext, default_detectors  # noqa: E402
+from auditor.detect import DetectionContext, default_cross_request_detectors, default_detectors  # noqa: E402
 from auditor.privacy import Masker  # noqa: E402
 from auditor.profile import load_profile  # noqa: E402
 
@@ -42,6 +44,7 @@ def main() -> int:
     profile = None if args.no_profile else load_profile(CORPUS / "profile.toml")
     context = DetectionContext(Masker(b"bench"), profile, frozenset(profile.device_ips if profile else ()))
     detectors = default_detectors()
+    cross_detectors = default_cross_request_detectors()  # typed text follows every record too
     # Fresh copies, so a cache keyed on the record object never carries over between requests.
     batch = [dataclasses.replace(records[i % len(records)]) for i in range(args.requests)]
     body_bytes = sum(len(r.request_body) for r in batch) / len(batch)
@@ -55,6 +58,8 @@ def main() -> int:
             for detector in detectors:
                 for _detection in detector.detect(record, context):
                     detections += 1
+            for cross in cross_detectors:
+                cross.observe(record, record.host or "", None, context)
         rates.append(len(batch) / (time.perf_counter() - started))
     rate = statistics.median(rates)
     print(f"{len(batch)} requests x {args.rounds} rounds, {len(records)} distinct corpus requests, "

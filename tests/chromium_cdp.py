@@ -49,11 +49,11 @@ class PageLog:
 class Browser:
     """One headless Chromium with one page, driven over CDP."""
 
-    def __init__(self, width: int = 1280, height: int = 900) -> None:
+    def __init__(self, width: int = 1280, height: int = 900, extra_flags: tuple[str, ...] = ()) -> None:
         assert CHROMIUM, "chromium not installed"
         self._profile = tempfile.TemporaryDirectory(prefix="auditor-cdp-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self._profile.name}", f"--window-size={width},{height}",
+            [CHROMIUM, *FLAGS, *extra_flags, f"--user-data-dir={self._profile.name}", f"--window-size={width},{height}",
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )

@@ -71,6 +71,10 @@ def classroom_session(*, hostile: bool = False) -> list[Record]:
         _http("stats.plainhttp.example", t + 70.0, "/collect", {"email": "ana.student@example.org"}, encrypted=False),
         _http("tiles.maps.example", t + 80.0, "/v1", {"lat": "43.6", "lon": "-79.4"}),
         _tls("sentry.io", t + 90.0),
+        # Typed text: the app's own search suggestions, and a session-replay script sending a field key by key.
+        *[_http(f"api.{APP_DOMAIN}", t + 45.0 + i / 5, "/suggest?q=" + "volcano"[: i + 1], None) for i in range(7)],
+        *[_http("rs.fullstory.com", t + 50.0 + i / 5, "/rec/bundle",
+                {"evt": {"el": "#essay", "text": "My cat Pip"[: i + 1]}}) for i in range(10)],
     ]
     for i in range(30):
         records.append(_http(f"api.{APP_DOMAIN}", t + 100.0 + i * 5, f"/lesson/{i}", None))

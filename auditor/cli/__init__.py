@@ -67,7 +67,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 # Each subcommand lives in its own module and registers itself on ``main``.
-COMMAND_MODULES = ("analyze", "report", "diff", "db", "profile", "proxy")
+COMMAND_MODULES = ("analyze", "report", "diff", "db", "profile", "proxy", "persona")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"auditor.cli.{_name}")
 

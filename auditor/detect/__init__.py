@@ -208,7 +208,9 @@ class CrossRequestDetector(ABC):
 
 def default_cross_request_detectors() -> list[CrossRequestDetector]:
     """The cross-request detectors the pipeline runs, in order."""
-    return []
+    from auditor.detect.typed_text import TypedTextDetector
+
+    return [TypedTextDetector()]
 
 
 def default_detectors() -> list[Detector]:

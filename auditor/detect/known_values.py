@@ -19,12 +19,15 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
 from auditor.detect.fields import Field, iter_fields, key_name
@@ -40,6 +43,9 @@ MIN_EMBEDDED = 4
 _LOWERED_BEFORE_HASHING = frozenset({"email", "username", "name"})
 _DIGIT = re.compile(r"\d")
 _PHONE_LIKE = re.compile(r"^\+?[\d ().-]{7,24}$")
+_SEPARATED_DIGITS = re.compile(r"\d[ ().-]+\d")
+# A phone number written with separators inside free text ("call +1 (971) 112-233 after school").
+_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\(?\d[\d().-]*(?: [\d().-]+){0,5}")
 _HEX_TOKEN = re.compile(r"[0-9a-f]{32,128}")
 # A base64 or url-safe base64 digest (16-64 bytes) inside a compound token such as ``tv.1~em.<digest>~pn.<digest>``.
 _BASE64_TOKEN = re.compile(r"(?<![a-z0-9+/_-])[a-z0-9+/_-]{22,88}={0,2}(?![a-z0-9+/_=-])")
@@ -83,6 +89,7 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
     forms: list[tuple[str, str]] = [
         (value, label), (value.lower(), f"lower({label})"), (value.upper(), f"upper({label})")
     ]
+    forms += _text_forms(known)
     if known.data_type == "phone" or label == "phone":
         digits = _digits(value)
         forms += [(f"+{digits}", f"e164({label})"), (digits, f"digits({label})")]
@@ -114,6 +121,91 @@ def normal_forms(known: KnownValue) -> list[tuple[str, str]]:
     return unique
 
 
+_STREET_WORDS = {"street": "st", "avenue": "ave", "road": "rd", "drive": "dr", "lane": "ln", "boulevard": "blvd",
+                 "court": "ct", "place": "pl", "crescent": "cres", "terrace": "terr"}
+_TEXT_TYPES = frozenset({"name", "other_identifier", "username"})
+_GMAIL = ("@gmail.com", "@googlemail.com")
+_WHOLE_ONLY = frozenset({"postal_code"})
+"""Values too short to tell apart inside longer text (a ZIP code among other numbers): whole values only."""
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})")
+_URL_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_ODD_SPACE = re.compile(r"\s\s|[\t\n\r\xa0\u2000-\u200b\u3000]")
+
+
+def unescape_text(text: str) -> tuple[str, str] | None:
+    r"""``text`` with its escapes decoded (HTML, ``\uXXXX``, ``%``), odd spaces collapsed or accents removed.
+
+    Returns the text and the step's name, or ``None`` when none applies (the usual case: a few cheap checks).
+
+    >>> unescape_text("Ida&#97;aa&nbsp;Tarbell"), unescape_text(r"Id\u0061aaa"), unescape_text("Ida%20T")
+    (('Idaaaa Tarbell', 'html'), ('Idaaaa', 'unicode-escape'), ('Ida T', 'url'))
+    """
+    if "&" in text and ";" in text:
+        decoded = " ".join(html.unescape(text).split())  # &nbsp; is a space to a reader
+        if decoded != text:
+            return decoded, "html"
+    if "\\" in text:
+        decoded = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+        if decoded != text:
+            return decoded, "unicode-escape"
+    if "%" in text and _URL_ESCAPE.search(text):
+        decoded = unquote_plus(text)
+        if decoded != text:
+            return decoded, "url"
+    if _ODD_SPACE.search(text):
+        return " ".join(text.split()), "spaces"
+    if not text.isascii():
+        folded = fold_diacritics(text)
+        if folded != text:
+            return folded, "fold"
+    return None
+
+
+def fold_diacritics(text: str) -> str:
+    """``text`` without accents, as ASCII-only forms and search indexes write it.
+
+    >>> fold_diacritics("Zoë Nuñez-Åberg")
+    'Zoe Nunez-Aberg'
+    """
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _text_forms(known: KnownValue) -> list[tuple[str, str]]:
+    """Forms of names, addresses and free text: without accents, spaces collapsed or removed, street words short.
+
+    Also the normal forms advertisers document for "advanced matching" before hashing (docs/detection.md):
+    a Gmail address without the dots of its local part (Google), a name with letters only (Meta), a postal
+    code without spaces (Meta, Snap).
+    """
+    label, value = known.label, known.value.strip()
+    if known.data_type == "email" and value.lower().endswith(_GMAIL):
+        local, domain = value.lower().split("@", 1)
+        return [(f"{local.replace('.', '')}@{domain}", f"gmail({label})")] if "." in local else []
+    if label == "postal_code" and " " in value:
+        return [(value.replace(" ", "").lower(), f"nospace({label})")]
+    if known.data_type not in _TEXT_TYPES:
+        return []
+    forms: list[tuple[str, str]] = []
+    folded = fold_diacritics(value)
+    if folded != value:
+        forms += [(folded, f"fold({label})"), (folded.lower(), f"lower(fold({label}))")]
+    collapsed = " ".join(value.split())
+    if collapsed != value:
+        forms.append((collapsed, f"spaces({label})"))
+    if " " in collapsed and known.data_type == "name":
+        forms.append((collapsed.replace(" ", ""), f"nospace({label})"))
+    letters = "".join(c for c in folded.lower() if c.isalpha())
+    if known.data_type == "name" and letters != folded.lower():
+        forms.append((letters, f"letters({label})"))
+    if label == "address":
+        bare = " ".join(re.sub(r"[^\w\s]", " ", collapsed).split())
+        short = " ".join(_STREET_WORDS.get(w.lower(), w) for w in bare.split())
+        forms += [(bare, f"nopunct({label})"), (short, f"abbrev({label})")]
+    return forms
+
+
 def birthday_epoch(value: str) -> int | None:
     """Seconds since 1970 at UTC midnight of a ``YYYY-MM-DD`` date (negative before 1970).
 
@@ -133,9 +225,41 @@ def _names_a_person(key: str) -> bool:
     return bool(_NAME_KEYS.search(key_name(key)))
 
 
+DISTINCTIVE_NAME = 6
+"""A first name or surname this long is searched in any text; a shorter one only under a key that names a person."""
+
+
 def _lone_name(known: KnownValue) -> bool:
     """A first name or surname on its own: in prose it may be any word ("Grace", "Hope", "Noah's Ark")."""
-    return known.data_type == "name" and " " not in known.value.strip()
+    if known.label == "full_name":  # "IdaaaaTarbell" has no space, yet is both names
+        return False
+    return known.label in ("first_name", "last_name") or (known.data_type == "name" and " " not in known.value)
+
+
+def _distinctive_in(known: KnownValue, text: str, match: re.Match[str]) -> bool:
+    """A long (planted, made-up) name counts in free text, except inside someone else's e-mail address."""
+    if len(known.value.strip()) < DISTINCTIVE_NAME:
+        return False
+    start = max(text.rfind(" ", 0, match.start()), 0)
+    end = text.find(" ", match.end())
+    return "@" not in text[start : end if end >= 0 else len(text)]
+
+
+def name_orders(first: str, last: str) -> list[str]:
+    """How forms, CRMs and trackers write a full name: both orders, run together, joined, initial and surname.
+
+    >>> name_orders("Idaaaa", "Tarbell")[:6]
+    ['Idaaaa Tarbell', 'Tarbell, Idaaaa', 'Tarbell Idaaaa', 'IdaaaaTarbell', 'TarbellIdaaaa', 'Idaaaa.Tarbell']
+    >>> name_orders("Idaaaa", "Tarbell")[-3:]
+    ['I. Tarbell', 'I Tarbell', 'Tarbell, I.']
+    """
+    first, last = first.strip(), last.strip()
+    initial = first[:1]
+    return [
+        f"{first} {last}", f"{last}, {first}", f"{last} {first}", f"{first}{last}", f"{last}{first}",
+        f"{first}.{last}", f"{first}_{last}", f"{first}-{last}",
+        f"{initial}. {last}", f"{initial} {last}", f"{last}, {initial}.",
+    ]
 
 
 def _trie_pattern(words: list[str]) -> str:
@@ -182,7 +306,7 @@ class KnownValueIndex:
                 self._add(self.whole, form.lower(), Variant(known, caseless, certain))
                 if known.data_type == "phone" and len(_digits(form)) >= 7:
                     self._add(self.phones, _digits(form), Variant(known, caseless, certain))
-                if len(form) >= MIN_EMBEDDED:
+                if len(form) >= MIN_EMBEDDED and known.label not in _WHOLE_ONLY:
                     embedded.setdefault(form.lower(), Variant(known, caseless, certain))
                 if transform == known.label and form == form.lower() and known.data_type in _LOWERED_BEFORE_HASHING:
                     transform = f"lower({known.label})"  # the step SDKs take, even when it changed nothing here
@@ -217,8 +341,8 @@ class KnownValueIndex:
         yield from profile.values
         first, last = profile.value("first_name"), profile.value("last_name")
         if first and last:
-            yield KnownValue("full_name", "name", f"{first} {last}")
-            yield KnownValue("full_name", "name", f"{last}, {first}")
+            for form in name_orders(first, last):
+                yield KnownValue("full_name", "name", form)
 
     def match_text(self, value: str, name_context: bool = True) -> list[Variant]:
         """Variants found in ``value``: the whole of it, or embedded in it.
@@ -239,7 +363,14 @@ class KnownValueIndex:
         if len(lowered) > self.min_length and self._scanner is not None:
             for match in self._scanner.finditer(lowered):
                 variant = self.embedded.get(match.group(0))
-                if variant is not None and variant not in found and (name_context or not _lone_name(variant.known)):
+                if variant is None or variant in found:
+                    continue
+                if name_context or not _lone_name(variant.known) or _distinctive_in(variant.known, lowered, match):
+                    found.append(variant)
+        if self.phones and len(lowered) > 12 and _SEPARATED_DIGITS.search(lowered):
+            for token in _PHONE_IN_TEXT.findall(lowered):
+                variant = self.phones.get(_digits(token)) if len(token) >= 9 else None
+                if variant is not None and variant not in found:
                     found.append(variant)
         if len(lowered) > 32 and self.digests:
             for token in _HEX_TOKEN.findall(lowered):
@@ -366,6 +497,13 @@ class KnownValueDetector(Detector):
             if item.parsed:
                 continue
             variants = index.match_text(item.value, _names_a_person(item.key))
+            # Text quoted into HTML, a script or a URL inside a larger value keeps its escapes.
+            unescaped = unescape_text(item.value)
+            decoded: list[Variant] = []
+            if unescaped is not None:
+                seen = {v.known for v in variants}
+                decoded = [v for v in index.match_text(unescaped[0], _names_a_person(item.key)) if v.known not in seen]
+                variants += decoded
             dated = any(v.known.data_type == "birthdate" for v in variants)
             if index.birthdays and not dated and _DIGIT.search(item.value, 0, 64):
                 epoch = index.match_epoch(item.value)
@@ -373,7 +511,9 @@ class KnownValueDetector(Detector):
                     variants.append(epoch)
             for variant in variants:
                 known = variant.known
-                chain = (*item.chain, variant.transform) if variant.transform != known.label else item.chain
+                chain = (*item.chain, unescaped[1]) if unescaped is not None and variant in decoded else item.chain
+                if variant.transform != known.label:
+                    chain = (*chain, variant.transform)
                 yield context.detection(
                     known.data_type,
                     item.where,

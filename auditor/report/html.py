@@ -373,6 +373,25 @@ def _who_received_what(report: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _persona_trail(report: dict[str, Any]) -> list[str]:
+    """Where each planted value went, one sentence per value (nothing when no profile value was seen)."""
+    from auditor.trail import trail_sentence
+
+    trail = report.get("persona_trail") or []
+    if not trail:
+        return []
+    parts = ["<h2 id='trail'>Where the planted values went</h2>",
+             "<p class='note'>Values from the device profile (the test device's identifiers, the synthetic student "
+             "typed into the app) found in the traffic: who received each one, and in what form. \u201cAs typed\u201d "
+             "means it was sent key press by "
+             "key press, before anything was submitted.</p><ul class='trail'>"]
+    for entry in trail[:MAX_TABLE_ROWS]:
+        parts.append(f"<li>{_text(trail_sentence(entry))} <small>(first {_text(entry['first_seen'] or '?')}, "
+                     f"{_num(entry['count'])}\u00d7, <code>{_text(entry['masked_value'])}</code>)</small></li>")
+    parts.append("</ul>")
+    return parts
+
+
 def _findings(report: dict[str, Any]) -> list[str]:
     findings = report["findings"]
     titles = {c["id"]: c["title"] for c in report.get("checklist", [])}
@@ -615,6 +634,7 @@ def render_html(report: dict[str, Any]) -> str:
     ]
     sections = [
         ("recipients", _who_received_what(report)),
+        ("trail", _persona_trail(report)),
         ("flows", flows),
         ("map", _countries(report, _country_rows(report))),
         ("timeline", timeline_parts),

@@ -129,6 +129,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
             "profile_fingerprint": _profile_fingerprint(analysis.config.profile),
             "geo_source": getattr(analysis.countries, "name", type(analysis.countries).__name__),
         },
+        "persona_trail": [dict(entry) for entry in audit.persona_trail],
     }
 
 

@@ -116,6 +116,7 @@ def mitmdump_with_addon(
     env: dict[str, str],
     extra: Sequence[str] = (),
     executable: str = "mitmdump",
+    extra_hosts: Sequence[str] = (),
 ) -> Iterator[RunningProxy]:
     """``mitmdump -s addons/classroom_auditor.py`` (or mitmweb) on 127.0.0.1 (a free port), upstreams on loopback."""
     confdir = tmp / "mitmproxy-conf"
@@ -129,7 +130,7 @@ def mitmdump_with_addon(
         "-s", str(ADDON),
         "--set", f"auditor_session={session}",
         "--set", "auditor_report_interval=0",
-        *rig_options(standins.https, standins.http, [PINNED_HOST]),
+        *rig_options(standins.https, standins.http, [PINNED_HOST, *extra_hosts]),
         *extra,
     ]
     process = subprocess.Popen(command, env=child_env(env), stdin=subprocess.DEVNULL)

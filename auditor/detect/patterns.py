@@ -24,6 +24,7 @@ from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
+from auditor.detect.context import address_is_version, generic_reason, mail_domain_plausible, page_metadata
 from auditor.detect.fields import Field, iter_fields, key_name, key_names
 from auditor.detect.known_values import KnownValueDetector
 from auditor.domains import registrable_domain
@@ -169,9 +170,11 @@ class PatternDetector(Detector):
 
     name = "pattern"
 
-    def __init__(self, known: KnownValueDetector | None = None) -> None:
+    def __init__(self, known: KnownValueDetector | None = None, decoders: Detector | None = None) -> None:
         self.known = known
         """The known-value detector running before this one: what it found is not guessed again."""
+        self.decoders = decoders
+        """The endpoint-decoder detector running before this one: values it explained are not guessed again."""
         self._site = ""
         """Registrable domain of the record being searched: addresses there are likely the service's own."""
 
@@ -182,8 +185,11 @@ class PatternDetector(Detector):
         self._site = registrable_domain(record.host) if record.host else ""
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
+        claimed = self.decoders.claimed(record) if self.decoders is not None else frozenset()  # type: ignore[attr-defined]
         for item in iter_fields(record):
             if item.parsed or (item.where is Where.HEADER and item.key in _SKIP_HEADERS):
+                continue
+            if (item.where, item.key) in claimed or page_metadata(item.key):
                 continue
             name = key_name(item.key)
             for detection in self._field(item, name, context):
@@ -206,6 +212,8 @@ class PatternDetector(Detector):
                 confidence=min(0.5 + 0.1 * len(signals), 0.9),
                 detail=f"{len(signals)} device traits sent together",
                 shown=f"{len(signals)} device traits: {', '.join(names)}",
+                reason=f"{len(signals)} device traits ({', '.join(names)}) sent in one request together fingerprint "
+                "the device (device-trait rule).",
             )
 
     def _field(self, item: Field, name: str, context: DetectionContext) -> Iterator[Detection]:
@@ -234,11 +242,13 @@ class PatternDetector(Detector):
 
     def _detection(
         self, context: DetectionContext, data_type: str, item: Field, value: str, confidence: float,
-        detail: str | None = None, encoding: str | None = None,
+        detail: str | None = None, encoding: str | None = None, rule: str = "key-name rule",
     ) -> Detection:
+        key = context.safe_key(item.key) if item.key else None
         return context.detection(
             data_type, item.where, item.key or None, value, self.name,
             encoding=encoding or item.encoding, confidence=confidence, detail=detail,
+            reason=generic_reason(data_type, rule, item.where, key),
         )
 
     def _by_key(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
@@ -262,7 +272,7 @@ class PatternDetector(Detector):
             algorithm = _HASH_NAMES[len(value)]
             yield self._detection(
                 context, hashed, item, value, 0.7, "hash of personal data (input not known)",
-                encoding=">".join((*item.chain, f"{algorithm}(?)")),
+                encoding=">".join((*item.chain, f"{algorithm}(?)")), rule=f"hashed-{hashed} key rule",
             )
             return
         data_type = _KEY_TYPES.get(name)
@@ -304,7 +314,8 @@ class PatternDetector(Detector):
     def _location(self, context: DetectionContext, item: Field, value: str, decimals: int) -> Detection:
         data_type = "precise_location" if decimals >= 3 else "coarse_location"
         return self._detection(
-            context, data_type, item, value, 0.8 if decimals >= 3 else 0.6, f"coordinates with {decimals} decimals"
+            context, data_type, item, value, 0.8 if decimals >= 3 else 0.6, f"coordinates with {decimals} decimals",
+            rule="coordinates rule",
         )
 
     def _by_format(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
@@ -312,25 +323,33 @@ class PatternDetector(Detector):
         if "@" in text:
             for match in _EMAIL.finditer(text):
                 if text[max(match.start() - 3, 0) : match.start()] != "://":  # user@host in a URL is not mail
+                    if not mail_domain_plausible(match.group(0).rpartition("@")[2]):
+                        continue  # a file name (jquery@2.2.4.js) or an x@0 token, not a mailbox
                     confidence = _email_confidence(match.group(0), self._site)
                     if confidence:
                         detail = "an address at the destination's own domain" if confidence < 0.9 else None
-                        yield self._detection(context, "email", item, match.group(0), confidence, detail)
+                        yield self._detection(
+                            context, "email", item, match.group(0), confidence, detail, rule="e-mail pattern rule"
+                        )
         if _E164.match(value) and name not in _KEY_TYPES:
-            yield self._detection(context, "phone", item, value, 0.7)
+            yield self._detection(context, "phone", item, value, 0.7, rule="phone-number pattern rule")
         if (":" in text or "-" in text) and name not in _KEY_TYPES:
             for match in _MAC.finditer(text):
                 kind = "network_id" if "bssid" in name else "hardware_id"
-                yield self._detection(context, kind, item, match.group(0), 0.6, "MAC address")
+                yield self._detection(context, kind, item, match.group(0), 0.6, "MAC address", rule="MAC pattern rule")
         if _VERSION_KEYS.search(name):
             return
         if "." in text:
             for match in _IPV4.finditer(text):
+                if address_is_version(item.where, item.key, name, text, match.start(), match.end()):
+                    continue
                 detection = self._address(context, item, name, match.group(0))
                 if detection is not None:
                     yield detection
         if text.count(":") >= 2:
             for match in _IPV6.finditer(text):
+                if address_is_version(item.where, item.key, name, text, match.start(), match.end()):
+                    continue
                 detection = self._address(context, item, name, match.group(0))
                 if detection is not None:
                     yield detection
@@ -342,14 +361,20 @@ class PatternDetector(Detector):
             return None
         own = context.device_ips | frozenset(getattr(context.profile, "device_ips", ()))
         if text in own or str(address) in own:
-            return self._detection(context, "ip_address", item, text, 0.95, "the device's own address")
+            return self._detection(
+                context, "ip_address", item, text, 0.95, "the device's own address", rule="IP-address pattern rule"
+            )
         named = bool(_IP_KEYS.search(name))
         if _public(address):
             whole = text == item.value.strip()
             confidence = 0.85 if named else (0.6 if whole or address.version == 6 else 0.5)
-            return self._detection(context, "ip_address", item, text, confidence, "a public address")
+            return self._detection(
+                context, "ip_address", item, text, confidence, "a public address", rule="IP-address pattern rule"
+            )
         if named and address.is_private:
-            return self._detection(context, "ip_address", item, text, 0.6, "a local network address")
+            return self._detection(
+                context, "ip_address", item, text, 0.6, "a local network address", rule="IP-address pattern rule"
+            )
         return None
 
 

@@ -26,7 +26,7 @@ _ADDRESS_HEADERS = re.compile(r"forwarded|real-ip|client-ip|connecting-ip|origin
 _AGENT_KEYS = re.compile(r"useragent|^ua$|^ua[a-z]{1,6}$|uafvl|fullversion|brands?$|browserversion|appversion")
 _AGENT_VALUE = re.compile(r"^(?:Mozilla|Dalvik|Opera|okhttp|CFNetwork|Darwin)/|AppleWebKit/|\bAndroid \d")
 # Schema.org, OpenGraph and meta-tag blocks a pixel copies from the page: the publisher's data, not the visitor's.
-_PAGE_METADATA = re.compile(r"(?:^|[.\[])(?:json-?ld|opengraph|schema\.org|meta|og)[\].]", re.IGNORECASE)
+_PAGE_METADATA = re.compile(r"(?:^|[.\[])(?:json-?ld|opengraph|schema\.org)[\].]|\[(?:meta|og)\]|@graph", re.IGNORECASE)
 # Extensions of files a page loads: ``jquery@2.2.4.js``, ``200@70.jpg``, ``logo@2x.png``.
 _FILE_EXTENSIONS = frozenset(
     {"js", "mjs", "css", "map", "png", "jpg", "jpeg", "gif", "webp", "svg", "ico", "bmp", "avif", "json", "html",
@@ -87,6 +87,8 @@ def page_metadata(key: str) -> bool:
 
     >>> page_metadata("cd[JSON-LD][0].@graph[0].Author.Name"), page_metadata("ud[em]")
     (True, False)
+    >>> page_metadata("meta.student.email")
+    False
     """
     return bool(_PAGE_METADATA.search(key))
 

@@ -131,7 +131,11 @@ _SDK_ID_KEYS = frozenset(
      "deviceuuid", "appinstallid", "sdkinstallid"}
 )
 _AD_ID_SUFFIXES = ("advertisingid", "advertisingidentifier", "idfa")
-_TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken"})
+_TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken",
+                         "servicetoken", "sessiontoken", "logintoken", "usertoken"})
+# Keys that name the account or person a request is about: the value is an ID when it looks like one.
+_USER_ID_KEYS = frozenset({"userid", "cuserid", "customerid", "accountid", "memberid", "visitorid", "externaluserid",
+                           "appuserid", "playerid", "learnerid", "subscriberid"})
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _AUTH_VALUE = re.compile(r"^(?:[A-Za-z][\w-]{0,20}\s+)?[\w~+/.=:-]{8,}$")
 # Keys meant to be public (Mapbox ``pk.``, Stripe ``pk_``, browser SDK ``pub…`` client tokens): the app's, not a login.
@@ -185,11 +189,14 @@ class PatternDetector(Detector):
         self._site = registrable_domain(record.host) if record.host else ""
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
+        known_places = {(where, key) for _type, where, key in certain}
         claimed = self.decoders.claimed(record) if self.decoders is not None else frozenset()  # type: ignore[attr-defined]
         for item in iter_fields(record):
             if item.parsed or (item.where is Where.HEADER and item.key in _SKIP_HEADERS):
                 continue
-            if (item.where, item.key) in claimed or page_metadata(item.key):
+            if (item.where, item.key) in claimed or (item.where.value, item.key) in known_places:
+                continue  # a decoder or the profile already explained this value: one finding per place
+            if page_metadata(item.key):
                 continue
             name = key_name(item.key)
             for detection in self._field(item, name, context):
@@ -397,6 +404,8 @@ def _guess_by_context(item: Field, name: str, value: str) -> tuple[str, float] |
     if name == "advid" or name.endswith(_AD_ID_SUFFIXES):
         plausible = _UUID.match(value) and len(set(value.replace("-", ""))) > 2
         return ("advertising_id", 0.75) if plausible else None
+    if name in _USER_ID_KEYS:
+        return ("other_identifier", 0.65) if _account_id_like(value) else None
     if name in _TOKEN_KEYS or (item.where is Where.HEADER and item.key in _AUTH_HEADERS):
         secret = _AUTH_VALUE.match(value) and not _PUBLISHABLE_KEY.match(value) and not _api_key_login(value)
         return ("credentials", 0.8) if secret else None
@@ -417,6 +426,15 @@ def _api_key_login(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return decoded.endswith(b":") and decoded.count(b":") == 1
+
+
+def _account_id_like(value: str) -> bool:
+    """An account or user ID: 6 to 128 ID characters with some variety (digits alone count: ``09154974536``).
+
+    >>> [_account_id_like(v) for v in ("09154974536", "Mz5Xr5UXKuw83hxd6Yms2w==", "0", "guest", "111111")]
+    [True, True, False, False, False]
+    """
+    return 6 <= len(value) <= 128 and bool(_ID_CHARS.match(value)) and len(set(value)) >= 4
 
 
 def _identifier_like(value: str) -> bool:

@@ -111,7 +111,8 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
                 + "&application_tracking_enabled=1&",
                 "application/x-www-form-urlencoded"),
         [("body", "advertiser_id", "advertising_id"), ("body", "anon_id", "device_id"),
-         ("body", "extinfo[5]", "device_fingerprint"), ("body", "extinfo[15]", "coarse_location")],
+         ("body", "extinfo[5], extinfo[6], extinfo[7], extinfo[8], extinfo[13], extinfo[14]", "device_fingerprint"),
+         ("body", "extinfo[15]", "coarse_location")],
     ),
     "facebook-pixel": (
         _record("GET", "https://www.facebook.com/tr/?id=1&ev=PageView&fbp=fb.1.1700069764942.1430529644"
@@ -376,6 +377,8 @@ def test_the_issue_s_services_are_covered() -> None:
         ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\ndecode = ["rot13"]\nendpoint = [{host = "a"}]\n'
          'property = [{part = "query", key = "k", type = "email", reason = "R.", reference = "https://x"}]',
          "unknown decode step 'rot13'"),
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\nendpoint = [{host = "a"}]\nproperty = [{part = "body",'
+         ' key = "m", type = "device_fingerprint", reason = "R.", reference = "https://x"}]', "names its trait"),
         ("company = \n", "not valid TOML"),
     ],
 )
@@ -396,6 +399,16 @@ def test_decoder_reads_its_vendor_s_request(decoder_id: str) -> None:
     for where, key, data_type in expected:
         # Keys are shown as reports show them: a key part that looks like an ID is masked there too.
         assert (where, CONTEXT.safe_key(key), data_type, f"decoder:{decoder_id}") in found, (where, key, found)
+
+
+def test_positional_device_traits_are_reported_as_one_bundle() -> None:
+    record, _ = REQUESTS["facebook-app-events"]
+    bundles = [d for d in DecoderDetector().detect(record, CONTEXT) if d.data_type == "device_fingerprint"]
+    assert len(bundles) == 1
+    assert bundles[0].masked_value == (
+        "6 device traits: device model, language and region, time-zone abbreviation, mobile carrier, storage size, "
+        "free storage")
+    assert bundles[0].reason is not None and "Pixel 7" not in bundles[0].reason
 
 
 def test_a_decoder_finding_explains_itself_without_the_value() -> None:

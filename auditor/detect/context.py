@@ -43,7 +43,9 @@ _LABELS = {
     "name": "a person's name", "phone": "a phone number", "birthdate": "a date of birth",
     "student_id": "a student ID", "username": "a user name", "credentials": "a password or login token",
     "device_fingerprint": "a set of device traits that together fingerprint the device",
-    "other_identifier": "an identifier",
+    "other_identifier": "an identifier", "voice": "a voice recording", "face_image": "a picture of a face",
+    "image": "a picture", "video": "a video recording", "biometric_other": "biometric data",
+    "attention_tracking": "attention or gaze tracking",
 }
 _PLACES = {Where.QUERY: "query parameter", Where.COOKIE: "cookie", Where.HEADER: "header",
            Where.BODY: "body field", Where.PATH: "URL path segment"}
@@ -58,6 +60,17 @@ def generic_reason(data_type: str, rule: str, where: Where, key: str | None) -> 
     label = _LABELS.get(data_type, data_type.replace("_", " "))
     place = f"the {_PLACES.get(where, where.value)} `{key}`" if key else f"the request {where.value}"
     return f"Looks like {label} ({rule}), sent in {place}."
+
+
+def known_reason(label: str, how: str, where: Where, key: str | None) -> str:
+    """One sentence for a value that matched the device profile.
+
+    >>> known_reason("email", "sha256", Where.BODY, "ud.em")
+    "Matches the device profile's email, sent as sha256 (known-value rule), in the body field `ud.em`."
+    """
+    place = f"the {_PLACES.get(where, where.value)} `{key}`" if key else f"the request {where.value}"
+    sent = f", sent as {how}" if how and how != "plain" else ""
+    return f"Matches the device profile's {label}{sent} (known-value rule), in {place}."
 
 
 def address_is_version(where: Where, key: str, name: str, value: str, start: int, end: int) -> bool:

@@ -70,6 +70,9 @@ class Property:
     """When set, the value must match it in full (e.g. Branch's all-digit IDs)."""
     confidence: float
     matcher: re.Pattern[str]
+    trait: str | None = None
+    """For ``device_fingerprint`` properties: the trait in a few words (``device model``); traits of one request
+    are reported together as one bundle, since each alone says little."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,12 @@ def _property(table: dict[str, object], where: str) -> Property:
     except re.error as exc:
         raise DecoderError(f"{where}: bad value pattern: {exc}") from None
     confidence = float(table.get("confidence", 0.9))  # type: ignore[arg-type]
-    return Property(PARTS[part_name], key, data_type, reason, reference, value_pattern, confidence, _key_matcher(key))
+    trait = str(table["trait"]) if table.get("trait") else None
+    if data_type == "device_fingerprint" and trait is None:
+        raise DecoderError(f"{where}: a device_fingerprint property names its trait")
+    return Property(
+        PARTS[part_name], key, data_type, reason, reference, value_pattern, confidence, _key_matcher(key), trait
+    )
 
 
 def load_decoders(directory: Path = DECODER_DIR) -> list[Decoder]:
@@ -307,6 +315,7 @@ class DecoderDetector(Detector):
         known = self.skip.found_in(record) if self.skip is not None and hasattr(self.skip, "found_in") else set()
         known_places = {(where, key) for _type, where, key in known}
         claimed: set[tuple[Where, str]] = set()
+        traits: list[tuple[Decoder, Property, Field]] = []
         for item in iter_fields(record):
             # A parsed field is still read: a property may name the whole encoded value (a base64 cookie).
             for decoder in decoders:
@@ -321,8 +330,13 @@ class DecoderDetector(Detector):
                 claimed.add(place)
                 if (item.where.value, item.key) in known_places:
                     break
-                yield self._detection(context, decoder, prop, item)
+                if prop.trait is not None:
+                    traits.append((decoder, prop, item))
+                else:
+                    yield self._detection(context, decoder, prop, item)
                 break
+        if traits:
+            yield self._bundle(context, traits)
         self._last = (record, frozenset(claimed))
 
     @staticmethod
@@ -333,6 +347,25 @@ class DecoderDetector(Detector):
             prop.data_type, item.where, item.key, item.value.strip(), f"decoder:{decoder.id}",
             encoding=item.encoding, confidence=prop.confidence, detail=f"{decoder.company}: {prop.reference}",
             reason=reason,
+        )
+
+
+    @staticmethod
+    def _bundle(context: DetectionContext, traits: list[tuple[Decoder, Property, Field]]) -> Detection:
+        """One detection for the device traits of one request: together they single out a device."""
+        decoder, _prop, first = traits[0]
+        names = [prop.trait or prop.key for _d, prop, _i in traits]
+        keys = ", ".join(context.safe_key(item.key) for _d, _p, item in traits)
+        reason = (
+            f"{len(traits)} device traits ({', '.join(names)}) sent together, which single out this device among "
+            f"others. Sent in the {_PART_WORDS.get(first.where, first.where.value)}s `{keys}`; read by the "
+            f"{decoder.service} decoder."
+        )
+        return context.detection(
+            "device_fingerprint", first.where, keys[:200], "|".join(item.value for _d, _p, item in traits),
+            f"decoder:{decoder.id}", encoding=first.encoding, confidence=min(0.5 + 0.05 * len(traits), 0.85),
+            detail=f"{decoder.company}: {traits[0][1].reference}", shown=f"{len(traits)} device traits: "
+            + ", ".join(names), reason=reason,
         )
 
 

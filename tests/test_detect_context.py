@@ -160,3 +160,27 @@ def test_jwt_claims_are_read_and_the_token_stays_a_credential() -> None:
     detections = _detect(_record("https://api.quizvendor.example/v1/me", headers=headers))
     assert {(d.data_type, d.key, d.encoding) for d in detections} == {
         ("credentials", "authorization", "plain"), ("email", "authorization.email", "jwt>json:email")}
+
+
+def test_reading_dwell_time_is_not_keystroke_biometrics_on_real_traffic() -> None:
+    # S30: Ceros' interactive-content analytics sends `events[1].dwell_time`, seconds spent on a page element.
+    found = _real("themarkup-highcostfree_www.everydayhealth.com_requests.har", "api.ceros.com")
+    assert not [d for d in found if d.data_type == "biometric_other"]
+
+
+def test_keystroke_dwell_times_are_still_keystroke_dynamics() -> None:
+    body = b'{"keystrokes": [{"keyDwell": 91, "keyFlight": 140}]}'
+    record = _record("https://api.proctor.example/v1/telemetry", body=body, content_type="application/json")
+    assert "biometric_other" in {d.data_type for d in _detect(record)}
+
+
+def test_a_site_s_short_account_number_with_a_vendor_is_not_a_user_id_on_real_traffic() -> None:
+    # S22: the UserWay accessibility widget is configured with the site's account number (`services.userId`).
+    found = _real("themarkup-healthexchange_nevada-nevadahealthlink.com_requests.har", "cdn.userway.org")
+    assert not [d for d in found if d.data_type == "other_identifier"]
+
+
+def test_an_account_user_id_in_a_url_is_reported_with_its_rule() -> None:
+    detections = _detect(_record("https://play.video.example/playlist.m3u8?appId=5006&userid=4417730921"))
+    reason = "Looks like an identifier (key-name rule), sent in the query parameter `userid`."
+    assert [(d.data_type, d.key, d.reason) for d in detections] == [("other_identifier", "userid", reason)]

@@ -51,7 +51,8 @@ _BIOMETRIC_KEYS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"emotion|^mood$|smile|^affect(?!ed)"), "biometric_other", "emotion analysis"),
     (re.compile(r"voiceprint|voicefeature|speaker(?:id|embedding)|voicebiometric|vocal"), "biometric_other",
      "voice analysis"),
-    (re.compile(r"keystroke|^typing|keypress(?:es|timing)|dwelltime|flighttime"),
+    # A page's or element's "dwell time" is reading time, not typing: dwell/flight count only for keys.
+    (re.compile(r"keystroke|^typing|keypress(?:es|timing)|key(?:dwell|flight|hold)"),
      "biometric_other", "keystroke dynamics"),
     (re.compile(r"gaze|eyetrack|eyemovement|pupil(?!id)|blink|lookingaway|lookaway"), "attention_tracking",
      "gaze or eye tracking"),

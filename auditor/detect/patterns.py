@@ -134,8 +134,9 @@ _AD_ID_SUFFIXES = ("advertisingid", "advertisingidentifier", "idfa")
 _TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken",
                          "servicetoken", "sessiontoken", "logintoken", "usertoken"})
 # Keys that name the account or person a request is about: the value is an ID when it looks like one.
-_USER_ID_KEYS = frozenset({"userid", "cuserid", "customerid", "accountid", "memberid", "visitorid", "externaluserid",
-                           "appuserid", "playerid", "learnerid", "subscriberid"})
+# (``accountid`` and ``customerid`` are left out: vendors use them for the site's own account, a constant.)
+_USER_ID_KEYS = frozenset({"userid", "cuserid", "memberid", "visitorid", "externaluserid", "appuserid", "playerid",
+                           "subscriberid"})
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _AUTH_VALUE = re.compile(r"^(?:[A-Za-z][\w-]{0,20}\s+)?[\w~+/.=:-]{8,}$")
 # Keys meant to be public (Mapbox ``pk.``, Stripe ``pk_``, browser SDK ``pub…`` client tokens): the app's, not a login.
@@ -434,6 +435,8 @@ def _account_id_like(value: str) -> bool:
     >>> [_account_id_like(v) for v in ("09154974536", "Mz5Xr5UXKuw83hxd6Yms2w==", "0", "guest", "111111")]
     [True, True, False, False, False]
     """
+    if value.isdigit() and len(value) < 8:
+        return False  # a short number is more often a site's account number than a person's ID
     return 6 <= len(value) <= 128 and bool(_ID_CHARS.match(value)) and len(set(value)) >= 4
 
 

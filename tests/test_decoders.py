@@ -456,6 +456,11 @@ def test_the_shipped_decoders_are_package_data() -> None:
     assert DECODER_DIR.parent.name == "trackers_db"
 
 
+def test_the_decoder_documentation_lists_every_decoder() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "decoders.md").read_text(encoding="utf-8")
+    assert [d.id for d in DECODERS if f"`{d.id}`" not in text] == []
+
+
 def test_where_names_match_the_report_vocabulary() -> None:
     assert {p.part for d in DECODERS for p in d.properties} <= {Where.QUERY, Where.COOKIE, Where.HEADER, Where.BODY,
                                                                 Where.PATH}

@@ -337,6 +337,72 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
          ("body", "device.geo.lat", "precise_location"), ("body", "user.buyeruid", "other_identifier"),
          ("body", "user.ext.eids[0].uids[0].id", "other_identifier")],
     ),
+    "adobe-analytics": (
+        _record("GET", "https://metrics.school-site.example/b/ss/schoolprod/1/JS-2.22.0/s1234?AQB=1&mid="
+                "03987512371390276241848153409542063497&fid=45A1C2B3D4E5F607-1122334455667788&pageName=home"),
+        [("query", "mid", "other_identifier"), ("query", "fid", "other_identifier")],
+    ),
+    "adobe-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("s_vi", "[CS]v1|2F3A4B5C6D7E8F90-1234[CE]"),)),
+        [("cookie", "s_vi", "other_identifier")],
+    ),
+    "adobe-audience-manager": (
+        _record("GET", f"https://dpm.demdex.net/ibs:dpid=903&dpuuid={UUID}&redir=x", cookies=(
+            ("demdex", "54939282902151904744523106184628736"),)),
+        [("path", "dpuuid", "other_identifier"), ("cookie", "demdex", "other_identifier")],
+    ),
+    "xandr-exchange": (
+        _record("GET", "https://ib.adnxs.com/getuid?https://partner.example/sync?u=$UID",
+                cookies=(("uuid2", "5493928290215190474"),)),
+        [("cookie", "uuid2", "other_identifier")],
+    ),
+    "criteo": (
+        _record("GET", "https://gum.criteo.com/sync?c=1&r=1", cookies=(("uid", UUID),)),
+        [("cookie", "uid", "other_identifier")],
+    ),
+    "criteo-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("cto_bundle", "Xy1Zq2_abcdefghijKLMNOP"),)),
+        [("cookie", "cto_bundle", "other_identifier")],
+    ),
+    "liveramp": (
+        _record("GET", f"https://idsync.rlcdn.com/1000.gif?partner_uid={UUID}",
+                cookies=(("rlas3", "aBcD1234eFgH5678"),)),
+        [("query", "partner_uid", "other_identifier"), ("cookie", "rlas3", "other_identifier")],
+    ),
+    "yahoo-ads": (
+        _record("GET", "https://ups.analytics.yahoo.com/ups/58292/sync?uid=6D1902B1A6C94A06&_origin=1"),
+        [("query", "uid", "other_identifier")],
+    ),
+    "tapad": (
+        _record("GET", f"https://pixel.tapad.com/idsync/ex/receive?partner_id=2499&partner_device_id={UUID}"),
+        [("query", "partner_device_id", "other_identifier")],
+    ),
+    "bidswitch": (
+        _record("GET", f"https://x.bidswitch.net/sync?ssp=themediagrid&user_id={UUID}"),
+        [("query", "user_id", "other_identifier")],
+    ),
+    "salesforce-krux": (
+        _record("GET", "https://beacon.krxd.net/usermatch.gif?partner=x&partner_uid=ZVVa4lMvnd8AADoA",
+                cookies=(("_kuid_", "MxN8lOq7"),)),
+        [("query", "partner_uid", "other_identifier"), ("cookie", "_kuid_", "other_identifier")],
+    ),
+    "neustar": (
+        _record("GET", "https://d.agkn.com/pixel/2610/?sk=1&puid=6D1902B1A6C94A06&ip=203.0.113.77"),
+        [("query", "puid", "other_identifier"), ("query", "ip", "ip_address")],
+    ),
+    "quantcast": (
+        _record("GET", "https://pixel.quantserve.com/pixel;r=1?fpa=P0-1234567890-1700000000000&a=p-x",
+                cookies=(("mc", "65a1b2c3-4d5e6-f7a8b-9c0d1"),)),
+        [("query", "fpa", "other_identifier"), ("cookie", "mc", "other_identifier")],
+    ),
+    "comscore": (
+        _record("GET", "https://sb.scorecardresearch.com/p?c1=2&c2=1", cookies=(("UID", "1a2b3c4d5e6f7a8b9c0d1e2f"),)),
+        [("cookie", "UID", "other_identifier")],
+    ),
+    "amazon-ads": (
+        _record("GET", "https://s.amazon-adsystem.com/iu3?d=x", cookies=(("ad-id", "A5xYzq2Lk3Nm8pQr1StUv"),)),
+        [("cookie", "ad-id", "other_identifier")],
+    ),
 }
 
 

@@ -51,6 +51,8 @@ ENORM = "perfcascade_chrome_enorm-magazin.de.har"
 NINEGAG = "reporthar_web_first-run.har"
 PLANNED = "themarkup-nonprofit_plannedparenthood.org_requests.har"
 AFTONBLADET = "pagexray_aftonbladet.se.har"
+SAVE_THE_CHILDREN = "themarkup-nonprofit_www.savethechildren.org_requests.har"
+EVERYDAY_HEALTH = "themarkup-highcostfree_www.everydayhealth.com_requests.har"
 
 EXPECTED: list[tuple[str, str, str, str, str, str]] = [
     # (capture, host, where, key, data type, detector)
@@ -125,6 +127,25 @@ EXPECTED: list[tuple[str, str, str, str, str, str]] = [
      "decoder:mixpanel-api"),
     # A Google Analytics _ga cookie on a small German site.
     (ENORM, "enorm-magazin.de", "cookie", "_ga", "other_identifier", "decoder:google-analytics-cookies"),
+    # Yahoo's ad platform receives a partner's ID for the browser (the ID-sync chain of S22).
+    (NEVADA, "ups.analytics.yahoo.com", "query", "uid", "other_identifier", "decoder:yahoo-ads"),
+    # Bidswitch receives the same kind of partner ID in its sync.
+    (NEVADA, "x.bidswitch.net", "query", "user_id", "other_identifier", "decoder:bidswitch"),
+    # LiveRamp receives a partner's ID to link the browser into its identity graph.
+    (NEVADA, "idsync.rlcdn.com", "query", "partner_uid", "other_identifier", "decoder:liveramp"),
+    # Adobe Audience Manager receives a partner's ID inside the path (`/ibs:dpid=...&dpuuid=...`).
+    (NEVADA, "dpm.demdex.net", "path", "dpuuid", "other_identifier", "decoder:adobe-audience-manager"),
+    # Neustar is handed the visitor's IP address with a pixel hit on a children's charity site.
+    (SAVE_THE_CHILDREN, "d.agkn.com", "query", "ip", "ip_address", "decoder:neustar"),
+    # The Experience Cloud ID in an Adobe Analytics beacon on the charity's own metrics host.
+    (SAVE_THE_CHILDREN, "smetrics.savethechildren.org", "query", "mid", "other_identifier", "decoder:adobe-analytics"),
+    # Xandr's uuid2 cookie identifies the browser in every auction Xandr runs.
+    (EVERYDAY_HEALTH, "ib.adnxs.com", "cookie", "uuid2", "other_identifier", "decoder:xandr-exchange"),
+    # Tapad's cookie ID, which it links to the person's other devices.
+    (EXPRESSEN, "pixel.tapad.com", "cookie", "TapAd_DID", "other_identifier", "decoder:tapad"),
+    # comScore's UID cookie on a news site (S14).
+    ("perfcascade_www.bbc.com.har", "b.scorecardresearch.com", "cookie", "UID", "other_identifier",
+     "decoder:comscore"),
     # Quickplay's video player sends the subscriber's 11-digit user ID in the playlist URL (S6).
     ("ndpi_quickplay.pcap", "play-singtelhawk.quickplay.com", "query", "userid", "other_identifier", "pattern"),
     # Xiaomi's account API receives the account's user ID, base64 text, in the URL (S6).

@@ -48,7 +48,7 @@ _EMPTY = frozenset({"", "0", "-1", "null", "none", "undefined", "unknown", "fals
 
 
 _IDENTIFIER_TYPES = frozenset({"advertising_id", "device_id", "hardware_id", "other_identifier"})
-_MACRO = re.compile(r"\$\{|\{\{|%%|\[[A-Z_]+\]|^\$[A-Z_]+$|__[A-Z_]+__")
+_MACRO = re.compile(r"\$\{|\{\{|%%|^\[[A-Z_]+\]$|^\$[A-Z_]+$|__[A-Z_]+__")
 
 
 class DecoderError(ValueError):

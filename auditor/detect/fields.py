@@ -67,6 +67,7 @@ _XML_ATTR = re.compile(r"([A-Za-z_][\w:.-]{0,127})\s*=\s*(?:\"([^\"]{0,4096})\"|
 _ALNUM = re.compile(r"[^\W_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _STRAY_AMPERSANDS = re.compile(r"&{2,}")
+_PATH_PARAMS = re.compile(r"[;&]")
 _JWT = re.compile(r"^(?:Bearer\s+)?(eyJ[A-Za-z0-9_-]{4,})\.(eyJ[A-Za-z0-9_-]{4,})\.([A-Za-z0-9_-]*)$")
 _BOUNDARY = re.compile(r"boundary=(?:\"([^\"]{1,200})\"|([^;\s]{1,200}))", re.IGNORECASE)
 
@@ -201,9 +202,10 @@ def _top_fields(record: Record) -> Iterator[Field]:
         if parts is not None:
             for index, segment in enumerate(p for p in parts.path.split("/") if p):
                 yield Field(Where.PATH, f"path[{index}]", _clip(unquote(segment)))
-                if ";" in segment and "=" in segment:
-                    # Matrix parameters (DoubleClick Floodlight: /activity;src=1;auiddc=...): named values too.
-                    for param in segment.split(";")[1:]:
+                if "=" in segment and (";" in segment or "&" in segment):
+                    # Parameters inside a path segment (DoubleClick Floodlight /activity;src=1;auiddc=..., Adobe
+                    # /ibs:dpid=903&dpuuid=...): named values too.
+                    for param in _PATH_PARAMS.split(segment):
                         name, equals, value = param.partition("=")
                         if equals and name and value:
                             yield Field(Where.PATH, unquote(name), _clip(unquote(value)))

@@ -47,6 +47,7 @@ _EMPTY = frozenset({"", "0", "-1", "null", "none", "undefined", "unknown", "fals
                     "00000000-0000-0000-0000-000000000000"})
 
 
+_COOKIES_ONLY = frozenset({Where.COOKIE})
 _IDENTIFIER_TYPES = frozenset({"advertising_id", "device_id", "hardware_id", "other_identifier"})
 _MACRO = re.compile(r"\$\{|\{\{|%%|^\[[A-Z_]+\]$|^\$[A-Z_]+$|__[A-Z_]+__")
 
@@ -83,6 +84,8 @@ class Endpoint:
     """Host suffix: ``google-analytics.com`` covers ``www.google-analytics.com`` too."""
     path: re.Pattern[str]
     methods: frozenset[str]
+    any_path: bool = False
+    """True when the endpoint takes every path (no path given): no pattern to run."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -108,7 +111,7 @@ class Decoder:
         """Whether a request to ``host`` ``path`` with ``method`` is one of this decoder's endpoints."""
         return any(
             (e.host == ANY_HOST or host == e.host or host.endswith("." + e.host))
-            and e.path.match(path)
+            and (e.any_path or e.path.match(path) is not None)
             and (not e.methods or method in e.methods)
             for e in self.endpoints
         )
@@ -185,11 +188,12 @@ def _endpoint(table: dict[str, object], where: str) -> Endpoint:
     methods = [raw] if isinstance(raw, str) else [str(m) for m in raw] if isinstance(raw, list) else []
     if any(m not in _METHODS for m in methods):
         raise DecoderError(f"{where}: unknown method in {methods}")
+    text = str(table.get("path", "/"))
     try:
-        path = _path_matcher(str(table.get("path", "/")))
+        path = _path_matcher(text)
     except re.error as exc:
         raise DecoderError(f"{where}: bad path pattern: {exc}") from None
-    return Endpoint(host, path, frozenset(methods))
+    return Endpoint(host, path, frozenset(methods), any_path=text == "/")
 
 
 def _property(table: dict[str, object], where: str) -> Property:
@@ -264,6 +268,9 @@ class DecoderIndex:
         if not record.host or not record.url:
             return []
         candidates = self.candidates(record.host)
+        if not record.cookies:
+            # Most requests carry no cookie: the any-host decoders of vendor cookies have nothing to read.
+            candidates = [d for d in candidates if d.parts != _COOKIES_ONLY]
         if not candidates:
             return []
         path = _url_path(record.url)

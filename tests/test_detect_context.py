@@ -184,3 +184,9 @@ def test_an_account_user_id_in_a_url_is_reported_with_its_rule() -> None:
     detections = _detect(_record("https://play.video.example/playlist.m3u8?appId=5006&userid=4417730921"))
     reason = "Looks like an identifier (key-name rule), sent in the query parameter `userid`."
     assert [(d.data_type, d.key, d.reason) for d in detections] == [("other_identifier", "userid", reason)]
+
+
+def test_an_analytics_visitor_token_is_not_a_login_token_on_real_traffic() -> None:
+    # S30: Ceros' analytics sends `common.user_token`, an anonymous visitor token, not a password or login.
+    found = _real("themarkup-highcostfree_www.everydayhealth.com_requests.har", "api.ceros.com")
+    assert not [d for d in found if d.data_type == "credentials"]

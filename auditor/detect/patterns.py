@@ -132,7 +132,7 @@ _SDK_ID_KEYS = frozenset(
 )
 _AD_ID_SUFFIXES = ("advertisingid", "advertisingidentifier", "idfa")
 _TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken",
-                         "servicetoken", "sessiontoken", "logintoken", "usertoken"})
+                         "servicetoken", "logintoken"})
 # Keys that name the account or person a request is about: the value is an ID when it looks like one.
 # (``accountid`` and ``customerid`` are left out: vendors use them for the site's own account, a constant.)
 _USER_ID_KEYS = frozenset({"userid", "cuserid", "memberid", "visitorid", "externaluserid", "appuserid", "playerid",

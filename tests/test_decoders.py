@@ -530,3 +530,15 @@ def test_the_decoder_documentation_lists_every_decoder() -> None:
 def test_where_names_match_the_report_vocabulary() -> None:
     assert {p.part for d in DECODERS for p in d.properties} <= {Where.QUERY, Where.COOKIE, Where.HEADER, Where.BODY,
                                                                 Where.PATH}
+
+
+def test_a_value_whose_format_says_more_than_the_decoder_is_still_reported() -> None:
+    # Apps use the pupil's e-mail address as Mixpanel's distinct ID: the decoder says "identifier", the value says
+    # "e-mail address", and the reviewer must see both.
+    data = base64.b64encode(json.dumps({"event": "open", "properties": {
+        "distinct_id": "ada.okafor@school.example", "token": "t"}}).encode()).decode()
+    record = _record("GET", "https://api-js.mixpanel.com/track/?data=" + data)
+    found = {(d.data_type, d.key, d.detector)
+             for detector in default_detectors() for d in detector.detect(record, CONTEXT)}
+    assert ("other_identifier", "data.properties.distinct_id", "decoder:mixpanel-api") in found
+    assert ("email", "data.properties.distinct_id", "pattern") in found

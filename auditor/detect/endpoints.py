@@ -303,17 +303,17 @@ class DecoderDetector(Detector):
 
     def __init__(self, decoders: Iterable[Decoder] | None = None) -> None:
         self.index = DecoderIndex(shipped_decoders() if decoders is None else decoders)
-        self._last: tuple[Record | None, frozenset[tuple[Where, str]]] = (None, frozenset())
+        self._last: tuple[Record | None, dict[tuple[Where, str], str]] = (None, {})
         self.skip: Detector | None = None
         """A detector run before this one whose certain findings (``found_in``) are not repeated."""
 
-    def claimed(self, record: Record) -> frozenset[tuple[Where, str]]:
-        """(part, key) of every value the last :meth:`detect` call explained in ``record``."""
+    def claimed(self, record: Record) -> dict[tuple[Where, str], str]:
+        """(part, key) -> data type of every value the last :meth:`detect` call explained in ``record``."""
         last_record, keys = self._last
-        return keys if last_record is record else frozenset()
+        return keys if last_record is record else {}
 
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
-        self._last = (record, frozenset())
+        self._last = (record, {})
         if not record.content_visible:
             return
         decoders = self.index.for_record(record)
@@ -321,7 +321,7 @@ class DecoderDetector(Detector):
             return
         known = self.skip.found_in(record) if self.skip is not None and hasattr(self.skip, "found_in") else set()
         known_places = {(where, key) for _type, where, key in known}
-        claimed: set[tuple[Where, str]] = set()
+        claimed: dict[tuple[Where, str], str] = {}
         traits: list[tuple[Decoder, Property, Field]] = []
         for item in iter_fields(record):
             # A parsed field is still read: a property may name the whole encoded value (a base64 cookie).
@@ -334,7 +334,7 @@ class DecoderDetector(Detector):
                 place = (item.where, item.key)
                 if place in claimed:
                     break
-                claimed.add(place)
+                claimed[place] = prop.data_type
                 if (item.where.value, item.key) in known_places:
                     break
                 if prop.trait is not None:
@@ -344,7 +344,7 @@ class DecoderDetector(Detector):
                 break
         if traits:
             yield self._bundle(context, traits)
-        self._last = (record, frozenset(claimed))
+        self._last = (record, claimed)
 
     @staticmethod
     def _detection(context: DetectionContext, decoder: Decoder, prop: Property, item: Field) -> Detection:

@@ -191,12 +191,22 @@ class PatternDetector(Detector):
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
         known_places = {(where, key) for _type, where, key in certain}
-        claimed = self.decoders.claimed(record) if self.decoders is not None else frozenset()  # type: ignore[attr-defined]
+        claimed = self.decoders.claimed(record) if self.decoders is not None else {}  # type: ignore[attr-defined]
         for item in iter_fields(record):
             if item.parsed or (item.where is Where.HEADER and item.key in _SKIP_HEADERS):
                 continue
-            if (item.where, item.key) in claimed or (item.where.value, item.key) in known_places:
-                continue  # a decoder or the profile already explained this value: one finding per place
+            if (item.where.value, item.key) in known_places:
+                continue  # the profile already explained this value: one finding per place
+            decoded_as = claimed.get((item.where, item.key))
+            if decoded_as is not None:
+                # A decoder explained this place; only a value whose own format says more is reported too
+                # (an e-mail address used as Mixpanel's distinct ID is still an e-mail address).
+                for detection in self._by_format(item, key_name(item.key), item.value.strip()[:8192], context):
+                    marker = (detection.data_type, detection.where.value, detection.key or "")
+                    if detection.data_type != decoded_as and marker not in reported:
+                        reported.add(marker)
+                        yield detection
+                continue
             if page_metadata(item.key):
                 continue
             name = key_name(item.key)

@@ -216,8 +216,12 @@ def default_cross_request_detectors() -> list[CrossRequestDetector]:
 def default_detectors() -> list[Detector]:
     """The detectors the pipeline runs, in order."""
     from auditor.detect.biometric import BiometricDetector
+    from auditor.detect.endpoints import DecoderDetector
     from auditor.detect.known_values import KnownValueDetector
     from auditor.detect.patterns import PatternDetector
 
     known = KnownValueDetector()
-    return [known, PatternDetector(known), BiometricDetector()]
+    # Endpoint decoders explain what they know; the generic patterns judge only what no decoder explained.
+    decoders = DecoderDetector()
+    decoders.skip = known
+    return [known, decoders, PatternDetector(known, decoders), BiometricDetector()]

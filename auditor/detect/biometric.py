@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import hashlib
 import re
 from collections.abc import Iterator
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
+from auditor.detect.context import generic_reason
 from auditor.detect.fields import iter_fields, multipart_parts
 from auditor.records import HostSource, Record, RecordKind
 
@@ -49,7 +51,8 @@ _BIOMETRIC_KEYS: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"emotion|^mood$|smile|^affect(?!ed)"), "biometric_other", "emotion analysis"),
     (re.compile(r"voiceprint|voicefeature|speaker(?:id|embedding)|voicebiometric|vocal"), "biometric_other",
      "voice analysis"),
-    (re.compile(r"keystroke|^typing|keypress(?:es|timing)|dwelltime|flighttime"),
+    # A page's or element's "dwell time" is reading time, not typing: dwell/flight count only for keys.
+    (re.compile(r"keystroke|^typing|keypress(?:es|timing)|key(?:dwell|flight|hold)"),
      "biometric_other", "keystroke dynamics"),
     (re.compile(r"gaze|eyetrack|eyemovement|pupil(?!id)|blink|lookingaway|lookaway"), "attention_tracking",
      "gaze or eye tracking"),
@@ -84,6 +87,15 @@ class BiometricDetector(Detector):
     name = "biometric"
 
     def detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
+        for detection in self._detect(record, context):
+            if detection.reason is None:
+                # Name the rule in the reviewer's words: what kind of media or signal, and where it went.
+                reason = generic_reason(detection.data_type, f"media rule: {detection.detail}", detection.where,
+                                        detection.key)
+                detection = dataclasses.replace(detection, reason=reason)
+            yield detection
+
+    def _detect(self, record: Record, context: DetectionContext) -> Iterator[Detection]:
         yield from self._service(record, context)
         if record.kind is not RecordKind.HTTP and record.server_port in _RELAY_PORTS:
             yield context.detection(

@@ -66,6 +66,9 @@ _XML_TOKEN = re.compile(r"<(/?)([A-Za-z_][\w:.-]{0,127})([^<>]{0,4096}?)(/?)>|([
 _XML_ATTR = re.compile(r"([A-Za-z_][\w:.-]{0,127})\s*=\s*(?:\"([^\"]{0,4096})\"|'([^']{0,4096})')")
 _ALNUM = re.compile(r"[^\W_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_STRAY_AMPERSANDS = re.compile(r"&{2,}")
+_PATH_PARAMS = re.compile(r"[;&]")
+_JWT = re.compile(r"^(?:Bearer\s+)?(eyJ[A-Za-z0-9_-]{4,})\.(eyJ[A-Za-z0-9_-]{4,})\.([A-Za-z0-9_-]*)$")
 _BOUNDARY = re.compile(r"boundary=(?:\"([^\"]{1,200})\"|([^;\s]{1,200}))", re.IGNORECASE)
 
 
@@ -199,6 +202,13 @@ def _top_fields(record: Record) -> Iterator[Field]:
         if parts is not None:
             for index, segment in enumerate(p for p in parts.path.split("/") if p):
                 yield Field(Where.PATH, f"path[{index}]", _clip(unquote(segment)))
+                if "=" in segment and (";" in segment or "&" in segment):
+                    # Parameters inside a path segment (DoubleClick Floodlight /activity;src=1;auiddc=..., Adobe
+                    # /ibs:dpid=903&dpuuid=...): named values too.
+                    for param in _PATH_PARAMS.split(segment):
+                        name, equals, value = param.partition("=")
+                        if equals and name and value:
+                            yield Field(Where.PATH, unquote(name), _clip(unquote(value)))
             for key, value in parse_qsl(parts.query, keep_blank_values=False):
                 yield Field(Where.QUERY, key, _clip(value))
             if parts.fragment:
@@ -314,8 +324,10 @@ def parse_document(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
         leaves = xml_leaves(stripped)
         if leaves:
             return "xml", leaves
-    if _FORM.match(stripped[:MAX_VALUE]) and not (stripped.endswith("=") and _BASE64.match(stripped)):
-        pairs = parse_qsl(_clip(stripped), keep_blank_values=False)
+    # SDKs leave stray separators (Facebook App Events ends its body with '&'): tidy them before matching.
+    form = _STRAY_AMPERSANDS.sub("&", stripped.strip("&")) if "&" in stripped else stripped
+    if _FORM.match(form[:MAX_VALUE]) and not (form.endswith("=") and _BASE64.match(form)):
+        pairs = parse_qsl(_clip(form), keep_blank_values=False)
         if pairs:
             return "form", pairs
     if not text.isprintable() and not _mostly_text(text):
@@ -583,6 +595,13 @@ def _decode_steps(value: str) -> list[tuple[tuple[str, ...], bytes]]:
     if _PERCENT.search(stripped):
         results.append((("url",), unquote_plus(stripped).encode("utf-8", "surrogateescape")))
         return results
+    jwt = _JWT.match(stripped)
+    if jwt is not None:
+        # A JSON Web Token: the payload (claims such as sub, email) is base64url JSON; the signature is not data.
+        payload = _b64(jwt.group(2), base64.urlsafe_b64decode)
+        if payload is not None:
+            results.append((("jwt",), payload))
+        return results
     first = stripped[0]
     if first in "{[" and stripped[-1] in "}]":
         results.append(((), stripped.encode("utf-8", "surrogateescape")))
@@ -646,7 +665,7 @@ def _walk(item: Field, depth: int, out: list[Field]) -> None:
                 break
             if inner_value == item.value or (not steps and fmt == "text"):
                 continue
-            structured = True
+            structured = structured or steps != ("jwt",)  # a token stays a credential even once its claims are read
             chain = (*item.chain, *steps) if fmt == "text" else (*item.chain, *steps, f"{fmt}:{inner_key}")
             _walk(Field(item.where, join_key(item.key, inner_key), inner_value, chain), depth + 1, out)
     if structured:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
+from auditor.detect.context import known_reason
 from auditor.detect.fields import Field, iter_fields, key_name
 from auditor.profile import DeviceProfile, KnownValue
 from auditor.records import HostSource, Record, RecordKind
@@ -475,6 +476,7 @@ class KnownValueDetector(Detector):
                 known.data_type, where, "host", known.value, self.name, encoding="host name",
                 confidence=1.0 if variant.exact else 0.95, known_value=True,
                 detail=f"profile value {known.label} in the host name",
+                reason=f"The host name itself carries the device profile's {known.label} (known-value rule).",
             )
 
     def _detect(
@@ -493,6 +495,7 @@ class KnownValueDetector(Detector):
                         known.data_type, item.where, item.key, known.value, self.name,
                         encoding=">".join((*item.chain, "key name")), confidence=1.0 if variant.exact else 0.95,
                         known_value=True, detail=f"profile value {known.label} as a key name",
+                        reason=known_reason(known.label, "key name", item.where, context.safe_key(item.key)),
                     )
             if item.parsed:
                 continue
@@ -524,6 +527,10 @@ class KnownValueDetector(Detector):
                     confidence=1.0 if variant.exact else 0.95,
                     known_value=True,
                     detail=f"profile value {known.label}",
+                    reason=known_reason(
+                        known.label, context.safe_key(">".join(chain)), item.where,
+                        context.safe_key(item.key) if item.key else None,
+                    ),
                 )
             if has_location and _DIGIT.search(item.value, 0, 64):
                 coordinates.extend(self._coordinates(item, profile))
@@ -571,4 +578,9 @@ class KnownValueDetector(Detector):
                 known_value=True,
                 detail=f"profile location ({'latitude' if hit.axis == 'lat' else 'longitude'}, "
                 f"{hit.decimals} decimals)",
+                reason=known_reason(
+                    f"{'latitude' if hit.axis == 'lat' else 'longitude'} to {hit.decimals} decimals",
+                    context.safe_key(">".join((*hit.field.chain, hit.transform))), hit.field.where,
+                    context.safe_key(key) if key else None,
+                ),
             )

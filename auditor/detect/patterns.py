@@ -24,6 +24,7 @@ from datetime import date
 from urllib.parse import parse_qsl, urlsplit
 
 from auditor.detect import Detection, DetectionContext, Detector, Where
+from auditor.detect.context import address_is_version, generic_reason, mail_domain_plausible, page_metadata
 from auditor.detect.fields import Field, iter_fields, key_name, key_names
 from auditor.detect.known_values import KnownValueDetector
 from auditor.domains import registrable_domain
@@ -130,7 +131,12 @@ _SDK_ID_KEYS = frozenset(
      "deviceuuid", "appinstallid", "sdkinstallid"}
 )
 _AD_ID_SUFFIXES = ("advertisingid", "advertisingidentifier", "idfa")
-_TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken"})
+_TOKEN_KEYS = frozenset({"accesstoken", "idtoken", "refreshtoken", "authtoken", "bearertoken", "oauthtoken",
+                         "servicetoken", "logintoken"})
+# Keys that name the account or person a request is about: the value is an ID when it looks like one.
+# (``accountid`` and ``customerid`` are left out: vendors use them for the site's own account, a constant.)
+_USER_ID_KEYS = frozenset({"userid", "cuserid", "memberid", "visitorid", "externaluserid", "appuserid", "playerid",
+                           "subscriberid"})
 _AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 _AUTH_VALUE = re.compile(r"^(?:[A-Za-z][\w-]{0,20}\s+)?[\w~+/.=:-]{8,}$")
 # Keys meant to be public (Mapbox ``pk.``, Stripe ``pk_``, browser SDK ``pub…`` client tokens): the app's, not a login.
@@ -169,9 +175,11 @@ class PatternDetector(Detector):
 
     name = "pattern"
 
-    def __init__(self, known: KnownValueDetector | None = None) -> None:
+    def __init__(self, known: KnownValueDetector | None = None, decoders: Detector | None = None) -> None:
         self.known = known
         """The known-value detector running before this one: what it found is not guessed again."""
+        self.decoders = decoders
+        """The endpoint-decoder detector running before this one: values it explained are not guessed again."""
         self._site = ""
         """Registrable domain of the record being searched: addresses there are likely the service's own."""
 
@@ -182,8 +190,24 @@ class PatternDetector(Detector):
         self._site = registrable_domain(record.host) if record.host else ""
         certain = self.known.found_in(record) if self.known is not None else set()
         reported: set[tuple[str, str, str]] = set(certain)
+        known_places = {(where, key) for _type, where, key in certain}
+        claimed = self.decoders.claimed(record) if self.decoders is not None else {}  # type: ignore[attr-defined]
         for item in iter_fields(record):
             if item.parsed or (item.where is Where.HEADER and item.key in _SKIP_HEADERS):
+                continue
+            if (item.where.value, item.key) in known_places:
+                continue  # the profile already explained this value: one finding per place
+            decoded_as = claimed.get((item.where, item.key))
+            if decoded_as is not None:
+                # A decoder explained this place; only a value whose own format says more is reported too
+                # (an e-mail address used as Mixpanel's distinct ID is still an e-mail address).
+                for detection in self._by_format(item, key_name(item.key), item.value.strip()[:8192], context):
+                    marker = (detection.data_type, detection.where.value, detection.key or "")
+                    if detection.data_type != decoded_as and marker not in reported:
+                        reported.add(marker)
+                        yield detection
+                continue
+            if page_metadata(item.key):
                 continue
             name = key_name(item.key)
             for detection in self._field(item, name, context):
@@ -206,6 +230,8 @@ class PatternDetector(Detector):
                 confidence=min(0.5 + 0.1 * len(signals), 0.9),
                 detail=f"{len(signals)} device traits sent together",
                 shown=f"{len(signals)} device traits: {', '.join(names)}",
+                reason=f"{len(signals)} device traits ({', '.join(names)}) sent in one request together fingerprint "
+                "the device (device-trait rule).",
             )
 
     def _field(self, item: Field, name: str, context: DetectionContext) -> Iterator[Detection]:
@@ -234,11 +260,13 @@ class PatternDetector(Detector):
 
     def _detection(
         self, context: DetectionContext, data_type: str, item: Field, value: str, confidence: float,
-        detail: str | None = None, encoding: str | None = None,
+        detail: str | None = None, encoding: str | None = None, rule: str = "key-name rule",
     ) -> Detection:
+        key = context.safe_key(item.key) if item.key else None
         return context.detection(
             data_type, item.where, item.key or None, value, self.name,
             encoding=encoding or item.encoding, confidence=confidence, detail=detail,
+            reason=generic_reason(data_type, rule, item.where, key),
         )
 
     def _by_key(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
@@ -262,7 +290,7 @@ class PatternDetector(Detector):
             algorithm = _HASH_NAMES[len(value)]
             yield self._detection(
                 context, hashed, item, value, 0.7, "hash of personal data (input not known)",
-                encoding=">".join((*item.chain, f"{algorithm}(?)")),
+                encoding=">".join((*item.chain, f"{algorithm}(?)")), rule=f"hashed-{hashed} key rule",
             )
             return
         data_type = _KEY_TYPES.get(name)
@@ -304,7 +332,8 @@ class PatternDetector(Detector):
     def _location(self, context: DetectionContext, item: Field, value: str, decimals: int) -> Detection:
         data_type = "precise_location" if decimals >= 3 else "coarse_location"
         return self._detection(
-            context, data_type, item, value, 0.8 if decimals >= 3 else 0.6, f"coordinates with {decimals} decimals"
+            context, data_type, item, value, 0.8 if decimals >= 3 else 0.6, f"coordinates with {decimals} decimals",
+            rule="coordinates rule",
         )
 
     def _by_format(self, item: Field, name: str, value: str, context: DetectionContext) -> Iterator[Detection]:
@@ -312,25 +341,33 @@ class PatternDetector(Detector):
         if "@" in text:
             for match in _EMAIL.finditer(text):
                 if text[max(match.start() - 3, 0) : match.start()] != "://":  # user@host in a URL is not mail
+                    if not mail_domain_plausible(match.group(0).rpartition("@")[2]):
+                        continue  # a file name (jquery@2.2.4.js) or an x@0 token, not a mailbox
                     confidence = _email_confidence(match.group(0), self._site)
                     if confidence:
                         detail = "an address at the destination's own domain" if confidence < 0.9 else None
-                        yield self._detection(context, "email", item, match.group(0), confidence, detail)
+                        yield self._detection(
+                            context, "email", item, match.group(0), confidence, detail, rule="e-mail pattern rule"
+                        )
         if _E164.match(value) and name not in _KEY_TYPES:
-            yield self._detection(context, "phone", item, value, 0.7)
+            yield self._detection(context, "phone", item, value, 0.7, rule="phone-number pattern rule")
         if (":" in text or "-" in text) and name not in _KEY_TYPES:
             for match in _MAC.finditer(text):
                 kind = "network_id" if "bssid" in name else "hardware_id"
-                yield self._detection(context, kind, item, match.group(0), 0.6, "MAC address")
+                yield self._detection(context, kind, item, match.group(0), 0.6, "MAC address", rule="MAC pattern rule")
         if _VERSION_KEYS.search(name):
             return
         if "." in text:
             for match in _IPV4.finditer(text):
+                if address_is_version(item.where, item.key, name, text, match.start(), match.end()):
+                    continue
                 detection = self._address(context, item, name, match.group(0))
                 if detection is not None:
                     yield detection
         if text.count(":") >= 2:
             for match in _IPV6.finditer(text):
+                if address_is_version(item.where, item.key, name, text, match.start(), match.end()):
+                    continue
                 detection = self._address(context, item, name, match.group(0))
                 if detection is not None:
                     yield detection
@@ -342,14 +379,20 @@ class PatternDetector(Detector):
             return None
         own = context.device_ips | frozenset(getattr(context.profile, "device_ips", ()))
         if text in own or str(address) in own:
-            return self._detection(context, "ip_address", item, text, 0.95, "the device's own address")
+            return self._detection(
+                context, "ip_address", item, text, 0.95, "the device's own address", rule="IP-address pattern rule"
+            )
         named = bool(_IP_KEYS.search(name))
         if _public(address):
             whole = text == item.value.strip()
             confidence = 0.85 if named else (0.6 if whole or address.version == 6 else 0.5)
-            return self._detection(context, "ip_address", item, text, confidence, "a public address")
+            return self._detection(
+                context, "ip_address", item, text, confidence, "a public address", rule="IP-address pattern rule"
+            )
         if named and address.is_private:
-            return self._detection(context, "ip_address", item, text, 0.6, "a local network address")
+            return self._detection(
+                context, "ip_address", item, text, 0.6, "a local network address", rule="IP-address pattern rule"
+            )
         return None
 
 
@@ -372,6 +415,8 @@ def _guess_by_context(item: Field, name: str, value: str) -> tuple[str, float] |
     if name == "advid" or name.endswith(_AD_ID_SUFFIXES):
         plausible = _UUID.match(value) and len(set(value.replace("-", ""))) > 2
         return ("advertising_id", 0.75) if plausible else None
+    if name in _USER_ID_KEYS:
+        return ("other_identifier", 0.65) if _account_id_like(value) else None
     if name in _TOKEN_KEYS or (item.where is Where.HEADER and item.key in _AUTH_HEADERS):
         secret = _AUTH_VALUE.match(value) and not _PUBLISHABLE_KEY.match(value) and not _api_key_login(value)
         return ("credentials", 0.8) if secret else None
@@ -392,6 +437,17 @@ def _api_key_login(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return decoded.endswith(b":") and decoded.count(b":") == 1
+
+
+def _account_id_like(value: str) -> bool:
+    """An account or user ID: 6 to 128 ID characters with some variety (digits alone count: ``09154974536``).
+
+    >>> [_account_id_like(v) for v in ("09154974536", "Mz5Xr5UXKuw83hxd6Yms2w==", "0", "guest", "111111")]
+    [True, True, False, False, False]
+    """
+    if value.isdigit() and len(value) < 8:
+        return False  # a short number is more often a site's account number than a person's ID
+    return 6 <= len(value) <= 128 and bool(_ID_CHARS.match(value)) and len(set(value)) >= 4
 
 
 def _identifier_like(value: str) -> bool:

@@ -1,0 +1,544 @@
+"""The endpoint-decoder registry: every file follows the format, and every decoder reads a request of its vendor.
+
+The requests here are built from each vendor's documented format (see the
+reference in each decoder); the ones the shared captures hold are tested on
+the real traffic in test_real_traffic_decoders.py. A decoder added without a
+request here fails :func:`test_every_decoder_has_a_request`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from auditor.detect import DATA_TYPES, DetectionContext, Where, default_detectors
+from auditor.detect.endpoints import (
+    DECODE_STEPS,
+    DECODER_DIR,
+    DecoderDetector,
+    DecoderError,
+    load_decoders,
+    parse_decoders,
+)
+from auditor.privacy import Masker
+from auditor.records import Record, RecordKind, SourceKind
+
+DECODERS = load_decoders()
+CONTEXT = DetectionContext(Masker(b"decoder-tests"))
+AAID = "38400000-8cf0-11bd-b23e-10b96e40000d"  # Google's documented example advertising ID
+UUID = "3f2a9c1e-55b0-4d7e-a1c2-9e8f7d6c5b4a"
+
+REQUIRED_SERVICES = (
+    "google-analytics-4", "google-analytics-universal", "google-doubleclick", "facebook-app-events", "facebook-pixel",
+    "adjust-sdk", "appsflyer-sdk", "branch-sdk", "braze-sdk", "segment-api", "amplitude-api", "mixpanel-api",
+    "onesignal-api", "sentry-envelope", "bugsnag-notify", "firebase-crashlytics-logging", "newrelic-agents",
+    "datadog-rum", "moengage-sdk", "clevertap-sdk", "unity-ads", "applovin-sdk", "ironsource-sdk",
+    "indexexchange-user-matching", "openx-user-sync", "pubmatic-user-sync", "thetradedesk-pixels", "id5-sync",
+    "microsoft-clarity", "hotjar", "tiktok-pixel", "linkedin-insight", "bing-uet", "snap-pixel", "pinterest-tag",
+    "rubicon-user-sync", "openrtb-bid-request",
+)
+"""The services issue 10 names, plus Rubicon and the shared OpenRTB decoder."""
+
+
+def _record(method: str, url: str, body: bytes | str = b"", content_type: str | None = None,
+            cookies: tuple[tuple[str, str], ...] = (), headers: tuple[tuple[str, str], ...] = ()) -> Record:
+    data = body.encode() if isinstance(body, str) else body
+    return Record(
+        RecordKind.HTTP, 0.0, SourceKind.HAR, host=url.split("/")[2], url=url, method=method, content_visible=True,
+        encrypted=True, request_headers=headers, cookies=cookies, request_body=data, request_content_type=content_type,
+    )
+
+
+def _json(method: str, url: str, document: object, **kw: object) -> Record:
+    return _record(method, url, json.dumps(document), "application/json", **kw)  # type: ignore[arg-type]
+
+
+# decoder id -> (a request in the vendor's documented format, what the decoder must find: (part, key, data type))
+REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
+    "google-analytics-4": (
+        _record("POST", "https://region1.google-analytics.com/g/collect?v=2&tid=G-ABC123&cid=1115316375.1700084597"
+                "&sid=1700084597&uid=pupil-4411&en=page_view"),
+        [("query", "cid", "other_identifier"), ("query", "uid", "other_identifier")],
+    ),
+    "google-analytics-universal": (
+        _record("GET", "https://www.google-analytics.com/collect?v=1&t=pageview&tid=UA-1-1&cid=1635221331.1515916349"
+                "&_gid=640075521.1700069765&uip=203.0.113.77"),
+        [("query", "cid", "other_identifier"), ("query", "_gid", "other_identifier"),
+         ("query", "uip", "ip_address")],
+    ),
+    "google-analytics-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_ga", "GA1.1.1115316375.1700084597"),)),
+        [("cookie", "_ga", "other_identifier")],
+    ),
+    "google-doubleclick": (
+        _record("GET", "https://cm.g.doubleclick.net/pixel?google_nid=ttd&google_hm=MjFmNDRhNGYtNDc2My00ZDQ1"
+                "&google_cm", cookies=(("IDE", "AHWqTUmS3kY5fYcE6Ndk0W-Hz0xdLx7kqxHcR1v4kD3H9YwQ"),)),
+        [("cookie", "IDE", "other_identifier"), ("query", "google_hm", "other_identifier")],
+    ),
+    "firebase-installations": (
+        _json("POST", "https://firebaseinstallations.googleapis.com/v1/projects/demo-app/installations",
+              {"fid": "cX9wXpvbQq-3mJ1d5a_Gbz", "appId": "1:123:android:abc", "authVersion": "FIS_v2"}),
+        [("body", "fid", "device_id")],
+    ),
+    "firebase-remote-config": (
+        _json("POST", "https://firebaseremoteconfig.googleapis.com/v1/projects/123/namespaces/firebase:fetch",
+              {"appInstanceId": "cX9wXpvbQq-3mJ1d5a_Gbz", "appId": "1:123:android:abc", "countryCode": "GB"}),
+        [("body", "appInstanceId", "device_id")],
+    ),
+    "firebase-messaging": (
+        _record("POST", "https://android.clients.google.com/c2dm/register3",
+                "X-subtype=123&sender=123&X-appid=cX9wXpvbQq-3mJ1d5a_Gbz&app=edu.example&device=3954178146253431298",
+                "application/x-www-form-urlencoded"),
+        [("body", "X-appid", "device_id"), ("body", "device", "device_id")],
+    ),
+    "firebase-crashlytics-logging": (
+        _json("POST", "https://firebaselogging-pa.googleapis.com/v1/firelog/legacy/batchlog",
+              {"logRequest": [{"logEvent": [{"sourceExtensionJsonProto3": json.dumps(
+                  {"session": {"installationUuid": "9b2c5a1e7d3f4e8a", "user": {"userId": "pupil-4411"}}})}]}]}),
+        [("body", "logRequest[0].logEvent[0].sourceExtensionJsonProto3.session.installationUuid", "device_id"),
+         ("body", "logRequest[0].logEvent[0].sourceExtensionJsonProto3.session.user.userId", "other_identifier")],
+    ),
+    "facebook-app-events": (
+        _record("POST", "https://graph.facebook.com/v16.0/1234567890/activities",
+                "event=CUSTOM_APP_EVENTS&advertiser_id=" + AAID + "&anon_id=XZ" + UUID
+                + "&extinfo=" + quote(json.dumps(["a2", "edu.example", "1.0", "1.0 (1)", "13", "Pixel 7", "en_GB",
+                                                    "GMT", "EE", 1080, 2400, "2.6", 8, 110, 40, "Europe/London"]))
+                + "&application_tracking_enabled=1&",
+                "application/x-www-form-urlencoded"),
+        [("body", "advertiser_id", "advertising_id"), ("body", "anon_id", "device_id"),
+         ("body", "extinfo[5], extinfo[6], extinfo[7], extinfo[8], extinfo[13], extinfo[14]", "device_fingerprint"),
+         ("body", "extinfo[15]", "coarse_location")],
+    ),
+    "facebook-pixel": (
+        _record("GET", "https://www.facebook.com/tr/?id=1&ev=PageView&fbp=fb.1.1700069764942.1430529644"
+                "&ud[em]=" + "a" * 64, cookies=(("fr", "0Vq2bXbJv1w3Z9x1..BlVQm8.AAA.0.0.BlVQm8.AWU"),)),
+        [("query", "fbp", "other_identifier"), ("query", "ud[em]", "email"), ("cookie", "fr", "other_identifier")],
+    ),
+    "facebook-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_fbp", "fb.1.1700069764942.1430529644"),)),
+        [("cookie", "_fbp", "other_identifier")],
+    ),
+    "adjust-sdk": (
+        _record("POST", "https://app.adjust.com/session",
+                f"app_token=abc123&gps_adid={AAID}&android_uuid={UUID}&created_at=2023-11-15",
+                "application/x-www-form-urlencoded"),
+        [("body", "gps_adid", "advertising_id"), ("body", "android_uuid", "device_id")],
+    ),
+    "appsflyer-sdk": (
+        _json("POST", "https://launches.appsflyer.com/api/v6.9/androidevent?app_id=edu.example",
+              {"advertiserId": AAID, "uid": "1700084597832-9571366846062", "appsflyerKey": "devkey"}),
+        [("body", "advertiserId", "advertising_id"), ("body", "uid", "device_id")],
+    ),
+    "branch-sdk": (
+        _json("POST", "https://api2.branch.io/v1/open",
+              {"identity_id": "712683420530495372", "device_fingerprint_id": "712683420513718156",
+               "hardware_id": "b783b1e888364c88", "session_id": "712683420555627439"}),
+        [("body", "identity_id", "other_identifier"), ("body", "device_fingerprint_id", "device_id"),
+         ("body", "hardware_id", "device_id")],
+    ),
+    "braze-sdk": (
+        _json("POST", "https://sdk.iad-01.braze.com/api/v3/data/",
+              {"device_id": UUID, "user_id": "pupil-4411", "attributes": [{"user_id": "pupil-4411",
+                                                                           "email": "ada@school.example"}]}),
+        [("body", "device_id", "device_id"), ("body", "user_id", "other_identifier"),
+         ("body", "attributes[0].email", "email")],
+    ),
+    "segment-api": (
+        _json("POST", "https://api.segment.io/v1/batch",
+              {"batch": [{"type": "track", "anonymousId": UUID, "userId": "pupil-4411",
+                          "context": {"device": {"advertisingId": AAID}}}]}),
+        [("body", "batch[0].anonymousId", "device_id"), ("body", "batch[0].userId", "other_identifier"),
+         ("body", "batch[0].context.device.advertisingId", "advertising_id")],
+    ),
+    "segment-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("ajs_anonymous_id", UUID),)),
+        [("cookie", "ajs_anonymous_id", "other_identifier")],
+    ),
+    "amplitude-api": (
+        _json("POST", "https://api2.amplitude.com/2/httpapi",
+              {"api_key": "k", "events": [{"device_id": UUID, "user_id": "pupil-4411", "event_type": "open"}]}),
+        [("body", "events[0].device_id", "device_id"), ("body", "events[0].user_id", "other_identifier")],
+    ),
+    "mixpanel-api": (
+        _record("GET", "https://api-js.mixpanel.com/track/?data=" + base64.b64encode(json.dumps(
+            {"event": "open", "properties": {"distinct_id": "18bd1c2e3f4a5b-0123456789abcd", "token": "t",
+                                             "$device_id": "18bd1c2e3f4a5b-0123456789abcd"}}).encode()).decode()),
+        [("query", "data.properties.distinct_id", "other_identifier"),
+         ("query", "data.properties.$device_id", "device_id")],
+    ),
+    "mixpanel-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(
+            ("mp_0123456789abcdef_mixpanel", json.dumps({"distinct_id": "18bd1c2e3f4a5b-0123456789abcd"})),)),
+        [("cookie", "mp_0123456789abcdef_mixpanel.distinct_id", "other_identifier")],
+    ),
+    "onesignal-api": (
+        _json("POST", "https://api.onesignal.com/api/v1/players",
+              {"app_id": "a", "identifier": "fcm-token:APA91bH0x9Yz-abcdefghijklmnop", "ad_id": AAID,
+               "external_user_id": "pupil-4411"}),
+        [("body", "identifier", "other_identifier"), ("body", "ad_id", "advertising_id"),
+         ("body", "external_user_id", "other_identifier")],
+    ),
+    "sentry-envelope": (
+        _record("POST", "https://o1.ingest.sentry.io/api/6004625/envelope/?sentry_key=k",
+                '{"sent_at":"2023-11-15T21:43:17.428Z"}\n{"type":"session"}\n'
+                '{"sid":"ca073dacd7d84022bc8d3abded3edcf0","did":"pupil-4411","status":"ok"}\n'
+                '{"type":"event"}\n{"user":{"id":"pupil-4411","email":"ada@school.example"}}',
+                "text/plain;charset=UTF-8"),
+        [("body", "line2.did", "other_identifier"), ("body", "line4.user.id", "other_identifier"),
+         ("body", "line4.user.email", "email")],
+    ),
+    "bugsnag-notify": (
+        _json("POST", "https://notify.bugsnag.com/",
+              {"apiKey": "k", "events": [{"user": {"id": UUID}, "device": {"id": UUID}}]}),
+        [("body", "events[0].user.id", "device_id"), ("body", "events[0].device.id", "device_id")],
+    ),
+    "newrelic-agents": (
+        _json("POST", "https://mobile-collector.newrelic.com/mobile/v4/connect",
+              {"device": {"uuid": UUID}}),
+        [("body", "device.uuid", "device_id")],
+    ),
+    "datadog-rum": (
+        _record("POST", "https://browser-intake-datadoghq.com/api/v2/rum?ddsource=browser",
+                '{"type":"view","usr":{"id":"pupil-4411","email":"ada@school.example"}}\n{"type":"action"}',
+                "text/plain"),
+        [("body", "line0.usr.id", "other_identifier"), ("body", "line0.usr.email", "email")],
+    ),
+    "moengage-sdk": (
+        _json("POST", "https://sdk-01.moengage.com/v2/sdk/report/ABC",
+              {"query_params": {"unique_id": UUID},
+               "viewsInfo": [{"EVENT_ACTION": "lesson", "EVENT_ATTRS": json.dumps(
+                   {"wlocCity": "Leeds", "wlocCountry": "United Kingdom"})}]}),
+        [("body", "query_params.unique_id", "device_id"),
+         ("body", "viewsInfo[0].EVENT_ATTRS.wlocCity", "coarse_location"),
+         ("body", "viewsInfo[0].EVENT_ATTRS.wlocCountry", "coarse_location")],
+    ),
+    "clevertap-sdk": (
+        _json("POST", "https://eu1.clevertap-prod.com/a1?os=Android",
+              [{"g": "__g5a1b2c3d4e5f60718293a4b5c6d7e8f9", "type": "meta", "id": "ACC-1"},
+               {"type": "profile", "profile": {"Identity": "pupil-4411", "Email": "ada@school.example"}}]),
+        [("body", "[0].g", "device_id"), ("body", "[1].profile.Identity", "other_identifier"),
+         ("body", "[1].profile.Email", "email")],
+    ),
+    "unity-ads": (
+        _json("POST", "https://auction.unityads.unity3d.com/v6/games/123/requests",
+              {"advertisingTrackingId": AAID, "idfi": UUID, "deviceModel": "Pixel 7"}),
+        [("body", "advertisingTrackingId", "advertising_id"), ("body", "idfi", "device_id")],
+    ),
+    "applovin-sdk": (
+        _json("POST", "https://ms.applovin.com/1.0/mediate", {"device_info": {"gaid": AAID}}),
+        [("body", "device_info.gaid", "advertising_id")],
+    ),
+    "ironsource-sdk": (
+        _record("GET", f"https://init.supersonicads.com/sdk/v?applicationKey=k&advId={AAID}"
+                "&applicationUserId=pupil-4411"),
+        [("query", "advId", "advertising_id"), ("query", "applicationUserId", "other_identifier")],
+    ),
+    "indexexchange-user-matching": (
+        _record("GET", "https://dsum-sec.casalemedia.com/rum?cm_dsp_id=88&external_user_id=" + UUID,
+                cookies=(("CMID", "ZVVa4lMvnd8AADoAGYmA1QAA"),)),
+        [("query", "external_user_id", "other_identifier"), ("cookie", "CMID", "other_identifier")],
+    ),
+    "openx-user-sync": (
+        _record("GET", "https://us-u.openx.net/w/1.0/sd?id=537148856&val=6D1902B1A6C94A06",
+                cookies=(("i", "8e0b9e5b-7c5d-4f0a-9a6e-1c2d3e4f5a6b|1700000000"),)),
+        [("query", "val", "other_identifier"), ("cookie", "i", "other_identifier")],
+    ),
+    "pubmatic-user-sync": (
+        _record("GET", "https://image2.pubmatic.com/AdServer/Pug?vcode=bz0yJnR5cGU9MQ&piggybackCookie=" + UUID,
+                cookies=(("KADUSERCOOKIE", "F2B1A6C9-4A06-4D2E-9B1F-0E1D2C3B4A5F"),)),
+        [("query", "piggybackCookie", "other_identifier"), ("cookie", "KADUSERCOOKIE", "other_identifier")],
+    ),
+    "thetradedesk-pixels": (
+        _record("GET", "https://match.adsrvr.org/track/cmf/generic?ttd_pid=casale&ttd_puid=ZVVa4lMvnd8AADoA",
+                cookies=(("TDID", UUID),)),
+        [("query", "ttd_puid", "other_identifier"), ("cookie", "TDID", "other_identifier")],
+    ),
+    "thetradedesk-partner-ids": (
+        _record("GET", f"https://ib.adnxs.com/setuid?entity=28&code={UUID}&ttd_tdid={UUID}"),
+        [("query", "ttd_tdid", "other_identifier")],
+    ),
+    "id5-sync": (
+        _json("POST", "https://id5-sync.com/g/v2/429.json", {"partner": 429, "s": "ID5*abcdefghijklmnopqrstuv"},
+              cookies=(("id5", "a1b2c3d4e5f6#1700000000000#1"),)),
+        [("cookie", "id5", "other_identifier"), ("body", "s", "other_identifier")],
+    ),
+    "rubicon-user-sync": (
+        _record("GET", f"https://pixel.rubiconproject.com/tap.php?v=1&nid=2307&put={UUID}",
+                cookies=(("khaos", "K7ABCDE12-2Q9RY"),)),
+        [("query", "put", "other_identifier"), ("cookie", "khaos", "other_identifier")],
+    ),
+    "bing-uet": (
+        _record("GET", "https://bat.bing.com/action/0?ti=1&Ver=2&mid=x&sid=a&vid=8f76c5e0840d11eea3d9f1b2c3d4e5f7"
+                "&evt=pageLoad", cookies=(("MUID", "2E1A3B4C5D6E7F8091A2B3C4D5E6F7FC"),)),
+        [("query", "vid", "other_identifier"), ("cookie", "MUID", "other_identifier")],
+    ),
+    "microsoft-clarity": (
+        _record("POST", "https://k.clarity.ms/collect", gzip.compress(json.dumps(
+            {"e": ["0.7.20", 1, 0, 40, "projid", "1x2y3z4", "5a6b7c8", 1, 0, 0], "a": []}).encode()),
+                "application/octet-stream"),
+        [("body", "e[5]", "other_identifier")],
+    ),
+    "microsoft-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_uetvid", "8f76c5e0840d11eea3d9f1b2c3d4e5f7"),)),
+        [("cookie", "_uetvid", "other_identifier")],
+    ),
+    "hotjar": (
+        _json("POST", "https://in.hotjar.com/api/v2/client/sites/123/visit-data?sv=7",
+              {"user_id": UUID, "r_value": 1}),
+        [("body", "user_id", "other_identifier")],
+    ),
+    "hotjar-cookies": (
+        _record("GET", "https://www.school-site.example/",
+                cookies=(("_hjSessionUser_123", json.dumps({"id": "7b1e2c3d-4f5a-6b7c", "created": 1})),)),
+        [("cookie", "_hjSessionUser_123.id", "other_identifier")],
+    ),
+    "tiktok-pixel": (
+        _json("POST", "https://analytics.tiktok.com/api/v2/pixel",
+              {"event": "Pageview", "context": {"user": {"anonymous_id": "UUTs66C64yjhna71nfypNJRsYar"}}}),
+        [("body", "context.user.anonymous_id", "other_identifier")],
+    ),
+    "tiktok-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_ttp", "UUTs66C64yjhna71nfypNJRsYar"),)),
+        [("cookie", "_ttp", "other_identifier")],
+    ),
+    "linkedin-insight": (
+        _record("GET", "https://px.ads.linkedin.com/collect?pid=1&fmt=js&e_ipv6=2001:db8::7",
+                cookies=(("bcookie", '"v=2&8f0c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e"'),)),
+        [("query", "e_ipv6", "ip_address"), ("cookie", "bcookie", "other_identifier")],
+    ),
+    "snap-pixel": (
+        _record("GET", f"https://tr.snapchat.com/p?pid=1&u_c1={UUID}&u_hem=" + "b" * 64),
+        [("query", "u_c1", "other_identifier"), ("query", "u_hem", "email")],
+    ),
+    "snap-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_scid", UUID),)),
+        [("cookie", "_scid", "other_identifier")],
+    ),
+    "pinterest-tag": (
+        _record("GET", "https://ct.pinterest.com/v3/?tid=1&event=init&" + urlencode({"pd": json.dumps(
+            {"em": "c" * 64})})),
+        [("query", "pd.em", "email")],
+    ),
+    "pinterest-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("_pin_unauth", "dWlkPU1qRmtNVFEx"),)),
+        [("cookie", "_pin_unauth", "other_identifier")],
+    ),
+    "openrtb-bid-request": (
+        _json("POST", "https://prebid-server.rubiconproject.com/openrtb2/auction",
+              {"id": "r1", "device": {"ifa": AAID, "ip": "203.0.113.77", "geo": {"lat": 51.5072, "lon": -0.1276}},
+               "user": {"buyeruid": "ZVVa4lMvnd8AADoA", "ext": {"eids": [{"source": "id5-sync.com",
+                                                                          "uids": [{"id": "ID5*xyzabc123456"}]}]}}}),
+        [("body", "device.ifa", "advertising_id"), ("body", "device.ip", "ip_address"),
+         ("body", "device.geo.lat", "precise_location"), ("body", "user.buyeruid", "other_identifier"),
+         ("body", "user.ext.eids[0].uids[0].id", "other_identifier")],
+    ),
+    "adobe-analytics": (
+        _record("GET", "https://metrics.school-site.example/b/ss/schoolprod/1/JS-2.22.0/s1234?AQB=1&mid="
+                "03987512371390276241848153409542063497&fid=45A1C2B3D4E5F607-1122334455667788&pageName=home"),
+        [("query", "mid", "other_identifier"), ("query", "fid", "other_identifier")],
+    ),
+    "adobe-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("s_vi", "[CS]v1|2F3A4B5C6D7E8F90-1234[CE]"),)),
+        [("cookie", "s_vi", "other_identifier")],
+    ),
+    "adobe-audience-manager": (
+        _record("GET", f"https://dpm.demdex.net/ibs:dpid=903&dpuuid={UUID}&redir=x", cookies=(
+            ("demdex", "54939282902151904744523106184628736"),)),
+        [("path", "dpuuid", "other_identifier"), ("cookie", "demdex", "other_identifier")],
+    ),
+    "xandr-exchange": (
+        _record("GET", "https://ib.adnxs.com/getuid?https://partner.example/sync?u=$UID",
+                cookies=(("uuid2", "5493928290215190474"),)),
+        [("cookie", "uuid2", "other_identifier")],
+    ),
+    "criteo": (
+        _record("GET", "https://gum.criteo.com/sync?c=1&r=1", cookies=(("uid", UUID),)),
+        [("cookie", "uid", "other_identifier")],
+    ),
+    "criteo-cookies": (
+        _record("GET", "https://www.school-site.example/", cookies=(("cto_bundle", "Xy1Zq2_abcdefghijKLMNOP"),)),
+        [("cookie", "cto_bundle", "other_identifier")],
+    ),
+    "liveramp": (
+        _record("GET", f"https://idsync.rlcdn.com/1000.gif?partner_uid={UUID}",
+                cookies=(("rlas3", "aBcD1234eFgH5678"),)),
+        [("query", "partner_uid", "other_identifier"), ("cookie", "rlas3", "other_identifier")],
+    ),
+    "yahoo-ads": (
+        _record("GET", "https://ups.analytics.yahoo.com/ups/58292/sync?uid=6D1902B1A6C94A06&_origin=1"),
+        [("query", "uid", "other_identifier")],
+    ),
+    "tapad": (
+        _record("GET", f"https://pixel.tapad.com/idsync/ex/receive?partner_id=2499&partner_device_id={UUID}"),
+        [("query", "partner_device_id", "other_identifier")],
+    ),
+    "bidswitch": (
+        _record("GET", f"https://x.bidswitch.net/sync?ssp=themediagrid&user_id={UUID}"),
+        [("query", "user_id", "other_identifier")],
+    ),
+    "salesforce-krux": (
+        _record("GET", "https://beacon.krxd.net/usermatch.gif?partner=x&partner_uid=ZVVa4lMvnd8AADoA",
+                cookies=(("_kuid_", "MxN8lOq7"),)),
+        [("query", "partner_uid", "other_identifier"), ("cookie", "_kuid_", "other_identifier")],
+    ),
+    "neustar": (
+        _record("GET", "https://d.agkn.com/pixel/2610/?sk=1&puid=6D1902B1A6C94A06&ip=203.0.113.77"),
+        [("query", "puid", "other_identifier"), ("query", "ip", "ip_address")],
+    ),
+    "quantcast": (
+        _record("GET", "https://pixel.quantserve.com/pixel;r=1?fpa=P0-1234567890-1700000000000&a=p-x",
+                cookies=(("mc", "65a1b2c3-4d5e6-f7a8b-9c0d1"),)),
+        [("query", "fpa", "other_identifier"), ("cookie", "mc", "other_identifier")],
+    ),
+    "comscore": (
+        _record("GET", "https://sb.scorecardresearch.com/p?c1=2&c2=1", cookies=(("UID", "1a2b3c4d5e6f7a8b9c0d1e2f"),)),
+        [("cookie", "UID", "other_identifier")],
+    ),
+    "amazon-ads": (
+        _record("GET", "https://s.amazon-adsystem.com/iu3?d=x", cookies=(("ad-id", "A5xYzq2Lk3Nm8pQr1StUv"),)),
+        [("cookie", "ad-id", "other_identifier")],
+    ),
+}
+
+
+def _decoded(record: Record) -> set[tuple[str, str, str, str]]:
+    return {(d.where.value, d.key or "", d.data_type, d.detector) for d in DecoderDetector().detect(record, CONTEXT)}
+
+
+def test_every_decoder_file_follows_the_format() -> None:
+    files = sorted(DECODER_DIR.glob("*.toml"))
+    assert len(files) >= 30, "one file per company, at least 30 companies"
+    ids = [d.id for d in DECODERS]
+    assert len(ids) == len(set(ids)), "decoder ids are unique across files"
+    for decoder in DECODERS:
+        assert decoder.company and decoder.service and decoder.endpoints and decoder.properties
+        assert set(decoder.decode) <= DECODE_STEPS, decoder.id
+        for prop in decoder.properties:
+            assert prop.data_type in DATA_TYPES, (decoder.id, prop.key)
+            assert prop.reference.startswith("https://"), (decoder.id, prop.key)
+            assert prop.reason.endswith(".") and prop.reason.count(". ") == 0, (decoder.id, prop.key, "one sentence")
+            assert "_" not in prop.reason.split("`")[0][:1], "reasons are prose, not slugs"
+
+
+def test_the_issue_s_services_are_covered() -> None:
+    assert set(REQUIRED_SERVICES) <= {d.id for d in DECODERS}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\nendpoint = [{host = "a.example"}]\n'
+         'property = [{part = "query", key = "k", type = "shoe_size", reason = "R.", reference = "https://x"}]',
+         "unknown data type 'shoe_size'"),
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\nendpoint = [{host = "a.example"}]\n'
+         'property = [{part = "query", key = "k", type = "email", reason = "R."}]', "missing 'reference'"),
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\nendpoint = [{host = "a.example"}]\n'
+         'property = [{part = "query", key = "k", type = "email", reason = "no full stop", reference = "https://x"}]',
+         "one sentence ending with a full stop"),
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\ndecode = ["rot13"]\nendpoint = [{host = "a"}]\n'
+         'property = [{part = "query", key = "k", type = "email", reason = "R.", reference = "https://x"}]',
+         "unknown decode step 'rot13'"),
+        ('company = "X"\n[[decoder]]\nid = "a"\nservice = "A"\nendpoint = [{host = "a"}]\nproperty = [{part = "body",'
+         ' key = "m", type = "device_fingerprint", reason = "R.", reference = "https://x"}]', "names its trait"),
+        ("company = \n", "not valid TOML"),
+    ],
+)
+def test_a_broken_decoder_file_is_named_with_its_problem(text: str, problem: str) -> None:
+    with pytest.raises(DecoderError, match=problem) as error:
+        parse_decoders(text, "broken.toml")
+    assert str(error.value).startswith("broken.toml")
+
+
+def test_every_decoder_has_a_request() -> None:
+    assert {d.id for d in DECODERS} <= set(REQUESTS)
+
+
+@pytest.mark.parametrize("decoder_id", sorted(REQUESTS))
+def test_decoder_reads_its_vendor_s_request(decoder_id: str) -> None:
+    record, expected = REQUESTS[decoder_id]
+    found = _decoded(record)
+    for where, key, data_type in expected:
+        # Keys are shown as reports show them: a key part that looks like an ID is masked there too.
+        assert (where, CONTEXT.safe_key(key), data_type, f"decoder:{decoder_id}") in found, (where, key, found)
+
+
+def test_positional_device_traits_are_reported_as_one_bundle() -> None:
+    record, _ = REQUESTS["facebook-app-events"]
+    bundles = [d for d in DecoderDetector().detect(record, CONTEXT) if d.data_type == "device_fingerprint"]
+    assert len(bundles) == 1
+    assert bundles[0].masked_value == (
+        "6 device traits: device model, language and region, time-zone abbreviation, mobile carrier, storage size, "
+        "free storage")
+    assert bundles[0].reason is not None and "Pixel 7" not in bundles[0].reason
+
+
+def test_a_decoder_finding_explains_itself_without_the_value() -> None:
+    record, _ = REQUESTS["facebook-app-events"]
+    detections = {d.key: d for d in DecoderDetector().detect(record, CONTEXT)}
+    advertiser = detections["advertiser_id"]
+    assert advertiser.reason is not None and AAID not in advertiser.reason
+    assert "advertising ID" in advertiser.reason and "`advertiser_id`" in advertiser.reason
+    assert "Facebook App Events decoder" in advertiser.reason
+    assert AAID not in advertiser.masked_value
+
+
+def test_the_decoder_s_finding_replaces_the_generic_one_at_the_same_key() -> None:
+    record, _ = REQUESTS["adjust-sdk"]
+    detections = [d for detector in default_detectors() for d in detector.detect(record, CONTEXT)]
+    at_gps_adid = [d for d in detections if d.key == "gps_adid"]
+    assert [d.detector for d in at_gps_adid] == ["decoder:adjust-sdk"]
+
+
+def test_generic_detectors_still_run_where_no_decoder_matches() -> None:
+    record = _record("POST", "https://api.quizvendor.example/v1/progress", "email=ada.okafor%40school.example&score=3&",
+                     "application/x-www-form-urlencoded")
+    detections = [d for detector in default_detectors() for d in detector.detect(record, CONTEXT)]
+    email = [d for d in detections if d.data_type == "email"]
+    assert [(d.detector, d.key) for d in email] == [("pattern", "email")]
+    assert email[0].reason == "Looks like an e-mail address (e-mail pattern rule), sent in the body field `email`."
+
+
+def test_a_decoder_only_reads_its_own_endpoints() -> None:
+    # The same key on another company's host, or on another path of the vendor, is left to the generic rules.
+    assert not _decoded(_record("GET", "https://cdn.other.example/g/collect?cid=1115316375.1700084597"))
+    assert not _decoded(_record("POST", "https://graph.facebook.com/v16.0/me/picture", f"advertiser_id={AAID}",
+                                "application/x-www-form-urlencoded"))
+
+
+def test_an_unfilled_macro_or_placeholder_is_not_an_id() -> None:
+    for value in ("${TTD_PUID}", "%%UID%%", "0", "null", "[UID]"):
+        record = _record("GET", "https://match.adsrvr.org/track/cmf/generic?ttd_pid=x&ttd_puid=" + quote(value))
+        assert not _decoded(record), value
+
+
+def test_the_shipped_decoders_are_package_data() -> None:
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"decoders/*.toml"' in pyproject
+    assert DECODER_DIR.parent.name == "trackers_db"
+
+
+def test_the_decoder_documentation_lists_every_decoder() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "decoders.md").read_text(encoding="utf-8")
+    assert [d.id for d in DECODERS if f"`{d.id}`" not in text] == []
+
+
+def test_where_names_match_the_report_vocabulary() -> None:
+    assert {p.part for d in DECODERS for p in d.properties} <= {Where.QUERY, Where.COOKIE, Where.HEADER, Where.BODY,
+                                                                Where.PATH}
+
+
+def test_a_value_whose_format_says_more_than_the_decoder_is_still_reported() -> None:
+    # Apps use the pupil's e-mail address as Mixpanel's distinct ID: the decoder says "identifier", the value says
+    # "e-mail address", and the reviewer must see both.
+    data = base64.b64encode(json.dumps({"event": "open", "properties": {
+        "distinct_id": "ada.okafor@school.example", "token": "t"}}).encode()).decode()
+    record = _record("GET", "https://api-js.mixpanel.com/track/?data=" + data)
+    found = {(d.data_type, d.key, d.detector)
+             for detector in default_detectors() for d in detector.detect(record, CONTEXT)}
+    assert ("other_identifier", "data.properties.distinct_id", "decoder:mixpanel-api") in found
+    assert ("email", "data.properties.distinct_id", "pattern") in found

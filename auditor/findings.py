@@ -115,6 +115,8 @@ class Conditions:
     content_visible: bool | None = None
     within_first_seconds: bool | None = None
     outside_home_country: bool | None = None
+    detectors: frozenset[str] | None = None
+    """The detection was made by one of these detectors (e.g. ``id-sync``)."""
 
     def destination_matches(self, c: HostClassification) -> bool:
         """The conditions about the destination's classification."""
@@ -125,12 +127,12 @@ class Conditions:
         return self.is_tracker is None or c.is_tracker == self.is_tracker
 
 
-_SET_CONDITIONS = ("data_types", "parties", "categories")
+_SET_CONDITIONS = ("data_types", "parties", "categories", "detectors")
 _BOOL_CONDITIONS = (
     "is_tracker", "encrypted", "has_personal_data", "content_visible", "within_first_seconds", "outside_home_country",
 )
 _DESTINATION_ONLY = frozenset({"has_personal_data", "content_visible", "within_first_seconds", "outside_home_country"})
-_DETECTION_ONLY = frozenset({"data_types", "encrypted"})
+_DETECTION_ONLY = frozenset({"data_types", "encrypted", "detectors"})
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class Rule:
         if w.data_types is not None and detection.data_type not in w.data_types:
             return False
         if w.encrypted is not None and setting.encrypted != w.encrypted:
+            return False
+        if w.detectors is not None and detection.detector not in w.detectors:
             return False
         return w.destination_matches(setting.destination)
 

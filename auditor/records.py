@@ -98,6 +98,8 @@ class Record:
     """HTTP status code of the response, when one was seen."""
     response_content_type: str | None = None
     """Content-Type of the response."""
+    set_cookies: Headers = ()
+    """Cookies the server set in its response (``Set-Cookie``), as (name, value) pairs."""
     bytes_up: int = 0
     """Bytes sent by the device (request line, headers and body; or payload bytes for a connection)."""
     bytes_down: int = 0

@@ -199,7 +199,9 @@ class CrossRequestDetector(ABC):
 
 def default_cross_request_detectors() -> list[CrossRequestDetector]:
     """The cross-request detectors the pipeline runs, in order."""
-    return []
+    from auditor.detect.identifiers import BehaviourIdentifierDetector
+
+    return [BehaviourIdentifierDetector()]
 
 
 def default_detectors() -> list[Detector]:

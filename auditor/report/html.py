@@ -467,6 +467,8 @@ def _coverage(report: dict[str, Any]) -> list[str]:
     if coverage.get("detector_errors"):
         parts.append(f"<p><b>{_num(coverage['detector_errors'])} detector error(s)</b> occurred; some requests were "
                      "not fully checked.</p>")
+    for cap in coverage.get("cross_request_caps") or ():
+        parts.append(f"<p class='note'>Memory bound reached: {escape(cap)}.</p>")
     hidden = coverage.get("hidden") or []
     if hidden:
         parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections not seen</th><th>Why hidden</th></tr>")

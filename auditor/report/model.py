@@ -186,6 +186,7 @@ def _coverage(analysis: Analysis) -> dict[str, Any]:
         "share_bytes_visible": round(bytes_visible / bytes_total, 4) if bytes_total else None,
         "hidden": hidden,
         "detector_errors": analysis.detector_errors,
+        "cross_request_caps": analysis.cap_notes(),
     }
 
 

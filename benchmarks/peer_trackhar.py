@@ -27,7 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -120,7 +120,9 @@ _TIMESTAMP = re.compile(r"^1[5-9]\d{8}(?:\d{3})?$")
 
 
 def judge_false(finding: dict[str, object], raw: str | None) -> str | None:
-    """Why a finding is false, or ``None`` when it stands. These are the written-down judgement rules:
+    """Why a finding is false, or ``None`` when it stands.
+
+    These are the written-down judgement rules:
 
     1. an IP address in a header that carries versions (User-Agent, X-Requested-With, Accept, client hints);
     2. an IP address or e-mail address whose value is a product version (``ShockwaveFlash/18.0.0.232``);
@@ -169,7 +171,8 @@ def run_auditor(har: Path) -> tuple[list[dict[str, object]], dict[str, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="list every value only one tool finds")
-    parser.add_argument("--captures", type=Path, default=SHARED, help="folder of HAR files (default ../shared/captures)")
+    parser.add_argument("--captures", type=Path, default=SHARED,
+                        help="folder of HAR files (default ../shared/captures)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from auditor.privacy import Masker
@@ -199,7 +202,9 @@ def main() -> int:
                 targets.setdefault((t.host, t.part, t.key), t)
         found = 0
         for (host, part, key), t in sorted(targets.items()):
-            hit = any(f["host"] == host and f["where"] == part and key_matches(key, str(f["key"] or "")) for f in personal)
+            hit = any(
+                f["host"] == host and f["where"] == part and key_matches(key, str(f["key"] or "")) for f in personal
+            )
             found += hit
             if not hit:
                 missed.append(f"  {har.name[:40]:40} {host} {part} {key} ({t.prop}, {t.masked}): MISSED, TrackHAR "

@@ -19,6 +19,7 @@ says so (the report notes it).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -179,9 +180,9 @@ def shape_exclusion(key: str, value: str) -> str | None:
     name = names[0] if names else ""
     if len(names) >= 2 and names[1] + name in _APP_CONSTANT_KEYS:
         name = names[1] + name  # context.pixel.code -> pixelcode
-    if _DECIMAL_TIME.match(value) and _plausible_time(value) or _ISO_TIME.match(value):
+    if (_DECIMAL_TIME.match(value) and _plausible_time(value)) or _ISO_TIME.match(value):
         return "timestamp"
-    if _VERSION.match(value) and not _TWO_NUMBERS.match(value) or _PRODUCT_VERSION.match(value) or (
+    if (_VERSION.match(value) and not _TWO_NUMBERS.match(value)) or _PRODUCT_VERSION.match(value) or (
         _VERSION_KEYS.search(name)
     ):
         return "version string"
@@ -221,6 +222,7 @@ def _plausible_time(value: str) -> bool:
     return 946684800 <= seconds <= 4102444800
 
 
+@functools.lru_cache(maxsize=16384)
 def looks_random(value: str) -> bool:
     """True when ``value`` has the shape of a generated ID rather than a word, a number or a setting.
 
@@ -231,13 +233,12 @@ def looks_random(value: str) -> bool:
         return False
     if _UUID.match(value) or _TWO_NUMBERS.match(value):
         return True
-    if _DIGITS.match(value):
+    digits = sum(map(str.isdigit, value))
+    if digits == len(value):
         return len(set(value)) >= 5  # a long number with varied digits, not 1000000000
-    digits = sum(c.isdigit() for c in value)
-    letters = sum(c.isalpha() for c in value)
     if digits < 2:
         return False  # words, CamelCase names and snake_case settings (random base64 almost always has digits)
-    if letters and _HEX.match(value) and len(value) in (32, 40, 64, 128):
+    if len(value) in (32, 40, 64, 128) and _HEX.match(value):
         return True  # a hashed ID or a content hash; the key and the place tell them apart
     return _entropy(value) >= 3.0
 
@@ -271,6 +272,7 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         self._excluded: dict[tuple[str, str, Where, str], tuple[str, int]] = {}
         """(kind, destination, part, key) -> (an example value, count): why random-looking values were set aside."""
         self._page_tokens: set[str] = set()
+        self._script_tokens: set[str] = set()
         self._server_set: dict[str, str] = {}
         self._records = 0
 
@@ -285,16 +287,22 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         for name, value in record.request_headers:
             if name.lower() in ("referer", "origin"):
                 self._note_page_tokens(value)
+        if _is_script(record) and record.url:
+            self._note_script_tokens(record.url)
         for item in iter_fields(record):
             if item.parsed or self._skipped(item):
                 continue
-            for value in candidates(item.value):
+            found = candidates(item.value)
+            if len(found) > 1:  # a compound value: follow its longest ID-like part, one finding per field
+                kept = [v for v in found if shape_exclusion(item.key, v) is None]
+                found = [max(kept, key=len)] if kept else found[:1]
+            for value in found:
                 self._note_candidate(record, item, value, destination, label, company, seen_here)
         for name, value in record.set_cookies:
             for token in candidates(value):
-                if shape_exclusion(name, token) is None:
-                    if token in self._server_set or len(self._server_set) < MAX_SERVER_SET:
-                        self._server_set.setdefault(token, destination)
+                known = token in self._server_set
+                if shape_exclusion(name, token) is None and (known or len(self._server_set) < MAX_SERVER_SET):
+                    self._server_set.setdefault(token, destination)
 
     def _note_candidate(
         self, record: Record, item: Field, value: str, destination: str, label: str, company: str | None,
@@ -331,6 +339,16 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             if len(token) >= MIN_LENGTH:
                 self._page_tokens.add(token)
                 self._page_tokens.update(t for t in re.split(r"[-_.]", token) if len(t) >= MIN_LENGTH)
+
+    def _note_script_tokens(self, url: str) -> None:
+        """Path segments of a script's address name a site, container or pixel: the same for every visitor."""
+        try:
+            segments = [p for p in urlsplit(url).path.split("/") if len(p) >= MIN_LENGTH]
+        except ValueError:
+            return
+        for segment in segments:
+            if len(self._script_tokens) < MAX_PAGE_TOKENS:
+                self._script_tokens.add(segment)
 
     def _note_churn(self, slot: tuple[str, Where, str], value: str) -> None:
         churn = self._churn.get(slot)
@@ -408,6 +426,11 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             for destination, where, key in sighting.places:
                 self._note_exclusion("page or content ID (it is in the page address)", (destination, where, key), value)
             return None
+        if value in self._script_tokens:
+            for slot in sighting.places:
+                self._note_exclusion("app constant (it names a script the page loads: a site, tag or pixel ID)", slot,
+                                     value)
+            return None
         first_visit_stamped = _first_visit_stamped(value)
         if sighting.requests < 2 and not (sighting.in_cookie or sighting.set_by or first_visit_stamped):
             return None  # seen once: nothing to tell an ID from a nonce
@@ -482,6 +505,12 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
                     found.append(Exclusion("changes on every request (a nonce or request ID)", *slot,
                                            context.masker.mask(value), 1))
         return found
+
+
+def _is_script(record: Record) -> bool:
+    content_type = (record.response_content_type or "").lower()
+    path = (record.url or "").split("?", 1)[0].lower()
+    return "javascript" in content_type or path.endswith((".js", ".mjs"))
 
 
 def _plural(count: int, one: str, many: str | None = None) -> str:

@@ -149,13 +149,13 @@ def judge_false(finding: dict[str, object], raw: str | None) -> str | None:
     return None
 
 
-def run_auditor(har: Path) -> tuple[list[dict[str, object]], dict[str, str]]:
+def run_auditor(har: Path, cross_request: bool = True) -> tuple[list[dict[str, object]], dict[str, str]]:
     """The auditor's detection findings on ``har`` and a fingerprint -> raw value map (for judging only)."""
     from auditor.analysis import Analysis, AnalysisConfig
     from auditor.detect.fields import iter_fields
     from auditor.records import Record
 
-    analysis = Analysis(AnalysisConfig(salt=b"peer-benchmark"))
+    analysis = Analysis(AnalysisConfig(salt=b"peer-benchmark"), cross_request_detectors=None if cross_request else [])
     raw_by_fingerprint: dict[str, str] = {}
 
     def remember(record: Record) -> None:
@@ -173,6 +173,8 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="list every value only one tool finds")
     parser.add_argument("--captures", type=Path, default=SHARED,
                         help="folder of HAR files (default ../shared/captures)")
+    parser.add_argument("--no-cross", action="store_true",
+                        help="without the cross-request detectors (identifiers by behaviour), to see what they add")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from auditor.privacy import Masker
@@ -194,7 +196,7 @@ def main() -> int:
     print(f"{'file':58} {'peer keys':>9} {'found':>6} {'beyond':>7} {'false':>6}")
     for har in hars:
         peer = trackhar_transmissions(entry, har, masker)
-        ours, raw = run_auditor(har)
+        ours, raw = run_auditor(har, cross_request=not args.no_cross)
         personal = [f for f in ours if f["data_type"]]
         targets: dict[tuple[str, str, str], Transmission] = {}
         for t in peer:

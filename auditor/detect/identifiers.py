@@ -98,7 +98,7 @@ _CACHE_BUSTER_KEYS = frozenset(
 )
 _REQUEST_ID_KEYS = re.compile(
     r"nonce|requestid|reqid|^rid$|eventid|messageid|msgid|traceid|spanid|insertid|dedup|pageviewid|^pvid$|impressionid"
-    r"|^impid$|auctionid|bidid|transactionid|^jti$"
+    r"|^impid$|auctionid|bidid|transactionid|^jti$|callback|jsonp"
 )
 _HASH_KEYS = re.compile(r"hash|checksum|md5|sha1|sha256|etag|integrity|digest|signature|^sig$")
 _VERSION_KEYS = re.compile(r"version|^ver$|^v$|build|release|sdk")

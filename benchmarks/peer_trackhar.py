@@ -165,7 +165,14 @@ def run_auditor(har: Path, cross_request: bool = True) -> tuple[list[dict[str, o
     analysis.add_input(har, on_record=remember)
     analysis.finalize()
     findings = [f.to_json() for f in analysis.findings.findings()]
+    for cross in analysis.cross_request_detectors:
+        for exclusion in getattr(cross, "exclusions", lambda _context: [])(analysis.context):
+            SET_ASIDE[exclusion.kind] += 1
     return findings, raw_by_fingerprint
+
+
+SET_ASIDE: Counter[str] = Counter()
+"""Random-looking values the behaviour detector set aside as not identifiers, by kind (all files)."""
 
 
 def main() -> int:
@@ -244,6 +251,9 @@ def main() -> int:
     print("\n".join(missed) or "  (none)")
     print("\nthe auditor's findings judged false:")
     print("\n".join(false_lines) or "  (none)")
+    print("\nrandom-looking values set aside as not identifiers (count by kind, all files):")
+    for kind, count in SET_ASIDE.most_common():
+        print(f"  {count:5}  {kind}")
     if args.verbose:
         print("\nonly the auditor finds:")
         print("\n".join(beyond) or "  (none)")

@@ -85,7 +85,9 @@ def test_compare_on_a_real_capture_and_a_second_device_in_another_format(
     second = tmp_path / "tablet-b.mitm"
     assert len(second_device_capture(har, second)) >= 4
     report_path = tmp_path / "report.json"
-    run = run_analyze(["analyze", har, "--compare", second, "--json", report_path], env=auditor_env)
+    html_path = tmp_path / "report.html"
+    run = run_analyze(["analyze", har, "--compare", second, "--json", report_path, "--html", html_path],
+                      env=auditor_env)
     assert run.exit_code == 0, run.stderr
     assert run.report is not None
     comparison = run.report["comparison"]
@@ -99,3 +101,5 @@ def test_compare_on_a_real_capture_and_a_second_device_in_another_format(
     assert constants[("analytics.google.com", "tid")]["masked_a"].startswith("G-")
     assert not identifiers & {(h, "query", k) for h, k in constants}
     assert f"comparison: {len(comparison['identifiers'])} identifier(s) differ between the two captures" in run.stderr
+    page = html_path.read_text(encoding="utf-8")
+    assert "Two captures compared" in page and comparison["identifiers"][0]["masked_b"] in page

@@ -25,6 +25,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from auditor.report.comparison_html import comparison_section
 from auditor.report.worldmap import COUNTRIES, country_name, outline_path
 
 MAX_TABLE_ROWS = 2000
@@ -611,6 +612,7 @@ def render_html(report: dict[str, Any]) -> str:
         ("timeline", timeline_parts),
         ("findings", _findings(report)),
         ("destinations", _destinations(report)),
+        *([("comparison", comparison_section(report))] if report.get("comparison") else []),
         ("coverage", _coverage(report)),
         ("provenance", _provenance(report)),
         ("checklist", _checklist(report)),

@@ -153,10 +153,20 @@ def test_a_session_id_and_a_page_address_token_are_not_browser_ids() -> None:
     }
 
 
+def test_nonces_seen_once_make_room_for_new_values_when_the_table_is_full() -> None:
+    detector = BehaviourIdentifierDetector(max_values=2)
+    nonces = [f"https://t.example/p?n=x8Kd02mQp{i}zL" for i in range(5)]
+    records = [(request(url, at=float(i)), None) for i, url in enumerate(nonces)]
+    records += [(request(f"https://t.example/p?u={BROWSER_ID}", at=10.0 + i), None) for i in range(2)]
+    _, _, found = run(records, detector)
+    assert [c.detection.key for c in found] == ["u"] and detector.cap_note is None
+    assert len(detector._values) == 2  # the table stayed at its bound
+
+
 def test_the_cap_bounds_memory_and_says_so_in_the_report() -> None:
     detector = BehaviourIdentifierDetector(max_values=2)
-    ids = ["a1b2c3d4e5f6g7h8", "h8g7f6e5d4c3b2a1", "q9w8e7r6t5y4u3i2"]
-    records = [request(f"https://t.example/p?u={value}", at=float(i)) for i, value in enumerate(ids * 2)]
+    ids = ["a1b2c3d4e5f6g7h8", "a1b2c3d4e5f6g7h8", "h8g7f6e5d4c3b2a1", "h8g7f6e5d4c3b2a1", "q9w8e7r6t5y4u3i2"]
+    records = [request(f"https://t.example/p?u={value}", at=float(i)) for i, value in enumerate(ids)]
     analysis = Analysis(AnalysisConfig(), cross_request_detectors=[detector])
     for record in records:
         analysis.add(record)

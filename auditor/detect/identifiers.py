@@ -274,14 +274,12 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         self._page_tokens: set[str] = set()
         self._script_tokens: set[str] = set()
         self._server_set: dict[str, str] = {}
-        self._records = 0
 
     # -- observing ----------------------------------------------------------
 
     def observe(self, record: Record, destination: str, company: str | None, context: DetectionContext) -> None:
         if record.kind is not RecordKind.HTTP or not record.content_visible:
             return
-        self._records += 1
         label = company or registrable_domain(destination)
         seen_here: set[str] = set()
         for name, value in record.request_headers:
@@ -362,9 +360,12 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         else:
             churn.overflow = True
 
-    def _note_exclusion(self, kind: str, slot: tuple[str, Where, str], value: str) -> None:
+    def _note_exclusion(self, kind: str, slot: tuple[str, Where, str], value: str, counted: bool = True) -> None:
+        """Remember why a value was set aside; ``counted=False`` when concluding (which may run many times)."""
         marker = (kind, *slot)
         example, count = self._excluded.get(marker, (value, 0))
+        if count and not counted:
+            return
         if count or len(self._excluded) < MAX_KEYS:
             self._excluded[marker] = (example, count + 1)
 
@@ -374,6 +375,8 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
     ) -> None:
         sighting = self._values.get(value)
         if sighting is None:
+            if len(self._values) >= self.max_values:
+                self._make_room()
             if len(self._values) >= self.max_values:
                 self.cap_note = (
                     f"identifiers by behaviour: only the first {self.max_values} distinct values were followed "
@@ -403,6 +406,16 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         place.count += 1
         place.first_seen = min(place.first_seen, record.time)
 
+    def _make_room(self) -> None:
+        """Forget values seen in one request only (mostly nonces and cache busters) to follow new ones.
+
+        A value seen once that is neither a cookie nor set by a server nor first-visit-stamped cannot
+        be concluded on; an ID among them starts counting again when it comes back.
+        """
+        for value in [v for v, s in self._values.items() if s.requests < 2 and not (s.in_cookie or s.set_by)]:
+            if not _first_visit_stamped(value):
+                del self._values[value]
+
     # -- concluding ---------------------------------------------------------
 
     def conclude(self, context: DetectionContext) -> Iterator[Conclusion]:
@@ -424,19 +437,21 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         """The reason sentence when ``value`` behaved like an identifier, else ``None`` (noting why not)."""
         if value in self._page_tokens:
             for destination, where, key in sighting.places:
-                self._note_exclusion("page or content ID (it is in the page address)", (destination, where, key), value)
+                self._note_exclusion("page or content ID (it is in the page address)", (destination, where, key), value,
+                                     counted=False)
             return None
         if value in self._script_tokens:
             for slot in sighting.places:
                 self._note_exclusion("app constant (it names a script the page loads: a site, tag or pixel ID)", slot,
-                                     value)
+                                     value, counted=False)
             return None
         first_visit_stamped = _first_visit_stamped(value)
         if sighting.requests < 2 and not (sighting.in_cookie or sighting.set_by or first_visit_stamped):
             return None  # seen once: nothing to tell an ID from a nonce
         if all(where is Where.PATH for _destination, where, _key in sighting.places) and sighting.set_by is None:
             for slot in sighting.places:
-                self._note_exclusion("resource path (seen only in addresses: a site or resource name)", slot, value)
+                self._note_exclusion("resource path (seen only in addresses: a site or resource name)", slot, value,
+                                     counted=False)
             return None
         strong = _UUID.match(value) or _TWO_NUMBERS.match(value) or len(value) >= 16
         stable = sighting.last - sighting.first >= LONG_ENOUGH_SPAN

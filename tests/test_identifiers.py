@@ -77,6 +77,27 @@ def test_a_cookie_the_server_set_and_the_client_sent_back_is_an_identifier() -> 
     assert "the server ads.example set it as a cookie that the client sent back" in str(found[0].detection.reason)
 
 
+def test_a_cookie_set_in_a_plain_http_response_is_seen_in_a_packet_capture(tmp_path: Path) -> None:
+    from pcap_builders import tcp_session, write_pcap
+
+    from auditor.sources import ReadOptions
+    from auditor.sources.pcap import read
+
+    value = "AHWqTUkq2mN0pL3xR8s"
+    packets = tcp_session(
+        "192.0.2.80", 80, [b"GET /pixel HTTP/1.1\r\nHost: ads.example\r\n\r\n"],
+        [b"HTTP/1.1 200 OK\r\nSet-Cookie: uid=" + value.encode() + b"; Path=/; Max-Age=31536000\r\n"
+         b"Content-Length: 0\r\n\r\n"],
+    ) + tcp_session(
+        "192.0.2.80", 80, [b"GET /sync HTTP/1.1\r\nHost: ads.example\r\nCookie: uid=" + value.encode() + b"\r\n\r\n"],
+        [b"HTTP/1.1 204 No Content\r\n\r\n"], client_port=50001,
+    )
+    records = list(read(write_pcap(tmp_path / "set-cookie.pcap", packets), ReadOptions(), []))
+    assert [r.set_cookies for r in records] == [(("uid", value),), ()]
+    _, _, found = run([(r, None) for r in records])
+    assert "set it as a cookie that the client sent back" in str(found[0].detection.reason)
+
+
 def test_the_same_id_at_two_companies_is_id_synchronisation_with_both_named() -> None:
     records = [
         (request(f"https://cm.g.doubleclick.net/pixel?google_hm={BROWSER_ID}"), "Google"),

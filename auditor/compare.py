@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from auditor.detect import Where
 from auditor.detect.fields import iter_fields
-from auditor.detect.identifiers import looks_random, shape_exclusion
+from auditor.detect.identifiers import followed_part, looks_random, shape_exclusion
 from auditor.privacy import Masker
 from auditor.records import InputProblem, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
@@ -57,8 +57,8 @@ class CaptureValues:
         for item in iter_fields(record):
             if item.parsed or item.where is Where.PATH:
                 continue
-            value = item.value.strip()
-            if not looks_random(value):
+            value = followed_part(item.key, item.value)
+            if value is None:
                 continue
             slot = (host, pattern, item.where.value, item.key)
             if slot in self.varying:

@@ -216,6 +216,19 @@ def candidates(value: str) -> list[str]:
     return [token for token in _SEPARATORS.split(value)[:MAX_TOKENS] if looks_random(token)]
 
 
+def followed_part(key: str, value: str) -> str | None:
+    """The one random-looking value a field is followed by: the value, or a compound value's longest ID-like part.
+
+    >>> followed_part("id5", "1b2c3d4e-0000-4000-8000-a1b2c3d4e5f6#1612345678901#1")
+    '1b2c3d4e-0000-4000-8000-a1b2c3d4e5f6'
+    """
+    found = candidates(value)
+    if len(found) > 1:
+        kept = [v for v in found if shape_exclusion(key, v) is None]
+        return max(kept, key=len) if kept else found[0]
+    return found[0] if found else None
+
+
 def _plausible_time(value: str) -> bool:
     """True for Unix seconds or milliseconds between 2000 and 2100."""
     seconds = float(value) / (1000 if len(value.split(".")[0]) == 13 else 1)
@@ -282,22 +295,19 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             return
         label = company or registrable_domain(destination)
         seen_here: set[str] = set()
-        for name, value in record.request_headers:
+        for name, header in record.request_headers:
             if name.lower() in ("referer", "origin"):
-                self._note_page_tokens(value)
+                self._note_page_tokens(header)
         if _is_script(record) and record.url:
             self._note_script_tokens(record.url)
         for item in iter_fields(record):
             if item.parsed or self._skipped(item):
                 continue
-            found = candidates(item.value)
-            if len(found) > 1:  # a compound value: follow its longest ID-like part, one finding per field
-                kept = [v for v in found if shape_exclusion(item.key, v) is None]
-                found = [max(kept, key=len)] if kept else found[:1]
-            for value in found:
-                self._note_candidate(record, item, value, destination, label, company, seen_here)
-        for name, value in record.set_cookies:
-            for token in candidates(value):
+            followed = followed_part(item.key, item.value)
+            if followed is not None:
+                self._note_candidate(record, item, followed, destination, label, company, seen_here)
+        for name, cookie in record.set_cookies:
+            for token in candidates(cookie):
                 known = token in self._server_set
                 if shape_exclusion(name, token) is None and (known or len(self._server_set) < MAX_SERVER_SET):
                     self._server_set.setdefault(token, destination)

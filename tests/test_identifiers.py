@@ -169,7 +169,7 @@ def test_a_session_id_and_a_page_address_token_are_not_browser_ids() -> None:
     detector, context, found = run(records)
     assert found == []
     assert kinds(detector, context) == {
-        "sessionid": "session ID or anti-forgery token (lasts one visit)",
+        "sessionid": "session ID, anti-forgery or load-balancer token (lasts one visit)",
         "c": "page or content ID (it is in the page address)",
     }
 

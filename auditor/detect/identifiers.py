@@ -91,7 +91,9 @@ _APP_CONSTANT_KEYS: dict[str, str] = {
     **dict.fromkeys(("pixelcode", "pixelcodes"), "a pixel ID"),
     **dict.fromkeys(("label", "conversionlabel"), "an ad conversion label"),
 }
-_SESSION_KEYS = re.compile(r"session|sid$|sessid|^dds$|csrf|xsrf|crumb")
+_SESSION_KEYS = re.compile(r"session|sessconf|sid$|sessid|^dds$|csrf|xsrf|crumb|^awsalb|^ts[0-9a-f]{6,}$")
+"""Sessions, anti-forgery tokens and load-balancer stickiness (``AWSALB``, F5 ``TS…`` cookies): one visit long."""
+_CONTENT_KEYS = re.compile(r"slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
 _CACHE_BUSTER_KEYS = frozenset(
     {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "z", "r",
      "_", "t", "ts", "timestamp", "time", "dt"}
@@ -194,7 +196,9 @@ def shape_exclusion(key: str, value: str) -> str | None:
     if _INTEGRITY.match(value) or _HASH_KEYS.search(name):
         return "content hash"
     if _SESSION_KEYS.search(name):
-        return "session ID or anti-forgery token (lasts one visit)"
+        return "session ID, anti-forgery or load-balancer token (lasts one visit)"
+    if _CONTENT_KEYS.search(name):
+        return "page or content ID"
     if name in _CACHE_BUSTER_KEYS or key in _CACHE_BUSTER_KEYS:
         return "cache buster"
     if _REQUEST_ID_KEYS.search(name):
@@ -244,6 +248,8 @@ def looks_random(value: str) -> bool:
     """
     if not MIN_LENGTH <= len(value) <= MAX_LENGTH or not _ID_CHARS.match(value) or "://" in value:
         return False
+    if "%2f" in value.lower() or value.lower().startswith("http"):
+        return False  # an address, percent-encoded
     if _UUID.match(value) or _TWO_NUMBERS.match(value):
         return True
     digits = sum(map(str.isdigit, value))

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor.detect import Where
+from auditor.detect import DetectionContext, Where
 from auditor.detect.fields import iter_fields
 from auditor.detect.identifiers import followed_part, looks_random, shape_exclusion
-from auditor.privacy import Masker
 from auditor.records import InputProblem, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
 
@@ -158,8 +157,9 @@ def collect(paths: Iterable[Path], options: ReadOptions | None = None) -> Captur
     return values
 
 
-def compare(a: CaptureValues, b: CaptureValues, masker: Masker) -> Comparison:
-    """Identifiers and app constants from two captures' values."""
+def compare(a: CaptureValues, b: CaptureValues, context: DetectionContext) -> Comparison:
+    """Identifiers and app constants from two captures' values; keys and paths are redacted like findings' keys."""
+    masker = context.masker
     identifiers: list[Compared] = []
     constants: list[Compared] = []
     shared = 0
@@ -169,10 +169,13 @@ def compare(a: CaptureValues, b: CaptureValues, masker: Masker) -> Comparison:
         if found_a is None or found_b is None:
             continue
         (value_a, count_a), (value_b, count_b) = found_a, found_b
-        host, path, where, key = slot
-        excluded = shape_exclusion(key, value_a)
+        raw_key = slot[3]
+        excluded = shape_exclusion(raw_key, value_a)
         if excluded is not None and not excluded.startswith("app constant"):
             continue  # a timestamp, nonce or session ID that happened to be sent once in each capture
+        # A key or path may itself carry a planted value (a cookie named after an ID): redacted like findings' keys.
+        host, path, where = context.safe_host(slot[0]), context.safe_key(slot[1]), slot[2]
+        key = context.safe_key(raw_key)
         if value_a != value_b:
             kind = "identifier"
             reason = (
@@ -198,10 +201,10 @@ def compare(a: CaptureValues, b: CaptureValues, masker: Masker) -> Comparison:
 
 
 def compare_captures(
-    paths_a: Iterable[Path], paths_b: Iterable[Path], masker: Masker, options: ReadOptions | None = None
+    paths_a: Iterable[Path], paths_b: Iterable[Path], context: DetectionContext, options: ReadOptions | None = None
 ) -> Comparison:
     """Compare capture A (one or more inputs) with capture B of the same app."""
-    return compare(collect(paths_a, options), collect(paths_b, options), masker)
+    return compare(collect(paths_a, options), collect(paths_b, options), context)
 
 
 def summary_lines(comparison: Comparison, limit: int = 20) -> Iterator[str]:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 from helpers import run_analyze, shared_capture
 
 from auditor.compare import CaptureValues, compare
+from auditor.detect import DetectionContext
 from auditor.privacy import Masker
 from auditor.records import Record, RecordKind, SourceKind
 
@@ -33,7 +34,7 @@ def test_values_differing_between_devices_but_stable_within_each_are_identifiers
     tablet_b = values_of(
         *(record(url.format("9e107d9d372bb682", "Zx81kq02LmA9b7", f"17672617{i}0456")) for i in range(2))
     )
-    result = compare(tablet_a, tablet_b, Masker(b"test"))
+    result = compare(tablet_a, tablet_b, DetectionContext(Masker(b"test")))
     assert [(c.path, c.key, c.requests_a, c.requests_b) for c in result.identifiers] == [
         ("/v1/devices/{id}/events", "install", 3, 2)
     ]
@@ -46,7 +47,7 @@ def test_values_differing_between_devices_but_stable_within_each_are_identifiers
 def test_a_value_that_changes_within_one_capture_is_neither_kind() -> None:
     a = values_of(record("https://t.example/p?u=a1b2c3d4e5f6"), record("https://t.example/p?u=f6e5d4c3b2a1"))
     b = values_of(record("https://t.example/p?u=q9w8e7r6t5y4"))
-    result = compare(a, b, Masker(b"test"))
+    result = compare(a, b, DetectionContext(Masker(b"test")))
     assert result.identifiers == [] and result.constants == [] and result.shared_slots == 1
 
 

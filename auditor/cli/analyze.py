@@ -164,7 +164,7 @@ def analyze(
     if compare_with:
         from auditor.compare import compare_captures, summary_lines
 
-        comparison = compare_captures(inputs, compare_with, analysis.context.masker, config.read_options)
+        comparison = compare_captures(inputs, compare_with, analysis.context, config.read_options)
         report["comparison"] = comparison.to_json()
         for line in summary_lines(comparison):
             click.echo(printable(line), err=True)

@@ -261,3 +261,14 @@ def test_real_captures_set_nothing_aside_as_an_id_that_is_a_file_or_script_name(
         assert conclusion.detection.where.value != "path" or not re.search(
             r"(js|pg|ss|if) \(\d+ chars\)$", conclusion.detection.masked_value
         ), (conclusion.destination, conclusion.detection.key)
+
+
+def test_the_detectors_condition_is_for_detection_rules_only() -> None:
+    from auditor.findings import RulesError, parse_rules
+
+    rule = (
+        '[[rule]]\nid = "x"\ntitle = "x"\nseverity = "low"\nscope = "destination"\n'
+        '[rule.when]\ndetectors = ["id-sync"]\n'
+    )
+    with pytest.raises(RulesError, match="'detectors' applies to detection rules only"):
+        parse_rules(rule, "custom.toml")

@@ -44,6 +44,8 @@ class CaptureValues:
     """Slots with more than :data:`MAX_VALUES_PER_SLOT` distinct values."""
     records: int = 0
     problems: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """Inputs of which nothing could be read, each as ``path: problem``."""
     capped: bool = False
 
     def add(self, record: Record) -> None:
@@ -130,6 +132,8 @@ class Comparison:
     shared_slots: int
     """Slots seen in both captures (whatever their values did)."""
     notes: list[str]
+    unreadable: list[str] = field(default_factory=list)
+    """Inputs (of either capture) of which nothing could be read."""
 
     def to_json(self) -> dict[str, Any]:
         """The report's ``comparison`` section."""
@@ -154,6 +158,7 @@ def collect(paths: Iterable[Path], options: ReadOptions | None = None) -> Captur
         except InputError as exc:
             summary.problems.append(InputProblem(exc.path, exc.message, fatal=True))
         values.problems.extend(str(problem) for problem in summary.problems)
+        values.unreadable.extend(str(problem) for problem in summary.problems if problem.fatal)
     return values
 
 
@@ -197,7 +202,7 @@ def compare(a: CaptureValues, b: CaptureValues, context: DetectionContext) -> Co
     notes = [f"capture A: {p}" for p in a.problems] + [f"capture B: {p}" for p in b.problems]
     if a.capped or b.capped:
         notes.append(f"comparison: only the first {MAX_SLOTS} endpoint keys of a capture were compared")
-    return Comparison(identifiers, constants, a.records, b.records, shared, notes)
+    return Comparison(identifiers, constants, a.records, b.records, shared, notes, a.unreadable + b.unreadable)
 
 
 def compare_captures(

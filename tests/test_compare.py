@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from helpers import run_analyze, shared_capture
 
+from auditor.cli import ExitCode
 from auditor.compare import CaptureValues, compare
 from auditor.detect import DetectionContext
 from auditor.privacy import Masker
@@ -104,3 +105,15 @@ def test_compare_on_a_real_capture_and_a_second_device_in_another_format(
     assert f"comparison: {len(comparison['identifiers'])} identifier(s) differ between the two captures" in run.stderr
     page = html_path.read_text(encoding="utf-8")
     assert "Two captures compared" in page and comparison["identifiers"][0]["masked_b"] in page
+
+
+def test_an_unreadable_second_capture_is_named_and_the_exit_code_says_so(
+    tmp_path: Path, auditor_env: dict[str, str]
+) -> None:
+    bad = tmp_path / "tablet-b.bin"
+    bad.write_bytes(b"not a capture")
+    har = shared_capture("mitmproxy_charles.har")
+    run = run_analyze(["analyze", har, "--compare", bad, "--json", tmp_path / "r.json"], env=auditor_env)
+    assert run.exit_code == ExitCode.INPUT_ERROR
+    assert f"Error: {bad}: unknown format" in run.stderr
+    assert run.report is not None and run.report["comparison"]["identifiers"] == []

@@ -168,6 +168,9 @@ def analyze(
         report["comparison"] = comparison.to_json()
         for line in summary_lines(comparison):
             click.echo(printable(line), err=True)
+        for problem in comparison.unreadable:
+            failed_inputs += 1
+            click.echo(f"Error: {printable(problem)}", err=True)
     print_summary(report)
     write_outputs(report, html_path, json_path, csv_dir)
     if pdf_path:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from auditor.detect import DetectionContext, Where
 from auditor.detect.fields import iter_fields
-from auditor.detect.identifiers import followed_part, looks_random, shape_exclusion
+from auditor.detect.identifiers import followed_part, looks_random, not_followed, shape_exclusion
 from auditor.records import InputProblem, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
 
@@ -56,7 +56,7 @@ class CaptureValues:
         host = record.host or record.server_ip or "unknown"
         pattern = path_pattern(record.url)
         for item in iter_fields(record):
-            if item.parsed or item.where is Where.PATH:
+            if item.parsed or item.where is Where.PATH or not_followed(item):
                 continue
             value = followed_part(item.key, item.value)
             if value is None:

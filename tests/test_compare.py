@@ -117,3 +117,16 @@ def test_an_unreadable_second_capture_is_named_and_the_exit_code_says_so(
     assert run.exit_code == ExitCode.INPUT_ERROR
     assert f"Error: {bad}: unknown format" in run.stderr
     assert run.report is not None and run.report["comparison"]["identifiers"] == []
+
+
+def test_the_same_flows_in_two_formats_have_no_identifiers_only_constants() -> None:
+    from auditor.compare import compare_captures
+
+    # mitmproxy's own test data: the same flows as a flow file and as its HAR export.
+    flows, har = shared_capture("mitmproxy_diff_data.mitm"), shared_capture("mitmproxy_diff_data.har")
+    result = compare_captures([flows], [har], DetectionContext(Masker(b"test")))
+    assert result.identifiers == []
+    constants = {(c.host, c.where, c.key) for c in result.constants}
+    # Chrome's Google API key for its web-attestation service: the same in every Chrome, not personal data.
+    assert ("jnn-pa.googleapis.com", "header", "x-goog-api-key") in constants
+    assert all(c.where != "header" or c.key not in ("user-agent", "x-client-data") for c in result.constants)

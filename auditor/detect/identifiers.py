@@ -220,6 +220,13 @@ def candidates(value: str) -> list[str]:
     return [token for token in _SEPARATORS.split(value)[:MAX_TOKENS] if looks_random(token)]
 
 
+def not_followed(item: Field) -> bool:
+    """True for headers whose values are not looked at (browser capabilities, credentials, page addresses)."""
+    if item.where is not Where.HEADER:
+        return False
+    return item.key in _SKIP_HEADERS or item.key.startswith(_SKIP_HEADER_PREFIXES)
+
+
 def followed_part(key: str, value: str) -> str | None:
     """The one random-looking value a field is followed by: the value, or a compound value's longest ID-like part.
 
@@ -307,7 +314,7 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         if _is_script(record) and record.url:
             self._note_script_tokens(record.url)
         for item in iter_fields(record):
-            if item.parsed or self._skipped(item):
+            if item.parsed or not_followed(item):
                 continue
             followed = followed_part(item.key, item.value)
             if followed is not None:
@@ -334,12 +341,6 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             self._note_exclusion(kind, slot, value)
             return
         self._note_value(record, item, value, destination, label, company, seen_here)
-
-    @staticmethod
-    def _skipped(item: Field) -> bool:
-        if item.where is not Where.HEADER:
-            return False
-        return item.key in _SKIP_HEADERS or item.key.startswith(_SKIP_HEADER_PREFIXES)
 
     def _note_page_tokens(self, url: str) -> None:
         try:

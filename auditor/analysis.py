@@ -336,11 +336,32 @@ class Analysis:
             for (detection, encrypted), (count, first_seen) in items.items():
                 self.findings.add(detection, Setting(classification, encrypted=encrypted), first_seen, int(count))
         for conclusion in self.conclusions():
+            if self._already_detected(conclusion):
+                continue
             destination = self.destinations.get(conclusion.destination)
             if destination is not None:
                 destination.data_types.add(conclusion.detection.data_type)
             setting = Setting(self.classification(conclusion.destination), encrypted=conclusion.encrypted)
             self.findings.add(conclusion.detection, setting, conclusion.first_seen, conclusion.count)
+
+    def _already_detected(self, conclusion: Conclusion) -> bool:
+        """True when a per-record detector already reported this value at this place: one finding is enough.
+
+        ID synchronisation is a statement of its own (several companies got it) and is always kept.
+        """
+        from auditor.detect.identifiers import DETECTOR
+
+        found = conclusion.detection
+        if found.detector != DETECTOR:
+            return False
+        kept = self.detections_by_host.get(conclusion.destination, {})
+        return any(
+            d.fingerprint == found.fingerprint and d.where is found.where and d.key == found.key for d, _enc in kept
+        )
+
+    def cap_notes(self) -> list[str]:
+        """What the cross-request detectors stopped tracking because a memory bound was reached."""
+        return [cross.cap_note for cross in self.cross_request_detectors if cross.cap_note]
 
     def classified_destinations(self) -> Iterable[tuple[Destination, HostClassification]]:
         """Every destination with its classification, busiest first."""

@@ -119,6 +119,8 @@ class Audit:
     verdict_reason: str
     """One sentence a reviewer reads under the verdict."""
     checklist: tuple[Mapping[str, Any], ...]
+    cross_request_caps: tuple[str, ...] = ()
+    """Bounds the cross-request detectors reached (what they stopped tracking), in words."""
     persona_trail: tuple[Mapping[str, Any], ...] = ()
     """Where each planted value of the profile went (masked), as :func:`auditor.trail.persona_trail` builds it."""
 
@@ -167,6 +169,7 @@ def run_audit(analysis: Analysis) -> Audit:
         verdict=verdict,
         verdict_reason=reason,
         checklist=tuple(answers),
+        cross_request_caps=tuple(analysis.cap_notes()),
         persona_trail=tuple(persona_trail(analysis)),
     )
 

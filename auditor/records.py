@@ -98,6 +98,8 @@ class Record:
     """HTTP status code of the response, when one was seen."""
     response_content_type: str | None = None
     """Content-Type of the response."""
+    set_cookies: Headers = ()
+    """Cookies the server set in its response (``Set-Cookie``), as (name, value) pairs."""
     bytes_up: int = 0
     """Bytes sent by the device (request line, headers and body; or payload bytes for a connection)."""
     bytes_down: int = 0
@@ -137,6 +139,7 @@ class Record:
         data["host_source"] = self.host_source.value
         data["request_headers"] = [list(pair) for pair in self.request_headers]
         data["cookies"] = [list(pair) for pair in self.cookies]
+        data["set_cookies"] = [list(pair) for pair in self.set_cookies]
         data["dns_answers"] = list(self.dns_answers)
         data["dns_cnames"] = list(self.dns_cnames)
         data["request_body"] = base64.b64encode(self.request_body).decode("ascii")
@@ -151,6 +154,7 @@ class Record:
         values["host_source"] = HostSource(values.get("host_source", "ip_only"))
         values["request_headers"] = tuple((str(k), str(v)) for k, v in values.get("request_headers", ()))
         values["cookies"] = tuple((str(k), str(v)) for k, v in values.get("cookies", ()))
+        values["set_cookies"] = tuple((str(k), str(v)) for k, v in values.get("set_cookies", ()))
         values["dns_answers"] = tuple(values.get("dns_answers", ()))
         values["dns_cnames"] = tuple(values.get("dns_cnames", ()))
         values["request_body"] = base64.b64decode(values.get("request_body", ""))

@@ -115,6 +115,9 @@ def warn_unused_options(analysis: Analysis, keylog: Path | None) -> None:
               help="MaxMind GeoLite2/GeoIP2 or DB-IP country database to locate servers (default: registry data).")
 @click.option("--app-profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.toml",
               help="App profile (name, domains, companies) whose domains and companies count as first party.")
+@click.option("--compare", "compare_with", multiple=True, type=click.Path(path_type=Path), metavar="CAPTURE",
+              help="A capture of the same app from a second device or persona (repeatable, any format): values "
+                   "that differ between the two are identifiers, values equal in both are app constants.")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -132,6 +135,7 @@ def analyze(
     keylog: Path | None,
     geoip_db: Path | None,
     app_profile: Path | None,
+    compare_with: tuple[Path, ...],
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
@@ -185,6 +189,16 @@ def analyze(
             click.echo(f"Error: {printable(fatal[0])}", err=True)
     warn_unused_options(analysis, keylog)
     report = build_report(run_audit(analysis), generated_at=generated_at())
+    if compare_with:
+        from auditor.compare import compare_captures, summary_lines
+
+        comparison = compare_captures(inputs, compare_with, analysis.context, config.read_options)
+        report["comparison"] = comparison.to_json()
+        for line in summary_lines(comparison):
+            click.echo(printable(line), err=True)
+        for problem in comparison.unreadable:
+            failed_inputs += 1
+            click.echo(f"Error: {printable(problem)}", err=True)
     print_summary(report)
     if not (html_path or json_path or csv_dir or pdf_path):
         click.echo("note: no report written; add --html report.html, --json report.json, --csv DIR or --pdf "

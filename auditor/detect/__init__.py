@@ -208,9 +208,10 @@ class CrossRequestDetector(ABC):
 
 def default_cross_request_detectors() -> list[CrossRequestDetector]:
     """The cross-request detectors the pipeline runs, in order."""
+    from auditor.detect.identifiers import BehaviourIdentifierDetector
     from auditor.detect.typed_text import TypedTextDetector
 
-    return [TypedTextDetector()]
+    return [TypedTextDetector(), BehaviourIdentifierDetector()]
 
 
 def default_detectors() -> list[Detector]:

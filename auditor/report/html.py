@@ -25,6 +25,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from auditor.report.comparison_html import comparison_section
 from auditor.report.verdict import VERDICT_WORDS, coverage_sentence
 from auditor.report.worldmap import COUNTRIES, country_name, outline_path
 
@@ -497,6 +498,8 @@ def _coverage(report: dict[str, Any]) -> list[str]:
     if coverage.get("detector_errors"):
         parts.append(f"<p><b>{_num(coverage['detector_errors'])} detector error(s)</b> occurred; some requests were "
                      "not fully checked.</p>")
+    for cap in coverage.get("cross_request_caps") or ():
+        parts.append(f"<p class='note'>Memory bound reached: {escape(cap)}.</p>")
     hidden = coverage.get("hidden") or []
     if hidden:
         parts.append("<table><tr><th>Host</th><th>Company</th><th>Connections not seen</th><th>Why hidden</th></tr>")
@@ -640,6 +643,7 @@ def render_html(report: dict[str, Any]) -> str:
         ("timeline", timeline_parts),
         ("findings", _findings(report)),
         ("destinations", _destinations(report)),
+        *([("comparison", comparison_section(report))] if report.get("comparison") else []),
         ("coverage", _coverage(report)),
         ("provenance", _provenance(report)),
         ("checklist", _checklist(report)),

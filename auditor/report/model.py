@@ -117,7 +117,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
         },
         "destinations": destinations,
         "findings": findings,
-        "coverage": _coverage(coverage),
+        "coverage": _coverage(coverage, audit.cross_request_caps),
         "timeline": _timeline(audit),
         "rules": audit.rules.to_json(),
         "policy": [entry.to_json() for entry in load_catalogue()],
@@ -146,7 +146,7 @@ def _profile_fingerprint(profile: Any) -> str | None:
     return str(value) if value else None
 
 
-def _coverage(coverage: Coverage) -> dict[str, Any]:
+def _coverage(coverage: Coverage, cross_request_caps: tuple[str, ...]) -> dict[str, Any]:
     """What share of the traffic was read, what was only seen, and how to read more."""
     return {
         "connections": coverage.requests,
@@ -172,6 +172,7 @@ def _coverage(coverage: Coverage) -> dict[str, Any]:
         ],
         "how_to_see": list(coverage.how_to_see),
         "detector_errors": coverage.detector_errors,
+        "cross_request_caps": list(cross_request_caps),
     }
 
 

@@ -32,6 +32,23 @@ def cookies_from_headers(headers: Headers) -> Headers:
     return tuple(pairs)
 
 
+def set_cookies_from_headers(headers: Headers) -> Headers:
+    """The (name, value) of every ``Set-Cookie`` response header; attributes after ``;`` are dropped.
+
+    >>> set_cookies_from_headers((("Set-Cookie", "IDE=AHWq; expires=Tue; path=/"), ("Server", "x")))
+    (('IDE', 'AHWq'),)
+    """
+    pairs: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            for line in value.split("\n"):  # some HAR writers join repeated headers with newlines
+                cookie, _, _attributes = line.partition(";")
+                key, sep, val = cookie.partition("=")
+                if sep and key.strip():
+                    pairs.append((key.strip(), val.strip().strip('"')))
+    return tuple(pairs)
+
+
 def host_of_url(url: str) -> str | None:
     """Lowercase host of a URL, without brackets or port; ``None`` if it has none.
 

@@ -19,7 +19,13 @@ from auditor.decoding import DecodedBody, decode_content
 from auditor.privacy import redact_text
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, InputError, ReadOptions
-from auditor.sources.common import cookies_from_headers, host_of_url, is_ip_literal, normalize_http_version
+from auditor.sources.common import (
+    cookies_from_headers,
+    host_of_url,
+    is_ip_literal,
+    normalize_http_version,
+    set_cookies_from_headers,
+)
 
 _HAR_START = re.compile(rb'^\s*(\xef\xbb\xbf)?\s*\{\s*"log"\s*:')
 _ENTRIES = re.compile(r'"entries"\s*:\s*\[')
@@ -225,6 +231,7 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record
         request_content_type=mime,
         response_status=status if isinstance(status, int) and status > 0 else None,
         response_content_type=content.get("mimeType") or None,
+        set_cookies=_pairs(response.get("cookies")) or set_cookies_from_headers(_pairs(response.get("headers"))),
         bytes_up=bytes_up,
         bytes_down=bytes_down,
         origin=origin,

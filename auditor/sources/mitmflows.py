@@ -16,7 +16,7 @@ from auditor.decoding import DEFAULT_BODY_CAP, decode_content
 from auditor.privacy import redact_text
 from auditor.records import HostSource, InputProblem, Record, RecordKind, SourceKind
 from auditor.sources import Format, ReadOptions
-from auditor.sources.common import cookies_from_headers, normalize_http_version
+from auditor.sources.common import cookies_from_headers, normalize_http_version, set_cookies_from_headers
 
 # A flow file is a stream of tnetstrings, "<length>:<payload><type>", each a dict whose payload
 # starts with a key such as "9:websocket;" (";" marks text, "," bytes). mitmproxy writes the keys
@@ -94,6 +94,9 @@ def http_flow_to_record(flow: Any, source: SourceKind, origin: str, body_cap: in
         request_content_type=request.headers.get("content-type"),
         response_status=response.status_code if response is not None else None,
         response_content_type=response.headers.get("content-type") if response is not None else None,
+        set_cookies=set_cookies_from_headers(
+            tuple((_text(k), _text(v)) for k, v in response.headers.fields) if response is not None else ()
+        ),
         bytes_up=len(raw) + sum(len(k) + len(v) + 4 for k, v in request.headers.fields),
         bytes_down=bytes_down,
         note=note,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from auditor.decoding import decode_content
 from auditor.records import HostSource, Record, RecordKind, SourceKind
-from auditor.sources.common import cookies_from_headers, host_of_url, is_ip_literal
+from auditor.sources.common import cookies_from_headers, host_of_url, is_ip_literal, set_cookies_from_headers
 from auditor.sources.pcap import dns as dns_module
 from auditor.sources.pcap.decrypt import DecryptError, KeyLog, KeysUnavailable, RecordDecryptor, session_decryptors
 from auditor.sources.pcap.http1 import Http1Parser, Message, looks_like_http_request
@@ -254,6 +254,7 @@ class HttpHandler(Handler):
             body_truncated=request.body_truncated,
             status=status,
             response_content_type=content_type,
+            set_cookies=set_cookies_from_headers(response.headers) if response is not None else (),
             bytes_up=request.size,
             bytes_down=response.size if response is not None else 0,
             encrypted=self.encrypted,
@@ -1058,6 +1059,7 @@ class CaptureAnalyzer:
         encrypted: bool,
         host_hint: str | None,
         authority_header: bool = False,
+        set_cookies: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """Emit an HTTP request (plain or decrypted) as a record, shaped like a proxied flow's."""
         host_header = next((v for k, v in headers if k.lower() == "host"), None)
@@ -1102,6 +1104,7 @@ class CaptureAnalyzer:
                 request_content_type=content_type,
                 response_status=status,
                 response_content_type=response_content_type,
+                set_cookies=set_cookies,
                 bytes_up=bytes_up,
                 bytes_down=bytes_down,
                 note="; ".join(notes) or None,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from auditor.analysis import Analysis, AnalysisConfig
+from auditor.appinfer import inference_sentences
 from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
@@ -45,6 +46,8 @@ def print_summary(report: dict[str, Any]) -> None:
     )
     for data_type, count in s["by_data_type"].items():
         echo(f"  {data_type}: {count} finding(s)")
+    for sentence in inference_sentences(report["app"]):
+        echo(sentence)
     for item in report["inputs"]:
         # An input with no records already got its "Error:" line.
         for problem in item["problems"] if item["records"] else ():

@@ -26,13 +26,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
+from auditor.appinfer import parse_app_domains  # noqa: F401  (re-exported: the addon imports it from here)
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
@@ -57,33 +58,11 @@ MIN_BODY_CAP = 1024
 PINNING_NOTE = "client rejected the proxy's certificate (likely certificate pinning)"
 """Note of a TLS record whose client refused mitmproxy's certificate."""
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?:\.(?!-)[a-z0-9-]{1,63})*$")
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 # -- option parsing (plain functions raising ValueError; the addon and CLI name the option) ----
-
-
-def parse_app_domains(values: Iterable[str]) -> tuple[str, ...]:
-    """Validate and normalize the app's domains (comma-separated items allowed).
-
-    >>> parse_app_domains(["Classroom.Example.", "cdn.classroom.example,api.classroom.example"])
-    ('classroom.example', 'cdn.classroom.example', 'api.classroom.example')
-    >>> parse_app_domains(["not a domain"])
-    Traceback (most recent call last):
-    ValueError: 'not a domain' is not a domain name
-    """
-    domains: list[str] = []
-    for value in values:
-        for item in value.split(","):
-            domain = item.strip().lower().strip(".")
-            if not domain:
-                continue
-            if not _DOMAIN.match(domain):
-                raise ValueError(f"{item.strip()!r} is not a domain name")
-            if domain not in domains:
-                domains.append(domain)
-    return tuple(domains)
+# parse_app_domains (imported above) is the one validator of --app-domain for every command.
 
 
 def parse_body_cap(value: int) -> int:

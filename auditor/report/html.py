@@ -557,6 +557,8 @@ def render_html(report: dict[str, Any]) -> str:
     """The whole page as one string."""
     from plotly.offline import get_plotlyjs
 
+    from auditor.appinfer import inference_sentences
+
     summary = report["summary"]
     app = report["app"]
     app_line = ", ".join(app["domains"]) or "not given"
@@ -573,6 +575,8 @@ def render_html(report: dict[str, Any]) -> str:
     parts = [
         "<h1>Classroom traffic audit</h1>",
         f"<p>App: <b>{_text(app.get('name') or 'not named')}</b> — app domains: {_text(app_line)}.<br>"
+        + "".join(f"<span class='app-inference'>{_text(line)}</span><br>" for line in inference_sentences(app))
+        +
         f"<small>Traffic from {_text(method.get('session_start') or '?')} to {_text(method.get('session_end') or '?')}"
         f" · report generated {_text(report['generated_at'])} · values masked, safe to share</small></p>",
         "<nav><a href='#recipients'>Who received what</a><a href='#flows'>Data flows</a><a href='#map'>Countries</a>"

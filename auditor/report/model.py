@@ -13,6 +13,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.analysis import Analysis
+from auditor.endpoints import endpoints_json
 from auditor.findings import DestinationFacts, destination_findings, sort_key
 from auditor.policy import checklist, load_catalogue
 
@@ -57,6 +58,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
                 "first_seen": _iso(destination.first_seen),
                 "unencrypted": destination.unencrypted_any,
                 "notes": [note for note, _ in destination.notes.most_common(5)],
+                "endpoints": endpoints_json(destination.endpoints),
             }
         )
     rules = analysis.findings.rules
@@ -94,6 +96,7 @@ def build_report(analysis: Analysis, generated_at: str | None = None) -> dict[st
             "name": analysis.config.app_name,
             "domains": list(app_domains),
             "domains_inferred": not analysis.config.app_domains and bool(app_domains),
+            "inference": None if analysis.config.app_domains else analysis.app_guess().to_json(),
         },
         "summary": {
             "destinations": len(destinations),

@@ -1,0 +1,104 @@
+"""The app under audit, inferred from real captures written by others (../shared), with evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.analysis import Analysis
+from auditor.appinfer import parse_app_domains
+from auditor.cli import main
+from trackers_db.database import load_database
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "captures"
+
+EXPECTED = {
+    "pagexray_expressen.har": "expressen.se",
+    "perfcascade_www.bbc.com.har": "bbc.com",
+    "pagexray_ferguson.har": "ferguson.com",
+    "perfcascade_chrome_enorm-magazin.de.har": "enorm-magazin.de",
+    "reporthar_web_first-run.har": "9gag.com",
+    "themarkup-edtech_loginpage-www.abcmouse.com.har": "abcmouse.com",
+    "themarkup-edtech_pageview_xtramath.org.har": "xtramath.org",
+    "themarkup-healthexchange_nevada-nevadahealthlink.com_requests.har": "nevadahealthlink.com",
+    "themarkup-healthexchange_new-york-nystateofhealth.ny.gov_requests.har": "nystateofhealth.ny.gov",
+    "themarkup-healthexchange_idaho-yourhealthidaho.org_requests.har": "yourhealthidaho.org",
+    "themarkup-healthexchange_maine-coverme.gov_requests.har": "coverme.gov",
+    "themarkup-nonprofit_plannedparenthood.org_requests.har": "plannedparenthood.org",
+    "themarkup-nonprofit_www.savethechildren.org_requests.har": "savethechildren.org",
+    "themarkup-highcostfree_www.everydayhealth.com_requests.har": "everydayhealth.com",
+    "themarkup-highcostfree_www.nsvrc.org_requests.har": "nsvrc.org",
+    "ndpi_reddit.pcap": "reddit.com",
+    "ndpi_quickplay.pcap": "quickplay.com",
+    # The StartApp ad SDK's beacons are all there is: the capture does not say which app it is.
+    "ndpi_http_ua_splitted_in_two_pkts.pcapng": None,
+}
+WRONG = {"cdn-expressen.se", "bbci.co.uk", "ampproject.org", "9cache.com", "startappservice.com"}
+
+
+@pytest.fixture(scope="module")
+def database():
+    return load_database(include_imported=False)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_inferred_app_of_real_capture(name: str, database) -> None:
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"{path} not available (the shared capture corpus sits next to the project)")
+    analysis = Analysis(database=database)
+    analysis.add_input(path)
+    guess = analysis.app_guess()
+    assert guess.domain == EXPECTED[name], (guess.domain, guess.candidates)
+    assert guess.domain not in WRONG
+    assert guess.evidence, "the guess must say why"
+    if guess.domain is None:
+        assert guess.confidence == "none"
+        assert analysis.inferred_app_domains() == ()
+        assert "trackers" in guess.evidence[0]
+    else:
+        assert analysis.inferred_app_domains() == (guess.domain,)
+        if name.endswith(".har"):  # a browser page names the site: a reviewer can rely on it
+            assert guess.confidence == "high"
+            assert any(line.startswith("browser page") for line in guess.evidence)
+
+
+def test_report_states_inferred_app_and_how_to_confirm(tmp_path: Path) -> None:
+    path = SHARED / "perfcascade_www.bbc.com.har"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    result = CliRunner().invoke(main, ["analyze", str(path), "--json", str(tmp_path / "r.json"),
+                                       "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    import json
+
+    app = json.loads((tmp_path / "r.json").read_text())["app"]
+    assert app["domains"] == ["bbc.com"] and app["domains_inferred"]
+    assert app["inference"]["confidence"] == "high"
+    assert app["inference"]["confirm_with"] == "--app-domain bbc.com"
+    assert "--app-domain bbc.com" in result.output
+    assert "The app was taken to be bbc.com" in (tmp_path / "r.html").read_text()
+
+
+def test_app_domain_url_is_normalised_the_same_way_by_every_command() -> None:
+    notes: list[str] = []
+    assert parse_app_domains(["https://www.google.com/"], notes) == ("www.google.com",)
+    assert notes == ["--app-domain https://www.google.com/ is a URL: using its host name www.google.com"]
+    with pytest.raises(ValueError, match="not a domain name"):
+        parse_app_domains(["https://"])
+    runner = CliRunner()
+    result = runner.invoke(main, ["analyze", "--app-domain", "https://www.google.com/", "nothing-here.har"])
+    assert "using its host name www.google.com" in result.output, result.output
+    for command in (["analyze", "x.har"], ["proxy"]):
+        result = runner.invoke(main, [command[0], "--app-domain", "exa mple.com", *command[1:]])
+        assert result.exit_code == 2 and "is not a domain name" in result.output, (command, result.output)
+    # Every command that takes --app-domain checks it with the one shared callback.
+    callbacks = {
+        param.callback
+        for command in main.commands.values()
+        for param in getattr(command, "params", [])
+        if param.name == "app_domains"
+    }
+    assert len(callbacks) == 1 and None not in callbacks

@@ -102,3 +102,22 @@ def test_app_domain_url_is_normalised_the_same_way_by_every_command() -> None:
         if param.name == "app_domains"
     }
     assert len(callbacks) == 1 and None not in callbacks
+
+
+def test_tracker_paths_on_a_site_host_are_attributed(database) -> None:
+    """www.google.com is a site, but its /ads/ga-audiences path is Google Analytics remarketing (everydayhealth)."""
+    path = SHARED / "themarkup-highcostfree_www.everydayhealth.com_requests.har"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    from auditor.report import build_report
+
+    analysis = Analysis(database=database)
+    analysis.add_input(path)
+    report = build_report(analysis, generated_at="2026-01-01T00:00:00Z")
+    google = next(d for d in report["destinations"] if d["host"] == "www.google.com")
+    assert google["company"] == "Google" and google["is_tracker"] and google["category"] == "advertising"
+    assert {"path": "/ads/ga-audiences", "company": "Google", "category": "advertising"}.items() <= next(
+        e for e in google["endpoints"] if e["path"] == "/ads/ga-audiences"
+    ).items()
+    facebook = next(d for d in report["destinations"] if d["host"] == "www.facebook.com")
+    assert any(e["service"] == "Meta Pixel events" and e["requests"] >= 7 for e in facebook["endpoints"])

@@ -242,3 +242,25 @@ def test_endpoints_load_and_classify_paths_of_shared_hosts() -> None:
     assert endpoint_for("www.facebook.com", "/tr/", endpoints).name == "Meta Pixel events"
     assert endpoint_for("www.google.com", "/search", endpoints) is None
     assert endpoint_for("notgoogle.com", "/ads/ga-audiences", endpoints) is None
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["firebaseinstallations.googleapis.com", "firebaselogging.googleapis.com", "app-measurement.com",
+     "pinpoint.eu-west-1.amazonaws.com", "mobileanalytics.us-east-1.amazonaws.com"],
+)
+def test_sdk_telemetry_is_analytics_not_hosting(host: str) -> None:
+    """SDK usage telemetry is a data recipient, not infrastructure: a reviewer must see it as analytics."""
+    from trackers_db.database import load_database
+
+    verdict = load_database(include_imported=False).lookup(host)
+    assert verdict is not None and verdict.category in ("analytics", "crash_reporting"), verdict
+    assert verdict.is_tracker
+
+
+def test_shared_host_without_path_says_what_it_is() -> None:
+    """``db lookup google.com`` names Google, and says the host itself is no tracker (its ad paths are)."""
+    from trackers_db.database import load_database
+
+    verdict = load_database(include_imported=False).lookup("www.google.com")
+    assert verdict is not None and verdict.company == "Google" and not verdict.is_tracker

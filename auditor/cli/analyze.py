@@ -20,6 +20,7 @@ from auditor.privacy import load_or_create_salt
 from auditor.profile import DeviceProfile
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
+from auditor.report.wording import data_type_label
 from auditor.sources import ReadOptions
 from auditor.sources.session import saved_app_settings
 from auditor.text import printable
@@ -45,7 +46,7 @@ def print_summary(report: dict[str, Any]) -> None:
         f"{s['trackers']} trackers, {s['findings']} findings"
     )
     for data_type, count in s["by_data_type"].items():
-        echo(f"  {data_type}: {count} finding(s)")
+        echo(f"  {data_type_label(data_type)}: {count} finding(s)")
     for sentence in inference_sentences(report["app"]):
         echo(sentence)
     for item in report["inputs"]:

@@ -95,7 +95,7 @@ ENCODING_STEPS: dict[str, str] = {
     "jwt": "inside a login token (JWT)",
     "protobuf": "inside binary (protobuf) data",
     "form": "in a form",
-    "file": "an uploaded file",
+    "file": "as a file",
     "service": "guessed from the kind of service, not seen in content",
     "md5": "hashed (MD5)",
     "sha1": "hashed (SHA-1)",

@@ -520,8 +520,8 @@ def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[
                         and d["party"] != "local")
         if unlocated:
             parts.append(f"<p class='note'>{_num(unlocated)} request(s) went to servers whose country is not known: "
-                         "the capture does not record their addresses (a HAR file often leaves them out) or the "
-                         "address is in no registry data.</p>")
+                         "the capture records no address for them (a HAR file often leaves it out), only a local "
+                         "one (traffic recorded through a proxy on the same machine), or one no registry lists.</p>")
     else:
         parts.append("<p>No country is known for any destination.</p>")
     return parts

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.appinfer import AppEvidence, AppGuess, app_standing
+from auditor.appinfer import AppEvidence, AppGuess, HostStanding, app_standing
 from auditor.classify import Classifier, HostClassification
 from auditor.detect import (
     Conclusion,
@@ -296,9 +296,9 @@ class Analysis:
         """Which app the capture is of, with evidence and a confidence (made against the database, not the app)."""
         neutral = Classifier(self.database, (), self.config.app_companies)
 
-        def standing(host: str) -> str:
+        def standing(host: str) -> HostStanding:
             c = neutral.classify(host, [], self._cnames.get(host, ()))
-            return app_standing(host, c.category, c.is_tracker)
+            return app_standing(host, c.category, c.is_tracker, c.company)
 
         return self.app_evidence.infer(standing)
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from auditor.domains import is_local_host, matches_domain, registrable_domain
@@ -75,6 +76,16 @@ GENERIC_AGENTS = frozenset(
 
 NEVER, NAVIGATED_ONLY, CANDIDATE = "never", "navigated_only", "candidate"
 """What a host can be, for :meth:`AppEvidence.infer`."""
+
+
+class HostStanding(NamedTuple):
+    """What app inference needs to know of a host from the tracker database."""
+
+    kind: str
+    """``NEVER``, ``NAVIGATED_ONLY`` or ``CANDIDATE``."""
+    company: str | None = None
+    content_host: bool = False
+    """True for a content-delivery host (its company's site may be the app; the host itself never is)."""
 
 WEIGHTS = {"page": 6.0, "document": 3.0, "first": 3.0, "agent": 4.0, "volume": 2.0}
 """How much each kind of evidence counts (volume least: asset hosts and ad beacons are busy)."""
@@ -144,19 +155,22 @@ class AppEvidence:
                 if token in self.agent_tokens or len(self.agent_tokens) < MAX_AGENT_TOKENS:
                     self.agent_tokens[token] += 1
 
-    def infer(self, standing: Callable[[str], str]) -> AppGuess:
+    def infer(self, standing: Callable[[str], HostStanding]) -> AppGuess:
         """The app's domain from the evidence.
 
-        ``standing(host)`` is ``NEVER`` for hosts that are never the app, ``NAVIGATED_ONLY`` for social
+        ``standing(host).kind`` is ``NEVER`` for hosts that are never the app, ``NAVIGATED_ONLY`` for social
         networks (the app only when a browser went there or the session began there: their SDKs sit in
         many apps), and ``CANDIDATE`` otherwise.
         """
-        memo: dict[str, str] = {}
+        memo: dict[str, HostStanding] = {}
 
-        def look(host: str) -> str:
+        def facts(host: str) -> HostStanding:
             if host not in memo:
                 memo[host] = standing(host)
             return memo[host]
+
+        def look(host: str) -> str:
+            return facts(host).kind
 
         def excluded(host: str) -> bool:
             return look(host) == NEVER
@@ -164,7 +178,7 @@ class AppEvidence:
         def weak_excluded(host: str) -> bool:
             return look(host) != CANDIDATE
 
-        scores: Counter[str] = Counter()
+        scores: defaultdict[str, float] = defaultdict(float)
         kinds: dict[str, list[str]] = {}
 
         def credit(domain: str, kind: str, amount: float, words: str) -> None:
@@ -189,7 +203,8 @@ class AppEvidence:
             for host, count in documents.items():
                 credit(registrable_domain(host), "document", count / top,
                        f"{count} web page document{'s' if count > 1 else ''} loaded from {host}")
-        firsts = [host for _, _, host in sorted(self.earliest, reverse=True) if not excluded(host)][:FIRST_CONNECTIONS]
+        in_order = [host for _, _, host in sorted(self.earliest, reverse=True) if not excluded(host)]
+        firsts = list(dict.fromkeys(in_order))[:FIRST_CONNECTIONS]  # distinct hosts, first contact first
         for rank, host in enumerate(firsts):
             if rank > 0 and weak_excluded(host):
                 continue  # a social SDK's early call is no sign of the app; only the very first connection is
@@ -199,21 +214,41 @@ class AppEvidence:
         app_ids = tuple(token for token, _ in self.agent_tokens.most_common(5))
         for token in app_ids:
             for domain in candidates:
-                if token_names_domain(token, domain):
-                    credit(domain, "agent", 1.0, f"the app identifies itself as “{token}” in its requests")
-        volume: Counter[str] = Counter()
+                match = token_names_domain(token, domain)
+                if match:  # the domain named exactly counts fully, one that merely starts like it half
+                    credit(domain, "agent", 1.0 if match == EXACT else 0.5,
+                           f"the app identifies itself as “{token}” in its requests")
+        volume: defaultdict[str, float] = defaultdict(float)
+        requests: Counter[str] = Counter()  # for the evidence sentence: every request to the domain
         for host, count in self.volume.items():
+            domain = registrable_domain(host)
+            requests[domain] += count
             if not weak_excluded(host):
-                volume[registrable_domain(host)] += count / 2 if looks_like_asset_host(host) else count
+                volume[domain] += count / 2 if looks_like_asset_host(host) else count
+        # A site's own content hosts (redditstatic.com for reddit.com) are never the app, but their traffic
+        # supports the candidate run by the same company, at half weight like any asset host.
+        by_company: dict[str, str] = {}
+        companion: Counter[str] = Counter()
+        for domain in scores.keys() | volume.keys():
+            company = facts(domain).company
+            if company:
+                by_company.setdefault(company, domain)
+        for host, count in self.volume.items():
+            host_facts = facts(host)
+            supported = by_company.get(host_facts.company or "") if host_facts.content_host else None
+            if supported:
+                volume[supported] += count / 2
+                companion[supported] += count
         total = sum(self.volume.values())
         if volume:
             busiest = max(volume.values())
-            for domain, count in volume.items():
-                requests = sum(n for h, n in self.volume.items() if registrable_domain(h) == domain)
-                credit(domain, "volume", count / busiest, f"{requests} of {total} requests went to {domain}")
+            for domain, weight in volume.items():
+                more = f", {companion[domain]} more to the same company's content hosts" if companion[domain] else ""
+                credit(domain, "volume", weight / busiest,
+                       f"{requests[domain]} of {total} requests went to {domain}{more}")
         if not scores:
             return AppGuess(None, "none", _nothing_left(total), app_ids=app_ids)
-        ranked = scores.most_common()
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         domain, score = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         strong = {"page", "document", "agent"} & {k for k in _kinds_of(kinds[domain])}
@@ -296,32 +331,43 @@ def host_named_in(text: str) -> str | None:
     return word.group(1).lower() if word else None
 
 
-def _app_tokens(value: str | None) -> list[str]:
+@lru_cache(maxsize=512)  # a session repeats a handful of User-Agent strings on every request
+def _app_tokens(value: str | None) -> tuple[str, ...]:
     """Product tokens of a User-Agent (``KakaoTalk/4.9``) or a package name, minus browsers and libraries."""
     if not value:
-        return []
+        return ()
     value = value.strip()
     if _PACKAGE.match(value.lower()):
-        return [value.lower()]
-    return [t for t in _PRODUCT_TOKEN.findall(value)[:8] if t.lower() not in GENERIC_AGENTS]
+        return (value.lower(),)
+    return tuple(t for t in _PRODUCT_TOKEN.findall(value)[:8] if t.lower() not in GENERIC_AGENTS)
 
 
-def token_names_domain(token: str, domain: str) -> bool:
-    """True when an app token names the domain: a package ``com.example.app`` or a product ``ExampleApp``.
+EXACT, PARTIAL = "exact", "partial"
+
+
+def token_names_domain(token: str, domain: str) -> str | None:
+    """Whether an app token names the domain: ``exact``, ``partial`` or ``None``.
+
+    Exact: a package ``com.example.app`` or a product ``Example`` for ``example.com``; partial: one name
+    starts with the other (``KakaoTalk``, ``kakao.com``).
 
     >>> token_names_domain("com.quickplay.android", "quickplay.com"), token_names_domain("KakaoTalk", "kakao.com")
-    (True, True)
-    >>> token_names_domain("Chrome", "example.com")
-    False
+    ('exact', 'partial')
+    >>> token_names_domain("Chrome", "example.com") is None
+    True
     """
     token = token.lower()
     label = domain.split(".")[0]
     if len(label) < 3:
-        return False
+        return None
     if _PACKAGE.match(token):
         parts = token.split(".")
-        return ".".join(reversed(parts[:2])) == domain or label in parts
-    return token.startswith(label) or label.startswith(token)
+        if ".".join(reversed(parts[:2])) == domain or label in parts:
+            return EXACT
+        return None
+    if token == label:
+        return EXACT
+    return PARTIAL if token.startswith(label) or label.startswith(token) else None
 
 
 def looks_like_asset_host(host: str) -> bool:
@@ -336,17 +382,17 @@ def is_platform_host(host: str) -> bool:
     return any(matches_domain(host, domain) for domain in PLATFORM_HOSTS)
 
 
-def app_standing(host: str, category: str | None, is_tracker: bool) -> str:
+def app_standing(host: str, category: str | None, is_tracker: bool, company: str | None = None) -> HostStanding:
     """Whether a host can be the app: never for local, platform, tracker, CDN and hosting hosts.
 
     A social network's own site is a tracker elsewhere but may be the site under audit: it counts only
     when a browser navigated there or the session started there.
     """
     if is_local_host(host) or is_platform_host(host) or category in NOT_THE_APP_CATEGORIES:
-        return NEVER
+        return HostStanding(NEVER, company, content_host=category == "cdn" and not is_platform_host(host))
     if category == "social":
-        return NAVIGATED_ONLY
-    return NEVER if is_tracker else CANDIDATE
+        return HostStanding(NAVIGATED_ONLY, company)
+    return HostStanding(NEVER if is_tracker else CANDIDATE, company)
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?:\.(?!-)[a-z0-9-]{1,63})*$")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from auditor.analysis import Analysis
 from auditor.appinfer import parse_app_domains
 from auditor.cli import main
+from auditor.records import HostSource, Record, RecordKind, SourceKind
 from trackers_db.database import load_database
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "captures"
@@ -121,3 +122,46 @@ def test_tracker_paths_on_a_site_host_are_attributed(database) -> None:
     ).items()
     facebook = next(d for d in report["destinations"] if d["host"] == "www.facebook.com")
     assert any(e["service"] == "Meta Pixel events" and e["requests"] >= 7 for e in facebook["endpoints"])
+
+
+def _http(host: str, at: float, *, ua: str = "Mozilla/5.0", extra: tuple[tuple[str, str], ...] = (),
+          html: bool = False) -> Record:
+    from auditor.records import Record
+
+    return Record(RecordKind.HTTP, at, SourceKind.PROXY, host=host, host_source=HostSource.URL, content_visible=True,
+                  method="GET", url=f"https://{host}/x", request_headers=(("User-Agent", ua), *extra),
+                  response_content_type="text/html" if html else "application/json")
+
+
+def _guess(records, database):
+    analysis = Analysis(database=database)
+    for record in records:
+        analysis.add(record)
+    return analysis.app_guess()
+
+
+def test_app_named_in_its_user_agent_beats_a_busier_asset_host(database) -> None:
+    records = [_http("cdn-assets.mathquest-media.net", 1.0 + i) for i in range(30)]
+    records += [_http("api.mathquest.example", 0.5, ua="MathQuest/3.2 (Android 14; Pixel 8)")]
+    records += [_http("api.mathquest.example", 40.0 + i, ua="MathQuest/3.2 (Android 14; Pixel 8)") for i in range(3)]
+    guess = _guess(records, database)
+    assert guess.domain == "mathquest.example"
+    assert "MathQuest" in guess.app_ids
+    assert any("identifies itself as “MathQuest”" in line for line in guess.evidence)
+
+
+def test_webview_package_name_points_at_the_app(database) -> None:
+    extra = (("X-Requested-With", "com.spellbee.kids"),)
+    records = [_http("www.spellbee.com", 1.0, extra=extra, html=True)]
+    records += [_http("static.other-cdn.example", 2.0 + i, extra=extra) for i in range(12)]
+    guess = _guess(records, database)
+    assert guess.domain == "spellbee.com" and "com.spellbee.kids" in guess.app_ids
+
+
+def test_platform_services_and_trackers_are_never_the_app(database) -> None:
+    records = [_http(h, float(i)) for i, h in enumerate(
+        ["connectivitycheck.gstatic.com", "captive.apple.com", "mtalk.google.com", "app-measurement.com"] * 5)]
+    guess = _guess(records, database)
+    assert guess.domain is None and guess.confidence == "none"
+    records.append(_http("api.readingroom.example", 30.0))
+    assert _guess(records, database).domain == "readingroom.example"

@@ -280,7 +280,8 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
     ranked = sorted(series, key=lambda s: -sum(c for _, c in s["counts"]))[:MAX_TIMELINE_ROWS]
     buckets = 1 + max(b for s in ranked for b, _ in s["counts"])
     span = width * buckets
-    scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 300 else (1.0, "s")
+    scale, unit, units = ((3600.0, "h", "hours") if span > 3 * 3600 else (60.0, "min", "minutes") if span > 300
+                          else (1.0, "s", "seconds"))
     x = [round(i * width / scale, 2) for i in range(buckets)]
     z, labels = [], []
     for s in reversed(ranked):
@@ -306,7 +307,10 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
                          annotation_font={"color": "#c26a00", "size": 11})
     figure.update_layout(
         height=max(260, 22 * len(labels) + 120), margin={"l": 10, "r": 10, "t": 44, "b": 40},
-        xaxis={"title": {"text": f"{unit} since {timeline.get('start')}"}},
+        # Whole units on the time axis too: a 3-second session reads 0, 1, 2, 3 s, not -0.5, 0, 0.5.
+        xaxis={"title": {"text": f"{units} since {timeline.get('start')}"}, "tick0": 0,
+               "dtick": max(1, math.ceil(span / scale / 10)),
+               "range": [-0.5 * width / scale, (buckets - 0.5) * width / scale]},
         yaxis={"tickvals": list(range(len(labels))), "ticktext": labels, "automargin": True},
     )
     return figure

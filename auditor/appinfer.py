@@ -87,6 +87,9 @@ class HostStanding(NamedTuple):
     content_host: bool = False
     """True for a content-delivery host (its company's site may be the app; the host itself never is)."""
 
+SITE_CONTENT_SHARE = 0.2
+"""A social network's site counts as the app only when this share of requests loaded its own content."""
+
 WEIGHTS = {"page": 6.0, "document": 3.0, "first": 3.0, "agent": 4.0, "volume": 2.0}
 """How much each kind of evidence counts (volume least: asset hosts and ad beacons are busy)."""
 
@@ -155,6 +158,15 @@ class AppEvidence:
                 if token in self.agent_tokens or len(self.agent_tokens) < MAX_AGENT_TOKENS:
                     self.agent_tokens[token] += 1
 
+    def own_content_share(self, host: str, facts: Callable[[str], HostStanding]) -> float:
+        """Share of all requests that went to content-delivery hosts of ``host``'s company."""
+        company = facts(host).company
+        total = sum(self.volume.values())
+        if not company or not total:
+            return 0.0
+        own = sum(n for h, n in self.volume.items() if facts(h).content_host and facts(h).company == company)
+        return own / total
+
     def infer(self, standing: Callable[[str], HostStanding]) -> AppGuess:
         """The app's domain from the evidence.
 
@@ -206,8 +218,10 @@ class AppEvidence:
         in_order = [host for _, _, host in sorted(self.earliest, reverse=True) if not excluded(host)]
         firsts = list(dict.fromkeys(in_order))[:FIRST_CONNECTIONS]  # distinct hosts, first contact first
         for rank, host in enumerate(firsts):
-            if rank > 0 and weak_excluded(host):
-                continue  # a social SDK's early call is no sign of the app; only the very first connection is
+            if weak_excluded(host) and not (rank == 0 and self.own_content_share(host, facts) >= SITE_CONTENT_SHARE):
+                # A social network's SDK call is no sign of the app (apps embed them); its site is, when the
+                # session began there and mostly loaded that company's own content (reddit.com, redditstatic.com).
+                continue
             credit(registrable_domain(host), "first", 1.0 / (rank + 1),
                    f"{'first' if rank == 0 else 'an early'} connection of the session went to {host}")
         candidates = {registrable_domain(h) for h in self.volume if not weak_excluded(h)}

@@ -165,3 +165,11 @@ def test_platform_services_and_trackers_are_never_the_app(database) -> None:
     assert guess.domain is None and guess.confidence == "none"
     records.append(_http("api.readingroom.example", 30.0))
     assert _guess(records, database).domain == "readingroom.example"
+
+
+def test_a_social_sdk_called_first_is_not_the_app(database) -> None:
+    """An app whose Facebook SDK calls graph.facebook.com first is not Facebook: its calls stay third party."""
+    records = [_http("graph.facebook.com", float(i)) for i in range(4)]
+    assert _guess(records, database).domain is None
+    records.append(_http("api.storytime.example", 9.0))
+    assert _guess(records, database).domain == "storytime.example"

@@ -98,7 +98,10 @@ class ClassroomAuditor:
 
     def configure(self, updated: set[str]) -> None:
         options = ctx.options
-        self._check("auditor_app_domains", updated, lambda: parse_app_domains(options.auditor_app_domains))
+        notes: list[str] = []  # a URL given as a domain is taken as its host name, and the user is told
+        self._check("auditor_app_domains", updated, lambda: parse_app_domains(options.auditor_app_domains, notes))
+        for note in notes:
+            log.warning("Classroom auditor: %s", note)
         self._check("auditor_body_cap", updated, lambda: parse_body_cap(options.auditor_body_cap))
         self._check("auditor_report_interval", updated, lambda: parse_report_interval(options.auditor_report_interval))
         profile = options.auditor_profile

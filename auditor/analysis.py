@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.classify import Classifier, HostClassification, Party
+from auditor.appinfer import AppEvidence, AppGuess, HostStanding, app_standing
+from auditor.classify import Classifier, HostClassification
 from auditor.detect import (
     Conclusion,
     CrossRequestDetector,
@@ -26,7 +27,7 @@ from auditor.detect import (
     default_detectors,
 )
 from auditor.detect.fields import walk_cuts
-from auditor.domains import registrable_domain
+from auditor.endpoints import endpoint_of, with_endpoints
 from auditor.findings import Finding, FindingBuilder, RuleSet, Setting
 from auditor.geo import LOCAL, CountryLookup, default_country_lookup
 from auditor.privacy import Masker
@@ -34,6 +35,7 @@ from auditor.records import InputSummary, Record, RecordKind
 from auditor.sources import InputError, ReadOptions, describe_input, read_input
 from auditor.text import printable
 from trackers_db.database import TrackerDatabase, load_database
+from trackers_db.endpoints import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class Destination:
     """Bytes of the requests and connections whose content could be read."""
     hidden_notes: Counter[str] = field(default_factory=Counter)
     """Why content was not visible, for the connections where it was not."""
+    endpoints: Counter[Endpoint] = field(default_factory=Counter)
+    """Curated host + path endpoints its requests used (e.g. www.google.com/ads/ga-audiences)."""
 
     # Seen versus read: ``requests``/``bytes_seen`` count everything seen (DNS lookups add bytes, not requests);
     # the "read" counts only requests whose content was searched. DNS, SNI-only and address-only records are
@@ -161,6 +165,8 @@ class Analysis:
         self.detections_by_host: dict[str, dict[tuple[Detection, bool], list[float]]] = {}
         """Distinct detections per host with [count, first seen], kept so findings can be rebuilt
         when the app's domains are inferred at the end; repeats only count, so memory stays bounded."""
+        self.app_evidence = AppEvidence()
+        """What points at the app under audit, for inference when no --app-domain is given."""
         self.records_seen = 0
         self.detector_errors = 0
         self._dns_names: dict[str, str] = {}
@@ -204,6 +210,12 @@ class Analysis:
         if destination is None:
             destination = Destination(host=key, name_known=host is not None)
             self.destinations[key] = destination
+        self.app_evidence.observe(record, host)
+        endpoint = endpoint_of(record, host)
+        if endpoint is not None:
+            if endpoint not in destination.endpoints:
+                self._classified.pop(key, None)  # a tracking path can change what this host is
+            destination.endpoints[endpoint] += 1
         # Count first: an address-only destination is classified by the addresses it just gained.
         self._count(destination, record)
         classification = self.classification(key)
@@ -292,28 +304,29 @@ class Analysis:
             name_known = destination.name_known if destination else True
             ips = sorted(destination.ips) if destination else []
             cached = self.classifier.classify(key if name_known else None, ips, self._cnames.get(key, ()))
+            if destination is not None and destination.endpoints:
+                cached = with_endpoints(cached, destination.endpoints)
             self._classified[key] = cached
         return cached
 
     # -- results -----------------------------------------------------------
 
     def inferred_app_domains(self) -> tuple[str, ...]:
-        """The app's domains when none were given: the busiest non-tracker, non-infrastructure domain."""
+        """The app's domains: as given, else the inferred one (see :mod:`auditor.appinfer`), else none."""
         if self.config.app_domains:
             return self.config.app_domains
-        from trackers_db.vocabulary import INFRASTRUCTURE_CATEGORIES
+        guess = self.app_guess()
+        return (guess.domain,) if guess.domain else ()
 
-        weights: Counter[str] = Counter()
-        for key, destination in self.destinations.items():
-            c = self.classification(key)
-            if c.party is Party.LOCAL or not destination.name_known or c.is_tracker:
-                continue
-            if c.category in INFRASTRUCTURE_CATEGORIES:
-                continue
-            weights[registrable_domain(key)] += destination.requests
-        if not weights:
-            return ()
-        return (weights.most_common(1)[0][0],)
+    def app_guess(self) -> AppGuess:
+        """Which app the capture is of, with evidence and a confidence (made against the database, not the app)."""
+        neutral = Classifier(self.database, (), self.config.app_companies)
+
+        def standing(host: str) -> HostStanding:
+            c = neutral.classify(host, [], self._cnames.get(host, ()))
+            return app_standing(host, c.category, c.is_tracker, c.company)
+
+        return self.app_evidence.infer(standing)
 
     def finalize(self) -> None:
         """Re-classify with inferred app domains when none were given, and add the cross-request conclusions.

@@ -119,6 +119,8 @@ class Audit:
     verdict_reason: str
     """One sentence a reviewer reads under the verdict."""
     checklist: tuple[Mapping[str, Any], ...]
+    app_inference: Mapping[str, Any] | None = None
+    """How the app was inferred (domain, confidence, evidence) when no --app-domain was given."""
     cross_request_caps: tuple[str, ...] = ()
     """Bounds the cross-request detectors reached (what they stopped tracking), in words."""
     persona_trail: tuple[Mapping[str, Any], ...] = ()
@@ -169,6 +171,7 @@ def run_audit(analysis: Analysis) -> Audit:
         verdict=verdict,
         verdict_reason=reason,
         checklist=tuple(answers),
+        app_inference=None if analysis.config.app_domains else analysis.app_guess().to_json(),
         cross_request_caps=tuple(analysis.cap_notes()),
         persona_trail=tuple(persona_trail(analysis)),
     )

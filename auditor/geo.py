@@ -10,6 +10,7 @@ when given. docs/trackers-db.md ("Countries") explains the choice.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,8 +60,28 @@ class RegistryCountries:
         """The registry country of ``ip``; :data:`LOCAL` for local addresses."""
         if is_local_address(ip):
             return LOCAL
-        code = self._country_code(ip.strip("[]"))
+        code = self._country_code(located_address(ip))
         return code.upper() if code else None
+
+
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052's well-known NAT64 prefix: an IPv6-only network reaches an IPv4 server through it."""
+
+
+def located_address(ip: str) -> str:
+    """The address whose country counts: the IPv4 server inside a NAT64 address, else ``ip`` itself.
+
+    >>> located_address("64:ff9b::9765:798c"), located_address("[2001:db8::1]"), located_address("192.0.2.1")
+    ('151.101.121.140', '2001:db8::1', '192.0.2.1')
+    """
+    bare = ip.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return bare
+    if isinstance(address, ipaddress.IPv6Address) and address in NAT64_PREFIX:
+        return str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return bare
 
 
 class MmdbCountries:
@@ -80,7 +101,7 @@ class MmdbCountries:
         if is_local_address(ip):
             return LOCAL
         try:
-            record: Any = self._reader.get(ip.strip("[]"))
+            record: Any = self._reader.get(located_address(ip))
         except ValueError:
             return None
         if not isinstance(record, dict):

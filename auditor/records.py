@@ -112,6 +112,8 @@ class Record:
     """Why content is missing or incomplete, e.g. ``client rejected the certificate (pinning)``."""
     origin: str = ""
     """The input the record came from: a file path or a session name."""
+    page_title: str | None = None
+    """Title of the browser page the request belongs to (HAR ``log.pages``), when the source knows it."""
 
     @property
     def destination(self) -> str:

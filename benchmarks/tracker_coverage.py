@@ -24,6 +24,13 @@ from trackers_db.database import TrackerDatabase, load_database
 from trackers_db.importers import ImportedList
 
 APP_SDK_LISTS = ("duckduckgo-app", "exodus")
+CURATED_TARGETS = {"exodus": 0.60, "duckduckgo-app": 0.75}
+"""Issue 11: the shipped (curated-only) database classifies at least this share of each app-SDK list."""
+SDK_TELEMETRY_HOSTS = (
+    "firebaseinstallations.googleapis.com", "firebaselogging.googleapis.com", "firebaselogging-pa.googleapis.com",
+    "app-measurement.com", "mobileanalytics.us-east-1.amazonaws.com", "pinpoint.us-east-1.amazonaws.com",
+)
+"""SDK telemetry hosts that must be classified as analytics or telemetry, not as hosting."""
 WEB_LISTS = ("duckduckgo-web", "adguard", "ghostery", "disconnect", "hosts")
 
 
@@ -70,6 +77,15 @@ def main() -> None:
             print_row(source, domains, curated, merged)
         print_row("(distinct, all)", sorted(set(pooled)), curated, merged)
     print(f"\ncurated database: {len(curated.entries)} domains; merged: {len(merged.entries)} domains")
+    print("\nTargets (curated database alone)")
+    for source, target in CURATED_TARGETS.items():
+        share, _, _ = shares(curated, tracker_domains(source, lists[source]))
+        print(f"{source:<16} {share:>8.1%}  target >= {target:.0%}  {'met' if share >= target else 'NOT MET'}")
+    for host in SDK_TELEMETRY_HOSTS:
+        verdict = curated.lookup(host)
+        category = verdict.category if verdict else None
+        ok = category in ("analytics", "crash_reporting")
+        print(f"{host:<42} {category or 'unknown':<16} {'telemetry' if ok else 'NOT telemetry'}")
 
 
 if __name__ == "__main__":

@@ -126,8 +126,8 @@ async def test_flow_with_personal_data_is_recorded_marked_and_reported(
 
         # What a mitmweb user sees: the flow marked, and what was found in its comment.
         await eventually(lambda: flow.marked == classroom_auditor.MARKER)
-        assert "precise_location in query lat" in flow.comment
-        assert "advertising_id in body advertising_id" in flow.comment
+        assert "Precise location in query lat" in flow.comment
+        assert "Advertising ID in body advertising_id" in flow.comment
         assert "52.370216" not in flow.comment and AD_ID not in flow.comment
         assert "Google" in flow.comment
 
@@ -163,7 +163,7 @@ async def test_flow_with_personal_data_is_recorded_marked_and_reported(
     with (session_dir / "flows.mitm").open("rb") as handle:
         (saved,) = list(io.FlowReader(handle).stream())
     assert saved.request.get_state() == request_before
-    assert saved.marked == classroom_auditor.MARKER and "precise_location" in saved.comment
+    assert saved.marked == classroom_auditor.MARKER and "Precise location" in saved.comment
 
 
 @in_event_loop

@@ -169,7 +169,9 @@ def test_analyze_with_app_profile(tmp_path: Path) -> None:
         ["analyze", har, "--app-profile", profile, "--json", tmp_path / "r.json"], env=pinned_env(tmp_path / "data")
     )
     assert run.report is not None
-    assert run.report["app"] == {"name": "9GAG", "domains": ["9gag.com", "9cache.com"], "domains_inferred": False}
+    assert run.report["app"] == {
+        "name": "9GAG", "domains": ["9gag.com", "9cache.com"], "domains_inferred": False, "inference": None
+    }
     parties = {d["host"]: d["party"] for d in run.report["destinations"]}
     assert parties["9gag.com"] == parties["img-9gag-fun.9cache.com"] == "first"
     bad = tmp_path / "bad.toml"

@@ -33,7 +33,7 @@ def test_clean_run_exits_0_and_summarises_on_stderr(tmp_path: Path, env: dict[st
     assert report is not None
     s = report["summary"]
     assert f"{s['destinations']} destinations, {s['third_parties']} third parties" in run.stderr
-    assert "precise_location" in run.stderr
+    assert "Precise location" in run.stderr and "precise_location" not in run.stderr  # words, not slugs
     for written in ("r.json", "r.html", "csv/destinations.csv", "csv/findings.csv"):
         assert (tmp_path / written).stat().st_size > 0
         assert f"wrote {tmp_path / written}" in run.stderr

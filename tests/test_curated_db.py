@@ -119,7 +119,7 @@ def test_files_parse() -> None:
 
 
 def test_company_keys_and_types(database: dict[str, dict]) -> None:
-    allowed = set(COMPANY_KEYS) | {"service"}
+    allowed = set(COMPANY_KEYS) | {"service", "endpoint"}  # endpoints: trackers_db/endpoints.py
     for fname, data in database.items():
         for key, typ in COMPANY_KEYS.items():
             assert key in data, f"{fname}: missing company key {key!r}"
@@ -229,3 +229,38 @@ def test_coverage(database: dict[str, dict]) -> None:
 )
 def test_hostname_checker(domain: str, ok: bool) -> None:
     assert (hostname_problem(domain) is None) is ok
+
+
+def test_endpoints_load_and_classify_paths_of_shared_hosts() -> None:
+    """Host + path entries: a site host's tracker paths get the tracker's category, other paths none."""
+    from trackers_db.endpoints import endpoint_for, load_endpoints
+
+    endpoints = load_endpoints(CURATED_DIR)
+    audiences = endpoint_for("www.google.com", "/ads/ga-audiences", endpoints)
+    assert audiences is not None and audiences.company == "Google" and audiences.is_tracker
+    assert endpoint_for("www.google.com", "/pagead/1p-user-list/123", endpoints).category == "advertising"
+    assert endpoint_for("www.facebook.com", "/tr/", endpoints).name == "Meta Pixel events"
+    assert endpoint_for("www.google.com", "/search", endpoints) is None
+    assert endpoint_for("notgoogle.com", "/ads/ga-audiences", endpoints) is None
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["firebaseinstallations.googleapis.com", "firebaselogging.googleapis.com", "app-measurement.com",
+     "pinpoint.eu-west-1.amazonaws.com", "mobileanalytics.us-east-1.amazonaws.com"],
+)
+def test_sdk_telemetry_is_analytics_not_hosting(host: str) -> None:
+    """SDK usage telemetry is a data recipient, not infrastructure: a reviewer must see it as analytics."""
+    from trackers_db.database import load_database
+
+    verdict = load_database(include_imported=False).lookup(host)
+    assert verdict is not None and verdict.category in ("analytics", "crash_reporting"), verdict
+    assert verdict.is_tracker
+
+
+def test_shared_host_without_path_says_what_it_is() -> None:
+    """``db lookup google.com`` names Google, and says the host itself is no tracker (its ad paths are)."""
+    from trackers_db.database import load_database
+
+    verdict = load_database(include_imported=False).lookup("www.google.com")
+    assert verdict is not None and verdict.company == "Google" and not verdict.is_tracker

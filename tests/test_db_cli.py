@@ -180,3 +180,17 @@ def test_import_help_lists_every_source_on_its_own_line(data_dir: Path) -> None:
     lines = [line.strip() for line in auditor(data_dir, "db", "import", "--help").stdout.splitlines()]
     for source in SOURCES:
         assert any(line.startswith(f"{source} ") for line in lines), source
+
+
+def test_lookup_of_a_url_names_the_endpoint_of_its_path(data_dir: Path) -> None:
+    """www.google.com is Google's site, but /ads/ga-audiences on it is Google Analytics' remarketing beacon."""
+    result = auditor(data_dir, "db", "lookup", "google.com", "https://www.google.com/ads/ga-audiences?t=sr",
+                     "www.facebook.com/tr")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("google.com: Google") and "unknown" not in lines[0]
+    assert "path /ads/ga-audiences: Google — Google Analytics audiences (remarketing) (advertising" in lines[1]
+    assert "path /tr: Meta — Meta Pixel events (advertising" in lines[2]
+    as_json = json.loads(auditor(data_dir, "db", "lookup", "--json", "www.google.com/pagead/1p-user-list/1").output)
+    assert as_json[0]["endpoint"]["category"] == "advertising" and as_json[0]["endpoint"]["is_tracker"]
+    assert as_json[0]["company"] == "Google" and not as_json[0]["is_tracker"]  # the host itself is no tracker

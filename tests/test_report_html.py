@@ -60,7 +60,7 @@ def test_sections_a_reviewer_needs_are_present(page: str) -> None:
     # The checklist is the last section.
     assert page.rindex("id='sec-checklist'") > page.rindex("id='sec-provenance'")
     assert "Guidance points not met" in page
-    assert "Mixpanel" in page and "precise_location" in page
+    assert "Mixpanel" in page and "Precise location" in page  # data types in words (slugs stay in JSON/CSV)
 
 
 def test_plotly_is_embedded_once_and_nothing_is_fetched(page: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from auditor.analysis import Analysis, AnalysisConfig
+from auditor.appinfer import inference_sentences
 from auditor.audit import run_audit
 from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
@@ -21,6 +22,7 @@ from auditor.profile import DeviceProfile, example_values
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.report.verdict import verdict_lines
+from auditor.report.wording import data_type_label
 from auditor.sources import ReadOptions
 from auditor.sources.session import saved_app_settings
 from auditor.text import printable
@@ -48,7 +50,9 @@ def print_summary(report: dict[str, Any]) -> None:
     for line in verdict_lines(report):
         echo(line)
     for data_type, count in s["by_data_type"].items():
-        echo(f"  {data_type}: {count} finding(s)")
+        echo(f"  {data_type_label(data_type)}: {count} finding(s)")
+    for sentence in inference_sentences(report["app"]):
+        echo(sentence)
     for item in report["inputs"]:
         # An input with no records already got its "Error:" line.
         for problem in item["problems"] if item["records"] else ():

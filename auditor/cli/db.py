@@ -156,10 +156,17 @@ def info(as_json: bool) -> None:
 @click.argument("hosts", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of one line per host.")
 def lookup(hosts: tuple[str, ...], as_json: bool) -> None:
-    """Who is behind each HOST, and which sources say so."""
+    """Who is behind each HOST (or URL, or host/path), and which sources say so.
+
+    With a path, the endpoint serving it is shown too, e.g. www.google.com/ads/ga-audiences.
+    """
+    from trackers_db.endpoints import endpoint_for, split_target
+
     database = open_database()
     results = []
-    for host in hosts:
+    for target in hosts:
+        host, path = split_target(target)
+        endpoint = endpoint_for(host, path) if path is not None else None
         verdict = database.lookup(host)
         alias = database.known_cname(host)
         if as_json:
@@ -178,10 +185,16 @@ def lookup(hosts: tuple[str, ...], as_json: bool) -> None:
                     if verdict
                     else [],
                     "known_cname": alias,
+                    "path": path,
+                    "endpoint": {"service": endpoint.name, "company": endpoint.company, "category": endpoint.category,
+                                 "is_tracker": endpoint.is_tracker, "path_prefix": endpoint.path,
+                                 "reference": endpoint.reference} if endpoint else None,
                 }
             )
             continue
         line = f"{host}: {verdict.describe()}" if verdict else f"{host}: unknown (no source lists it)"
+        if endpoint:
+            line += f"; path {path}: {endpoint.describe()}"
         if alias:
             target = database.lookup(alias)
             line += f"; CNAME alias of {alias}" + (f" ({target.describe()})" if target else "")

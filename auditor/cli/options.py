@@ -11,6 +11,20 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _app_domains(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Every command checks ``--app-domain`` with the same function: a URL becomes its host, with a note."""
+    from auditor.appinfer import parse_app_domains
+
+    notes: list[str] = []
+    try:
+        domains = parse_app_domains(values, notes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    return domains
+
+
 def app_options(func: F) -> F:
     """Options that describe the app under audit."""
     decorators = [
@@ -18,6 +32,7 @@ def app_options(func: F) -> F:
             "--app-domain",
             "app_domains",
             multiple=True,
+            callback=_app_domains,
             metavar="DOMAIN",
             help="A domain of the app under audit (repeatable); its subdomains count too. Inferred when omitted.",
         ),

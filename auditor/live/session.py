@@ -26,13 +26,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
+from auditor.appinfer import parse_app_domains  # noqa: F401  (re-exported: the addon imports it from here)
 from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
@@ -40,6 +41,7 @@ from auditor.detect import Detection, DetectionContext, Detector, default_detect
 from auditor.privacy import load_or_create_salt
 from auditor.records import InputSummary, Record
 from auditor.report import OutputFormat, build_report
+from auditor.report.wording import category_label, data_type_label
 from auditor.sources import ReadOptions, sha256_of
 from auditor.sources.session import FLOWS_FILE, RECORDS_FILE, SETTINGS_FILE
 
@@ -58,33 +60,11 @@ MIN_BODY_CAP = 1024
 PINNING_NOTE = "client rejected the proxy's certificate (likely certificate pinning)"
 """Note of a TLS record whose client refused mitmproxy's certificate."""
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?:\.(?!-)[a-z0-9-]{1,63})*$")
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 # -- option parsing (plain functions raising ValueError; the addon and CLI name the option) ----
-
-
-def parse_app_domains(values: Iterable[str]) -> tuple[str, ...]:
-    """Validate and normalize the app's domains (comma-separated items allowed).
-
-    >>> parse_app_domains(["Classroom.Example.", "cdn.classroom.example,api.classroom.example"])
-    ('classroom.example', 'cdn.classroom.example', 'api.classroom.example')
-    >>> parse_app_domains(["not a domain"])
-    Traceback (most recent call last):
-    ValueError: 'not a domain' is not a domain name
-    """
-    domains: list[str] = []
-    for value in values:
-        for item in value.split(","):
-            domain = item.strip().lower().strip(".")
-            if not domain:
-                continue
-            if not _DOMAIN.match(domain):
-                raise ValueError(f"{item.strip()!r} is not a domain name")
-            if domain not in domains:
-                domains.append(domain)
-    return tuple(domains)
+# parse_app_domains (imported above) is the one validator of --app-domain for every command.
 
 
 def parse_body_cap(value: int) -> int:
@@ -264,11 +244,11 @@ def format_event(data: dict[str, Any]) -> str | None:
 
     >>> format_event({"event": "destination", "host": "api.mixpanel.com", "company": "Mixpanel",
     ...               "category": "analytics", "party": "third", "is_tracker": True})
-    'new destination  api.mixpanel.com  Mixpanel · analytics · third party · tracker'
+    'new destination  api.mixpanel.com  Mixpanel · Analytics · third party · tracker'
     >>> format_event({"event": "finding", "severity": "high", "data_type": "precise_location",
     ...               "host": "graph.facebook.com", "where": "query", "key": "lat", "masked_value": "5*.****",
     ...               "title": "Precise location goes to a third party"})
-    'FINDING [high] precise_location → graph.facebook.com (query lat = 5*.****): Precise location goes to a third party'
+    'FINDING [high] Precise location → graph.facebook.com (query lat = 5*.****): Precise location goes to a third party'
     """
     kind = data.get("event")
     if kind == "destination" and data.get("tool_traffic"):
@@ -277,7 +257,7 @@ def format_event(data: dict[str, Any]) -> str | None:
         party = data.get("party") or "unknown"
         facts = [
             data.get("company") or "unknown company",
-            data.get("category") or "uncategorised",
+            category_label(data.get("category")) or "uncategorised",
             "local network" if party == "local" else f"{party} party",
         ]
         if data.get("is_tracker"):
@@ -286,8 +266,9 @@ def format_event(data: dict[str, Any]) -> str | None:
     if kind == "finding":
         place = " ".join(str(p) for p in (data.get("where"), data.get("key")) if p)
         value = f" = {data['masked_value']}" if data.get("masked_value") else ""
+        what = data_type_label(data["data_type"]) if data.get("data_type") else "the destination"
         return (
-            f"FINDING [{data.get('severity')}] {data.get('data_type')} → {data.get('host')} "
+            f"FINDING [{data.get('severity')}] {what} → {data.get('host')} "
             f"({place}{value}): {data.get('title')}"
         )
     if kind == "report":
@@ -304,17 +285,17 @@ def flow_comment(detections: Sequence[Detection], classification: HostClassifica
     ...                        True, "US", ())
     >>> d = Detection("precise_location", Where.QUERY, "lat", "plain", 0.8, "5*.****", "ab12", "key-and-format")
     >>> flow_comment([d, d], c)
-    'Classroom auditor: precise_location in query lat (5*.****) → Meta · social · third party'
+    'Classroom auditor: Precise location in query lat (5*.****) → Meta · Social network · third party'
     """
     parts: list[str] = []
     for detection in detections:
         place = " ".join(p for p in (detection.where.value, detection.key) if p)
-        text = f"{detection.data_type} in {place} ({detection.masked_value})"
+        text = f"{data_type_label(detection.data_type)} in {place} ({detection.masked_value})"
         if text not in parts:
             parts.append(text)
     facts = [classification.company or classification.host]
     if classification.category:
-        facts.append(classification.category)
+        facts.append(category_label(classification.category))
     facts.append(f"{classification.party.value} party")
     return "Classroom auditor: " + "; ".join(parts) + " → " + " · ".join(facts)
 

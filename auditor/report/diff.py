@@ -11,6 +11,7 @@ from html import escape
 from typing import Any
 
 from auditor.findings import Severity
+from auditor.report.wording import answer_label, data_type_label, words
 from auditor.text import printable
 
 DIFF_SCHEMA = "classroom-auditor.diff/1"
@@ -109,8 +110,9 @@ def has_changes(diff: dict[str, Any]) -> bool:
 
 
 def _finding_line(f: dict[str, Any]) -> str:
-    what = f["data_type"] or f.get("detail") or ""
-    return f"[{f['severity']}] {f['rule']} at {f['host']} ({f['company'] or 'unknown company'}): {what}"
+    what = data_type_label(f["data_type"]) if f["data_type"] else f.get("detail") or ""
+    title = f.get("title") or words(f["rule"])
+    return f"[{f['severity']}] {title} at {f['host']} ({f['company'] or 'unknown company'}): {what}"
 
 
 def _sections(diff: dict[str, Any], arrow: str = "->") -> list[tuple[str, list[str], list[str]]]:
@@ -119,15 +121,18 @@ def _sections(diff: dict[str, Any], arrow: str = "->") -> list[tuple[str, list[s
         ("Destinations", [d["host"] for d in diff["destinations"]["new"]],
          [d["host"] for d in diff["destinations"]["gone"]]),
         ("Companies", diff["companies"]["new"], diff["companies"]["gone"]),
-        ("Data types", diff["data_types"]["new"], diff["data_types"]["gone"]),
-        ("Data flows (recipient: data type)", [f"{a}: {b}" for a, b in diff["flows"]["new"]],
-         [f"{a}: {b}" for a, b in diff["flows"]["gone"]]),
+        ("Data types", [data_type_label(t) for t in diff["data_types"]["new"]],
+         [data_type_label(t) for t in diff["data_types"]["gone"]]),
+        ("Data flows (recipient: data type)", [f"{a}: {data_type_label(b)}" for a, b in diff["flows"]["new"]],
+         [f"{a}: {data_type_label(b)}" for a, b in diff["flows"]["gone"]]),
         ("Findings", [_finding_line(f) for f in diff["findings"]["new"]],
          [_finding_line(f) for f in diff["findings"]["gone"]]),
-        ("Severity changes", [f"{c['host']} {c['data_type'] or ''}: {c['old']} {arrow} {c['new']}"
+        ("Severity changes", [f"{c['host']} {data_type_label(c['data_type']) if c['data_type'] else ''}: "
+                              f"{c['old']} {arrow} {c['new']}"
                               for c in diff["severity_changes"]], []),
-        ("Policy checklist changes", [f"{c['id']}: {c['old']} {arrow} {c['new']}"
-                                      for c in diff["checklist_changes"]], []),
+        ("Policy checklist changes",
+         [f"{c.get('title') or words(c['id'])}: {answer_label(c['old'])} {arrow} {answer_label(c['new'])}"
+          for c in diff["checklist_changes"]], []),
     ]
 
 

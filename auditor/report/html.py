@@ -27,6 +27,16 @@ import plotly.graph_objects as go
 
 from auditor.report.comparison_html import comparison_section
 from auditor.report.verdict import VERDICT_WORDS, coverage_sentence
+from auditor.report.wording import (
+    category_label,
+    data_type_label,
+    is_inferred,
+    mask_words,
+    party_label,
+    plain_text,
+    rule_titles,
+    where_words,
+)
 from auditor.report.worldmap import COUNTRIES, country_name, outline_path
 
 MAX_TABLE_ROWS = 2000
@@ -65,7 +75,15 @@ th{background:#f3f4f7;position:sticky;top:0}td.num{text-align:right;font-variant
 .note{font-size:.85rem;color:var(--muted)}details summary{cursor:pointer}
 .plot{page-break-inside:avoid;break-inside:avoid}
 .findings td:nth-child(2){min-width:14rem}.findings td:nth-child(3){max-width:15rem;overflow-wrap:anywhere}
-.findings td:nth-child(7){max-width:13rem}
+.findings td:nth-child(7){max-width:13rem}ul.refs{margin:.2rem 0;padding-left:1rem}
+@media (max-width:700px){
+ body{padding:.8rem}table{display:block;overflow-x:auto}
+ table.findings{display:table}.findings tr:first-child{display:none}
+ .findings tr{display:block;border-bottom:2px solid var(--line);padding:.4rem 0}
+ .findings td{display:block;border:0;padding:.1rem .2rem;max-width:none!important;min-width:0!important}
+ .findings td::before{content:attr(data-label);display:block;font-size:.72rem;color:var(--muted);font-weight:600}
+ .findings td.num{text-align:left}
+}
 @media print{
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  body{max-width:none;padding:0;font-size:10pt}nav,.modebar-container{display:none}
@@ -174,7 +192,8 @@ def _sankey(report: dict[str, Any]) -> go.Figure:
         company_node = node(company, colour)
         links[(party_node, company_node)] += entry["requests"]
         for data_type in sorted(entry["types"]):
-            links[(company_node, node(f"data: {data_type}", "#6a1b9a"))] += max(entry["requests"] ** 0.5, 1)
+            data_node = node(f"data: {data_type_label(data_type)}", "#6a1b9a")
+            links[(company_node, data_node)] += max(entry["requests"] ** 0.5, 1)
         if not entry["types"]:
             # A sink of its own keeps the company in its column (plotly pushes link-less nodes to the right).
             links[(company_node, node("no personal data seen", "#b0bec5"))] += max(entry["requests"] ** 0.5, 1)
@@ -244,7 +263,8 @@ def _world_map(rows: dict[str, dict[str, Any]], home: str | None = None) -> go.F
             hovertext=[plot_label(f"School's country: {country_name(home)}")], hoverinfo="text",
         ))
     figure.update_layout(
-        height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="#f9fbfd",
+        # The top margin holds plotly's toolbar, so it covers no country label.
+        height=460, margin={"l": 10, "r": 10, "t": 36, "b": 10}, plot_bgcolor="#f9fbfd",
         xaxis={"range": [-180, 180], "visible": False, "fixedrange": False},
         yaxis={"range": [-58, 85], "visible": False, "scaleanchor": "x", "scaleratio": 1},
         legend={"orientation": "h", "y": 0.02, "x": 0.01, "bgcolor": "rgba(255,255,255,0.7)"},
@@ -261,7 +281,9 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
         return None
     ranked = sorted(series, key=lambda s: -sum(c for _, c in s["counts"]))[:MAX_TIMELINE_ROWS]
     buckets = 1 + max(b for s in ranked for b, _ in s["counts"])
-    scale, unit = (60.0, "min") if width * buckets > 300 else (1.0, "s")
+    span = width * buckets
+    scale, unit, units = ((3600.0, "h", "hours") if span > 3 * 3600 else (60.0, "min", "minutes") if span > 300
+                          else (1.0, "s", "seconds"))
     x = [round(i * width / scale, 2) for i in range(buckets)]
     z, labels = [], []
     for s in reversed(ranked):
@@ -275,7 +297,8 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
         x=x, y=list(range(len(labels))), z=z, colorscale="Blues", hoverongaps=False,
         customdata=[[label] * buckets for label in labels],
         hovertemplate="%{customdata}<br>%{x} " + unit + ": %{z} request(s)<extra></extra>",
-        colorbar={"title": {"text": "requests"}},
+        # Whole requests only: plotly would otherwise label a 1-request scale 0, 0.5, 1.
+        zmin=0, colorbar={"title": {"text": "requests"}, "tick0": 0, "dtick": _count_step(z), "tickformat": ",d"},
     ))
     first_seconds = ((report.get("rules") or {}).get("thresholds") or {}).get("first_seconds")
     if first_seconds and float(first_seconds) < width * buckets:
@@ -285,11 +308,20 @@ def _timeline(report: dict[str, Any]) -> go.Figure | None:
                          annotation_text=f"first {float(first_seconds):g} s", annotation_position="outside top right",
                          annotation_font={"color": "#c26a00", "size": 11})
     figure.update_layout(
-        height=max(260, 22 * len(labels) + 100), margin={"l": 10, "r": 10, "t": 24, "b": 40},
-        xaxis={"title": {"text": f"{unit} since {timeline.get('start')}"}},
+        height=max(260, 22 * len(labels) + 120), margin={"l": 10, "r": 10, "t": 44, "b": 40},
+        # Whole units on the time axis too: a 3-second session reads 0, 1, 2, 3 s, not -0.5, 0, 0.5.
+        xaxis={"title": {"text": f"{units} since {timeline.get('start')}"}, "tick0": 0,
+               "dtick": max(1, math.ceil(span / scale / 10)),
+               "range": [-0.5 * width / scale, (buckets - 0.5) * width / scale]},
         yaxis={"tickvals": list(range(len(labels))), "ticktext": labels, "automargin": True},
     )
     return figure
+
+
+def _count_step(z: list[list[int]]) -> int:
+    """A whole-number tick step for a colour scale of request counts (about five ticks)."""
+    top = max((max(row) for row in z if row), default=1)
+    return max(1, math.ceil(top / 5))
 
 
 # -- sections -------------------------------------------------------------
@@ -364,8 +396,10 @@ def _who_received_what(report: dict[str, Any]) -> list[str]:
              "<th>Personal data seen</th></tr>"]
     for name, r in rows[:MAX_TABLE_ROWS]:
         tracker = " " + _badge("sev", "medium", "tracker") if r["tracker"] else ""
-        types = _text(sorted(r["types"])) if r["types"] else "<span class='muted'>none seen</span>"
-        parts.append(f"<tr><td>{_text(name)}{tracker}</td><td>{_text(r['category'])}</td><td>{_text(r['hq'])}</td>"
+        types = _text(sorted(data_type_label(t) for t in r["types"])) if r["types"] else (
+            "<span class='muted'>none seen</span>")
+        parts.append(f"<tr><td>{_text(name)}{tracker}</td><td>{_text(category_label(r['category']))}</td>"
+                     f"<td>{_text(r['hq'])}</td>"
                      f"<td class='num'>{_num(r['hosts'])}</td><td class='num'>{_num(r['requests'])}</td>"
                      f"<td>{types}</td></tr>")
     parts.append("</table>")
@@ -394,39 +428,66 @@ def _persona_trail(report: dict[str, Any]) -> list[str]:
 
 
 def _findings(report: dict[str, Any]) -> list[str]:
+    """Findings in words: what was seen in the traffic first, then what is only inferred from where it went."""
     findings = report["findings"]
-    titles = {c["id"]: c["title"] for c in report.get("checklist", [])}
     parts = ["<h2 id='findings'>Findings</h2>",
-             "<p class='note'>Evidence is masked; the fingerprint is a salted hash that matches the same value "
-             "across reports made on this installation, without revealing it.</p>"]
+             "<p class='note'>Evidence is masked: the report says what kind of value it was and how much of it is "
+             "shown. The fingerprint is a salted hash that matches the same value across reports made on this "
+             "installation, without revealing it.</p>"]
     if not findings:
         parts.append("<p>No finding. No personal data was detected in the visible traffic and no destination rule "
                      "matched.</p>")
         return parts
-    parts.append("<table class='findings'><tr><th>Severity</th><th>Finding</th><th>Destination</th>"
-                 "<th>Data / where</th><th>Evidence (masked)</th><th>Count</th><th>Guidance</th></tr>")
-    for f in findings[:MAX_TABLE_ROWS]:
-        if f.get("data_type"):
-            place = f"{_text(f['data_type'])}<br><small>{_text(f['where'])} <code>{_text(f['key'])}</code></small>"
-            evidence = (f"<code>{_text(f['masked_value'])}</code><br><small>{_text(f.get('encoding'))} · "
-                        f"fp {_text(f['fingerprint'])}</small>")
-        else:
-            place = "<span class='muted'>destination</span>"
-            evidence = f"<small>{_text(f.get('detail'))}</small>"
-        refs = ", ".join(
-            f"<a href='#policy-{escape(ref)}' title='{escape(titles.get(ref, ref), quote=True)}'>{escape(ref)}</a>"
-            for ref in f.get("policy_refs", [])
-        )
-        parts.append(
-            f"<tr><td>{_badge('sev', f['severity'])}</td><td>{_text(f.get('title') or f['rule'])}"
-            f"<br><small><code>{_text(f['rule'])}</code></small></td>"
-            f"<td>{_text(f['host'])}<br><small>{_text(f['company'] or 'unknown company')} · "
-            f"{_text(f['party'])}</small></td><td>{place}</td><td>{evidence}</td>"
-            f"<td class='num'>{_num(f['count'])}</td><td><small>{refs}</small></td></tr>"
-        )
-    parts.append("</table>")
+    shown = findings[:MAX_TABLE_ROWS]
+    observed = [f for f in shown if not is_inferred(f)]
+    inferred = [f for f in shown if is_inferred(f)]
+    if observed:
+        parts.append("<h3>Seen in the traffic</h3>")
+        parts += _finding_table(report, observed)
+    if inferred:
+        parts.append("<h3 id='findings-inferred'>Inferred, not seen</h3>"
+                     "<p class='note'>These come from where the traffic went (a host name or a kind of service), not "
+                     "from content read in the requests: no upload of this data was seen. Check them with the "
+                     "vendor.</p>")
+        parts += _finding_table(report, inferred)
     if len(findings) > MAX_TABLE_ROWS:
         parts.append(f"<p class='note'>{len(findings) - MAX_TABLE_ROWS} more findings are in the JSON and CSV.</p>")
+    return parts
+
+
+def _finding_table(report: dict[str, Any], findings: list[dict[str, Any]]) -> list[str]:
+    titles = {c["id"]: c["title"] for c in report.get("checklist", [])}
+    parts = ["<table class='findings'><tr><th>Severity</th><th>Finding</th><th>Destination</th>"
+             "<th>Data and where</th><th>Evidence (masked)</th><th>Count</th><th>Guidance</th></tr>"]
+    for f in findings:
+        if f.get("data_type"):
+            inferred = " " + _badge("sev", "info", "inferred") if is_inferred(f) else ""
+            place = (f"{_text(data_type_label(f['data_type']))}{inferred}<br>"
+                     f"<small>{_text(where_words(f))}</small>")
+            described = mask_words(f.get("masked_value"))
+            described = "" if described == f.get("masked_value") else described  # already words, e.g. an upload
+            evidence = (f"<code>{_text(f['masked_value'])}</code><br><small>{_text(described)}"
+                        f"{' · ' if described else ''}fingerprint {_text(f['fingerprint'])}</small>")
+        else:
+            place = "<span class='muted'>the destination itself</span>"
+            evidence = f"<small>{_text(plain_text(f.get('detail')))}</small>"
+        links = [f"<li><a href='#policy-{escape(ref)}'>{_text(titles.get(ref, 'guidance point'))}</a></li>"
+                 for ref in f.get("policy_refs", [])]
+        plural = "s" if len(links) != 1 else ""
+        refs = (f"<details><summary>{len(links)} point{plural}</summary><ul class='refs'>{''.join(links)}</ul>"
+                "</details>") if links else ""
+        why = f"<br><small>{_text(plain_text(f['reason']))}</small>" if f.get("reason") else ""
+        # data-label: on a phone each row becomes a card and every cell says what it is.
+        parts.append(
+            f"<tr><td data-label='Severity'>{_badge('sev', f['severity'], str(f['severity']).capitalize())}</td>"
+            f"<td data-label='Finding'>{_text(f.get('title') or 'Finding')}{why}</td>"
+            f"<td data-label='Destination'>{_text(f['host'])}<br><small>{_text(f['company'] or 'unknown company')}"
+            f" · {_text(party_label(f['party']))}</small></td><td data-label='Data and where'>{place}</td>"
+            f"<td data-label='Evidence (masked)'>{evidence}</td>"
+            f"<td class='num' data-label='Count'>{_num(f['count'])}</td>"
+            f"<td data-label='Guidance'><small>{refs}</small></td></tr>"
+        )
+    parts.append("</table>")
     return parts
 
 
@@ -444,17 +505,28 @@ def _destinations(report: dict[str, Any]) -> list[str]:
         if not d["content_visible"]:
             flags.append(_badge("sev", "info", "not inspected"))
         parts.append(
-            f"<tr><td>{_text(d['host'])} {' '.join(flags)}</td><td>{_text(d['party'])}</td>"
-            f"<td>{_text(d['company'])}</td>"
-            f"<td>{_text(d['category'])}</td><td>{_text(d['countries'])}</td><td>{_text(d.get('hq_country'))}</td>"
+            f"<tr><td>{_text(d['host'])} {' '.join(flags)}{_endpoint_note(d)}</td>"
+            f"<td>{_text(party_label(d['party']))}</td><td>{_text(d['company'])}</td>"
+            f"<td>{_text(category_label(d['category']))}</td><td>{_text(d['countries'])}</td>"
+            f"<td>{_text(d.get('hq_country'))}</td>"
             f"<td class='num'>{_num(d['requests'])}</td><td class='num'>{_size(d['bytes_up'])}</td>"
-            f"<td class='num'>{_size(d['bytes_down'])}</td><td>{_text(d['data_types'])}</td></tr>"
+            f"<td class='num'>{_size(d['bytes_down'])}</td>"
+            f"<td>{_text([data_type_label(t) for t in d['data_types']])}</td></tr>"
         )
     parts.append("</table>")
     if len(destinations) > MAX_TABLE_ROWS:
         parts.append(f"<p class='note'>{len(destinations) - MAX_TABLE_ROWS} more destinations are in the JSON and "
                      "CSV.</p>")
     return parts
+
+
+def _endpoint_note(d: dict[str, Any]) -> str:
+    """Which tracker paths a site host served (``www.google.com``: ``/ads/ga-audiences``), in small print."""
+    used = [e for e in d.get("endpoints") or [] if e.get("is_tracker")]
+    if not used:
+        return ""
+    said = "; ".join(f"{e['path']}… {e['service']} ({_num(e['requests'])})" for e in used[:3])
+    return f"<br><small>tracker paths: {_text(said)}</small>"
 
 
 def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -472,10 +544,19 @@ def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[
         parts.append("<table><tr><th>Country</th><th>Requests to servers there</th><th>Companies headquartered "
                      "there</th></tr>")
         for cc, r in sorted(rows.items(), key=lambda kv: (-kv[1]["server_requests"], kv[0])):
+            # No server address located there is "none located", not a count of 0 requests.
+            count = (f"{_num(r['server_requests'])} <small>({_num(r['hosts'])} host{'s' if r['hosts'] != 1 else ''})"
+                     "</small>" if r["server_requests"] else "<span class='muted'>no server located here</span>")
             parts.append(f"<tr><td>{_text(country_name(cc))} ({_text(cc)})</td>"
-                         f"<td class='num'>{_num(r['server_requests'])}</td>"
+                         f"<td class='num'>{count}</td>"
                          f"<td>{_text(sorted(r['hq_companies']))}</td></tr>")
         parts.append("</table>")
+        unlocated = sum(int(d["requests"]) for d in report["destinations"] if not d["countries"]
+                        and d["party"] != "local")
+        if unlocated:
+            parts.append(f"<p class='note'>{_num(unlocated)} request(s) went to servers whose country is not known: "
+                         "the capture records no address for them (a HAR file often leaves it out), only a local "
+                         "one (traffic recorded through a proxy on the same machine), or one no registry lists.</p>")
     else:
         parts.append("<p>No country is known for any destination.</p>")
     return parts
@@ -558,6 +639,7 @@ def _checklist(report: dict[str, Any]) -> list[str]:
     if not checklist:
         parts.append("<p>No checklist in this report.</p>")
         return parts
+    names = rule_titles(report)
     parts.append("<table><tr><th>Answer</th><th>Point</th><th>Evidence</th></tr>")
     for c in checklist:
         entry = policy.get(c["id"], {})
@@ -569,9 +651,8 @@ def _checklist(report: dict[str, Any]) -> list[str]:
         parts.append(
             f"<tr id='policy-{escape(c['id'], quote=True)}'>"
             f"<td>{_badge('ans', c['answer'], ANSWER_LABELS.get(c['answer']))}</td>"
-            f"<td><b>{_text(c['title'])}</b><br><small>{_text(c['source'])} · "
-            f"<code>{_text(c['id'])}</code></small>{more}</td>"
-            f"<td>{_text(c['reason'])}</td></tr>"
+            f"<td><b>{_text(c['title'])}</b><br><small>{_text(c['source'])}</small>{more}</td>"
+            f"<td>{_text(plain_text(c['reason'], names))}</td></tr>"
         )
     parts.append("</table>")
     return parts
@@ -581,14 +662,25 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["sendDataToCloud", "editInChartStudio"]}
 
 
+_STILL_CONFIG = {**_PLOT_CONFIG, "displayModeBar": False}
+"""For the Sankey: zooming it helps no one, and plotly's toolbar would sit on its top-right labels."""
+
+
 def _plots(figures: Iterable[tuple[str, go.Figure | None]]) -> list[str]:
-    return [f"<div class='plot' id='{name}'>{fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)}"
-            "</div>" for name, fig in figures if fig is not None]
+    parts = []
+    for name, fig in figures:
+        if fig is not None:
+            config = _STILL_CONFIG if name == "sankey" else _PLOT_CONFIG
+            parts.append(f"<div class='plot' id='{name}'>"
+                         f"{fig.to_html(full_html=False, include_plotlyjs=False, config=config)}</div>")
+    return parts
 
 
 def render_html(report: dict[str, Any]) -> str:
     """The whole page as one string."""
     from plotly.offline import get_plotlyjs
+
+    from auditor.appinfer import inference_sentences
 
     summary = report["summary"]
     app = report["app"]
@@ -606,6 +698,8 @@ def render_html(report: dict[str, Any]) -> str:
     parts = [
         "<h1>Classroom traffic audit</h1>",
         f"<p>App: <b>{_text(app.get('name') or 'not named')}</b> — app domains: {_text(app_line)}.<br>"
+        + "".join(f"<span class='app-inference'>{_text(line)}</span><br>" for line in inference_sentences(app))
+        +
         f"<small>Traffic from {_text(method.get('session_start') or '?')} to {_text(method.get('session_end') or '?')}"
         f" · report generated {_text(report['generated_at'])} · values masked, safe to share</small></p>",
         "<nav><a href='#recipients'>Who received what</a><a href='#flows'>Data flows</a><a href='#map'>Countries</a>"

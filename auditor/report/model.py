@@ -16,6 +16,7 @@ from typing import Any
 
 from auditor.analysis import Analysis
 from auditor.audit import Audit, Coverage, run_audit
+from auditor.endpoints import endpoints_json
 from auditor.policy import load_catalogue
 from trackers_db.version import __version__
 
@@ -67,6 +68,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
                 "first_seen": _iso(destination.first_seen),
                 "unencrypted": destination.unencrypted_any,
                 "notes": [note for note, _ in destination.notes.most_common(5)],
+                "endpoints": endpoints_json(destination.endpoints),
             }
         )
     findings = [f.to_json() for f in audit.findings]
@@ -100,6 +102,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
             "name": analysis.config.app_name,
             "domains": list(audit.app_domains),
             "domains_inferred": audit.app_domains_inferred,
+            "inference": dict(audit.app_inference) if audit.app_inference is not None else None,
         },
         "summary": {
             "destinations": len(destinations),

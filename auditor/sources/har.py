@@ -41,8 +41,11 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
     data = path.read_bytes()
     bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     text = data.decode("utf-8-sig", errors="replace")
+    titles: dict[str, str] = {}
     try:
-        entries = _entries_of(json.loads(text), path)
+        document = json.loads(text)
+        entries = _entries_of(document, path)
+        titles = _page_titles(document)
     except RecursionError as exc:
         raise InputError(str(path), "HAR nests too deeply to read (JSON over ~1000 levels deep)") from exc
     except json.JSONDecodeError as exc:
@@ -60,7 +63,7 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             )
     for index, entry in enumerate(entries):
         try:
-            record = entry_to_record(entry, str(path), options.body_cap)
+            record = entry_to_record(entry, str(path), options.body_cap, _title_of(entry, titles))
             sent = websocket_records(entry, record, options.body_cap)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {redact_text(exc)}"))
@@ -101,6 +104,27 @@ def websocket_records(entry: dict[str, Any], handshake: Record, body_cap: int) -
             )
         )
     return records
+
+
+MAX_TITLE_CHARS = 200
+"""A page title longer than this is cut: it only names the page for app inference and the report."""
+
+
+def _page_titles(document: Any) -> dict[str, str]:
+    """Page id to title from ``log.pages`` (browsers put the page URL or the document title there)."""
+    pages = document["log"].get("pages") if isinstance(document.get("log"), dict) else None
+    if not isinstance(pages, list):
+        return {}
+    titles = {}
+    for page in pages:
+        if isinstance(page, dict) and isinstance(page.get("id"), str) and isinstance(page.get("title"), str):
+            titles[page["id"]] = page["title"].strip()[:MAX_TITLE_CHARS] or page["id"]
+    return titles
+
+
+def _title_of(entry: Any, titles: dict[str, str]) -> str | None:
+    pageref = entry.get("pageref") if isinstance(entry, dict) else None
+    return titles.get(pageref) if isinstance(pageref, str) else None
 
 
 def _entries_of(document: Any, path: Path) -> list[Any]:
@@ -193,7 +217,7 @@ def _size(*values: Any) -> int:
     return total
 
 
-def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record:
+def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int, page_title: str | None = None) -> Record:
     """Turn one HAR entry into a record (HAR bodies are already content-decoded)."""
     request = entry["request"]
     response = entry.get("response") or {}
@@ -235,6 +259,7 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int) -> Record
         bytes_up=bytes_up,
         bytes_down=bytes_down,
         origin=origin,
+        page_title=page_title,
     )
 
 

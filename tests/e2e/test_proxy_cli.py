@@ -106,8 +106,8 @@ def test_cli_prints_device_setup_live_lines_and_where_the_reports_are(cli_run: C
     assert "new destination  app-measurement.com  Google" in out
     assert "new destination  graph.facebook.com  Meta" in out
     assert f"new destination  {PINNED_HOST}" in out
-    assert "FINDING [high] precise_location → app-measurement.com" in out
-    assert "FINDING [high] voice → westeurope.stt.speech.microsoft.com" in out
+    assert "FINDING [high] Precise location → app-measurement.com" in out
+    assert "FINDING [high] Voice recording → westeurope.stt.speech.microsoft.com" in out
     assert f"Session saved in {cli_run.folder}" in out
     assert f"report:  {cli_run.folder / 'report.html'}" in out
     # Children's data: no raw personal value on the terminal.

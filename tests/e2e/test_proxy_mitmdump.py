@@ -55,7 +55,7 @@ def test_mitmweb_marks_and_comments_flows_that_carry_findings(tmp_path: Path) ->
             time.sleep(0.1)  # polling interval while waiting on the condition above, not a fixed wait
     flagged = flows["app-measurement.com"]
     assert flagged["marked"] == "\N{WARNING SIGN}"  # mitmweb shows the ":warning:" marker as its emoji
-    assert "precise_location in query lat" in flagged["comment"] and "Google" in flagged["comment"]
+    assert "Precise location in query lat" in flagged["comment"] and "Google" in flagged["comment"]
     assert "52.370216" not in flagged["comment"]
     assert not flows["classroom.example"]["marked"] and not flows["classroom.example"]["comment"]
 

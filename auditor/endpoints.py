@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from auditor.classify import HostClassification
 from auditor.records import Record, RecordKind
 from trackers_db.endpoints import Endpoint, endpoint_for
+from trackers_db.vocabulary import Category
 
 
 def endpoint_of(record: Record, host: str | None) -> Endpoint | None:
@@ -42,7 +43,7 @@ def with_endpoints(classification: HostClassification, used: Counter[Endpoint]) 
         classification,
         company=classification.company or endpoint.company,
         parent=classification.parent or endpoint.parent,
-        category=endpoint.category,
+        category=Category.of(endpoint.category),
         service=endpoint.name,
         is_tracker=True,
     )

@@ -196,8 +196,8 @@ def lookup(hosts: tuple[str, ...], as_json: bool) -> None:
         if endpoint:
             line += f"; path {path}: {endpoint.describe()}"
         if alias:
-            target = database.lookup(alias)
-            line += f"; CNAME alias of {alias}" + (f" ({target.describe()})" if target else "")
+            alias_verdict = database.lookup(alias)
+            line += f"; CNAME alias of {alias}" + (f" ({alias_verdict.describe()})" if alias_verdict else "")
         click.echo(printable(line))
     if as_json:
         click.echo(json.dumps(results, indent=2))

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from auditor.appinfer import parse_app_domains
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, profile_options
 from auditor.decoding import DEFAULT_BODY_CAP
@@ -30,7 +31,6 @@ from auditor.live.session import (
     default_sessions_dir,
     format_event,
     new_session_name,
-    parse_app_domains,
     parse_session_name,
     read_events,
 )

@@ -549,7 +549,9 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True,
 
 
 def _plots(figures: Iterable[tuple[str, go.Figure | None]]) -> list[str]:
-    return [f"<div class='plot' id='{name}'>{fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)}"
+    # A fixed div id (plotly draws a random one) keeps the same report byte-identical on every machine.
+    return [f"<div class='plot' id='{name}'>"
+            f"{fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG, div_id=f'{name}-figure')}"
             "</div>" for name, fig in figures if fig is not None]
 
 

@@ -159,7 +159,8 @@ def analyze_capture(job: CaptureJob) -> CaptureResult:
         )
         analysis = Analysis(config, database=database, countries=countries)
         summary = analysis.add_input(Path(job.path))
-        fatal = [p for p in summary.problems if p.fatal]
+        # Nothing read at all is a failure, even when the reader called its problem damage rather than fatal.
+        fatal = [p for p in summary.problems if p.fatal or not summary.records]
         if fatal:
             result.error = fatal[0].message
             return result

@@ -435,7 +435,8 @@ def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[
     if home:
         parts.append(f"<p>School's country: <b>{_text(country_name(home))} ({_text(home)})</b>.</p>")
     parts.append("<div class='plot'>")
-    parts.append(_world_map(rows, home).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG))
+    parts.append(_world_map(rows, home).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG,
+                                                 div_id="map-figure"))
     parts.append("</div>")
     if rows:
         parts.append("<table><tr><th>Country</th><th>Requests to servers there</th><th>Companies headquartered "

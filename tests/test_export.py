@@ -27,8 +27,8 @@ def export_har(capture: Path, out: Path, *extra: str) -> dict[str, object]:
     log = document["log"]
     assert log["version"] == "1.2" and log["creator"]["name"] == "classroom-auditor"
     for entry in log["entries"]:
-        assert HAR_ENTRY_KEYS <= entry.keys()
-        assert HAR_REQUEST_KEYS <= entry["request"].keys() and HAR_RESPONSE_KEYS <= entry["response"].keys()
+        assert entry.keys() >= HAR_ENTRY_KEYS
+        assert entry["request"].keys() >= HAR_REQUEST_KEYS and entry["response"].keys() >= HAR_RESPONSE_KEYS
     return document
 
 

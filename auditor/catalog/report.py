@@ -141,7 +141,7 @@ def _heatmap_figure(rows: list[dict[str, Any]]) -> go.Figure | None:
     labels = [plot_label(f"{company} · {human(data_type)}", 60) for company, data_type in columns]
     figure = go.Figure(go.Heatmap(
         z=z, x=labels, y=[plot_label(a, 50) for a in apps], colorscale="Reds", hoverongaps=False,
-        colorbar={"title": {"text": "sessions"}},
+        colorbar={"title": {"text": "sessions"}, "dtick": 1 if max(map(max, z)) <= 10 else None},
         hovertemplate="%{y} sends %{x} in %{z} session(s)<extra></extra>",
     ))
     figure.update_layout(height=220 + 28 * len(apps), margin={"l": 10, "r": 10, "t": 30, "b": 160},
@@ -157,7 +157,8 @@ def _companies_figure(rows: list[dict[str, Any]]) -> go.Figure | None:
     figure = go.Figure(go.Bar(y=[plot_label(r["company"], 50) for r in top], x=[r["apps_sending_data"] for r in top],
                               orientation="h", marker_color="#6a1b9a"))
     figure.update_layout(height=160 + 32 * len(top), margin={"l": 10, "r": 10, "t": 30, "b": 30},
-                         xaxis={"title": {"text": "apps that send it personal data"}})
+                         xaxis={"title": {"text": "apps that send it personal data"},
+                                "dtick": 1 if rows[0]["apps_sending_data"] <= 10 else None})
     return figure
 
 

@@ -42,6 +42,9 @@ REPORT_FILES = {
 DONE_FILE = "done.json"
 CAPTURES_FOLDER = "captures"
 CATALOG_FILE = "catalog.duckdb"
+STORE_EVERY = 200
+STORE_SECONDS = 10.0
+"""Finished captures are stored in the catalogue in groups of this many, or this often."""
 KEYLOG_HINTS = ("keylog", "sslkeylog", "keys", "secrets")
 """Words in a file name that mark a TLS key log rather than a capture."""
 SIDE_FILES = (".csv", ".md", ".toml", ".sha256")
@@ -91,8 +94,12 @@ class CaptureResult:
     """What a worker hands back: the report and its rendered files, or one line saying what went wrong."""
 
     job: CaptureJob
-    report: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
+    """Rendered report files by name; emptied once written."""
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The session's catalogue rows per table; emptied once stored."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The report's summary (counts), kept for the run's summary."""
     error: str | None = None
     seconds: float = 0.0
     worker: str = ""
@@ -124,20 +131,26 @@ def _worker_resources() -> tuple[Any, Any]:
     return _WORKER_STATE["database"], _WORKER_STATE["countries"]
 
 
-def warm_worker() -> None:
-    """Process-pool initializer: load the shared resources before the first capture arrives.
+def preload() -> None:
+    """Import the pipeline and load the shared resources before the first capture arrives."""
+    import auditor.analysis
+    import auditor.report.model  # noqa: F401 - imported for its side effect: the import cost is paid now
 
-    Ctrl-C is left to the client, which stops handing out work and keeps what finished.
-    """
+    _worker_resources()
+
+
+def warm_worker() -> None:
+    """Process-pool initializer: :func:`preload`; Ctrl-C is left to the client, which keeps what finished."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_resources()
+    preload()
 
 
 def analyze_capture(job: CaptureJob) -> CaptureResult:
     """Analyse one capture and render its files; never raises (a failure is the result's ``error``)."""
     from auditor.analysis import Analysis, AnalysisConfig
+    from auditor.catalog import SessionFacts, session_rows
     from auditor.report import OutputFormat
     from auditor.report.model import build_report
     from auditor.sources import ReadOptions
@@ -176,7 +189,11 @@ def analyze_capture(job: CaptureJob) -> CaptureResult:
         for fmt in job.formats:
             for name in REPORT_FILES[fmt]:
                 result.files[name] = renderers[name].to_format().render(report)
-        result.report = report
+        result.rows = session_rows(report, SessionFacts(
+            session_id=job.session_id, app_version=settings.app_version, persona=settings.persona,
+            report_dir=str(Path(CAPTURES_FOLDER) / job.folder_name),
+        ))
+        result.summary = dict(report["summary"])
     except Exception as exc:  # noqa: BLE001 - one capture must never stop the batch
         result.error = f"internal error: {type(exc).__name__}: {redact_text(exc)}"
     finally:
@@ -378,24 +395,26 @@ def is_done(out: Path, job: CaptureJob) -> bool:
         return False
 
 
-def store_result(out: Path, result: CaptureResult, connection: Any, db_version: str) -> Path:
-    """Write a finished capture's files, its catalogue rows and, last, its done marker."""
-    from auditor.catalog import SessionFacts, add_session
-
-    assert result.report is not None
-    job = result.job
-    folder = out / CAPTURES_FOLDER / job.folder_name
+def write_files(out: Path, result: CaptureResult) -> Path:
+    """Write a finished capture's report files (each atomically) and let go of their text."""
+    folder = out / CAPTURES_FOLDER / result.job.folder_name
     for name, text in result.files.items():
         write_atomically(folder / name, text)
-    add_session(
-        connection, result.report,
-        SessionFacts(session_id=job.session_id, app_version=job.settings.app_version, persona=job.settings.persona,
-                     report_dir=str(Path(CAPTURES_FOLDER) / job.folder_name), trackers_db_version=db_version),
-    )
-    marker = {"key": job.done_key, "session_id": job.session_id, "capture": job.path,
-              "tool_version": __version__, "trackers_db_version": db_version}
-    write_atomically(folder / DONE_FILE, json.dumps(marker, indent=2) + "\n")
+    result.files = {}
     return folder
+
+
+def store_group(out: Path, results: Sequence[CaptureResult], connection: Any, db_version: str) -> None:
+    """Store finished captures' catalogue rows in one transaction, then write their done markers."""
+    from auditor.catalog import add_sessions
+
+    add_sessions(connection, [r.rows for r in results])
+    for result in results:
+        job = result.job
+        marker = {"key": job.done_key, "session_id": job.session_id, "capture": job.path,
+                  "tool_version": __version__, "trackers_db_version": db_version}
+        write_atomically(out / CAPTURES_FOLDER / job.folder_name / DONE_FILE, json.dumps(marker, indent=2) + "\n")
+        result.rows = {}
 
 
 # -- running -------------------------------------------------------------------
@@ -429,6 +448,7 @@ def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[Captur
     """Results as they finish from a Dask cluster; a lost worker's captures are retried elsewhere."""
     from distributed import as_completed as dask_completed
 
+    client.run(preload)  # workers that join later load on their first capture
     futures = {
         client.submit(analyze_capture, job, key=f"capture-{job.done_key}", pure=False, retries=2): job
         for job in jobs
@@ -472,19 +492,30 @@ def run_batch(
             todo.append(job)
     out.mkdir(parents=True, exist_ok=True)
     connection = connect(out / CATALOG_FILE)
+    pending: list[CaptureResult] = []
+    last_store = time.monotonic()
     try:
         results = _cluster_results(todo, client) if client is not None else _local_results(todo, workers)
         for result in results:
             if result.error is None:
-                store_result(out, result, connection, db_version)
+                write_files(out, result)
+                pending.append(result)
                 outcome.done.append(result)
             else:
                 outcome.failed.append(result)
+            # Catalogue rows go in groups: one transaction per capture would cost more than a small capture.
+            if len(pending) >= STORE_EVERY or time.monotonic() - last_store > STORE_SECONDS:
+                store_group(out, pending, connection, db_version)
+                pending, last_store = [], time.monotonic()
             if progress:
                 progress("failed" if result.error else "done", result.job, result)
     finally:
-        connection.close()
-        outcome.seconds = time.perf_counter() - started
+        # Also on Ctrl-C: what finished is stored and marked done; the rest runs again next time.
+        try:
+            store_group(out, pending, connection, db_version)
+        finally:
+            connection.close()
+            outcome.seconds = time.perf_counter() - started
     return outcome
 
 
@@ -492,7 +523,7 @@ def write_run_summary(out: Path, outcome: BatchOutcome, unreadable: Sequence[tup
     """``OUT/batch.csv``: one line per capture of this run with its status, counts and error."""
     rows: list[list[Any]] = []
     for result in outcome.done:
-        s = result.report["summary"] if result.report else {}
+        s = result.summary
         rows.append([result.job.path, "done", str(Path(CAPTURES_FOLDER) / result.job.folder_name),
                      s.get("destinations"), s.get("third_parties"), s.get("findings"), f"{result.seconds:.2f}", ""])
     for job in outcome.skipped:

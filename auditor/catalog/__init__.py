@@ -87,8 +87,12 @@ def _coverage(report: Mapping[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def add_session(connection: duckdb.DuckDBPyConnection, report: Mapping[str, Any], facts: SessionFacts) -> None:
-    """Store one session's report, replacing an earlier analysis of the same session, in one transaction."""
+SessionRows = dict[str, list[dict[str, Any]]]
+"""One session's rows per table: plain data, so a worker can make them and the client store them."""
+
+
+def session_rows(report: Mapping[str, Any], facts: SessionFacts) -> SessionRows:
+    """The catalogue rows of one session's report."""
     summary = report["summary"]
     first_input = report["inputs"][0] if report["inputs"] else {}
     method = report.get("method") or {}
@@ -119,37 +123,53 @@ def add_session(connection: duckdb.DuckDBPyConnection, report: Mapping[str, Any]
         "verdict": _verdict(summary),
         "coverage": _coverage(report),
     }
-    destination_rows = [
-        [facts.session_id, *(d.get(name) for name in DESTINATION_FIELDS)] for d in report["destinations"]
+    destinations = [
+        {"session_id": facts.session_id, **{name: d.get(name) for name in DESTINATION_FIELDS}}
+        for d in report["destinations"]
     ]
-    finding_rows = [
-        [facts.session_id, *(_timestamp(f.get(name)) if name == "first_seen" else f.get(name)
-                             for name in FINDING_FIELDS)]
+    findings = [
+        {"session_id": facts.session_id,
+         **{name: _timestamp(f.get(name)) if name == "first_seen" else f.get(name) for name in FINDING_FIELDS}}
         for f in report["findings"]
     ]
+    return {"sessions": [session_row], "destinations": destinations, "findings": findings}
+
+
+def add_sessions(connection: duckdb.DuckDBPyConnection, sessions: list[SessionRows]) -> None:
+    """Store sessions in one transaction, replacing earlier analyses of the same sessions.
+
+    Rows go in through one DataFrame per table: DuckDB inserts a frame of
+    thousands of rows faster than a handful of single-row statements.
+    """
+    import pandas as pd
+
+    if not sessions:
+        return
+    ids = pd.DataFrame({"session_id": [row["session_id"] for s in sessions for row in s["sessions"]]})
     connection.execute("BEGIN TRANSACTION")
     try:
+        connection.register("replaced", ids)
         for table in TABLES:
-            connection.execute(f"DELETE FROM {table} WHERE session_id = ?", [facts.session_id])
-        columns = ", ".join(session_row)
-        connection.execute(
-            f"INSERT INTO sessions ({columns}) VALUES ({', '.join('?' * len(session_row))})", list(session_row.values())
-        )
-        _insert_many(connection, "destinations", DESTINATION_FIELDS, destination_rows)
-        _insert_many(connection, "findings", FINDING_FIELDS, finding_rows)
+            connection.execute(f"DELETE FROM {table} WHERE session_id IN (SELECT session_id FROM replaced)")
+        for table in TABLES:
+            rows = [row for s in sessions for row in s[table]]
+            if not rows:
+                continue
+            frame = pd.DataFrame(rows)
+            columns = ", ".join(f'"{name}"' for name in frame.columns)
+            connection.register("incoming", frame)
+            connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+            connection.unregister("incoming")
+        connection.unregister("replaced")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
 
 
-def _insert_many(connection: duckdb.DuckDBPyConnection, table: str, fields: tuple[str, ...],
-                 rows: list[list[Any]]) -> None:
-    if not rows:
-        return
-    columns = ", ".join(["session_id", *(f'"{name}"' for name in fields)])
-    placeholders = ", ".join("?" * (len(fields) + 1))
-    connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)
+def add_session(connection: duckdb.DuckDBPyConnection, report: Mapping[str, Any], facts: SessionFacts) -> None:
+    """Store one session's report, replacing an earlier analysis of the same session, in one transaction."""
+    add_sessions(connection, [session_rows(report, facts)])
 
 
 class Catalog:

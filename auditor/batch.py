@@ -42,6 +42,7 @@ REPORT_FILES = {
 DONE_FILE = "done.json"
 CAPTURES_FOLDER = "captures"
 CATALOG_FILE = "catalog.duckdb"
+CLUSTER_CHUNK = 8
 STORE_EVERY = 200
 STORE_SECONDS = 10.0
 """Finished captures are stored in the catalogue in groups of this many, or this often."""
@@ -135,7 +136,11 @@ def preload() -> None:
     """Import the pipeline and load the shared resources before the first capture arrives."""
     import auditor.analysis
     import auditor.report.model  # noqa: F401 - imported for its side effect: the import cost is paid now
+    from auditor.sources import _load_builtin_formats
 
+    _load_builtin_formats()
+    import mitmproxy.http
+    import mitmproxy.io  # noqa: F401 - the flow reader imports these lazily, on the first capture
     _worker_resources()
 
 
@@ -431,17 +436,27 @@ def _local_results(jobs: Sequence[CaptureJob], workers: int) -> Iterator[Capture
         return
     pool = ProcessPoolExecutor(max_workers=workers, initializer=warm_worker)
     futures: dict[Future[CaptureResult], CaptureJob] = {pool.submit(analyze_capture, job): job for job in jobs}
+    finished = False
     try:
         for future in as_completed(futures):
             try:
                 yield future.result()
             except Exception as exc:  # noqa: BLE001 - the worker process died (killed, out of memory)
                 yield CaptureResult(job=futures[future], error=f"worker process ended: {type(exc).__name__}: {exc}")
+        finished = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        # On Ctrl-C a worker may be deep in a large capture: stop it rather than wait.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            pool.shutdown(wait=False, cancel_futures=True)
+            # On Ctrl-C a worker may be deep in a large capture: stop it rather than wait.
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+
+
+def analyze_captures(jobs: Sequence[CaptureJob]) -> list[CaptureResult]:
+    """Several captures in one task: a Dask task costs about 10 ms, as much as a small capture."""
+    return [analyze_capture(job) for job in jobs]
 
 
 def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[CaptureResult]:
@@ -449,16 +464,22 @@ def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[Captur
     from distributed import as_completed as dask_completed
 
     client.run(preload)  # workers that join later load on their first capture
+    workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    # Up to CLUSTER_CHUNK captures per task, but at least four tasks per worker so the work stays balanced.
+    size = max(1, min(CLUSTER_CHUNK, len(jobs) // (workers * 4)))
+    chunks = [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
     futures = {
-        client.submit(analyze_capture, job, key=f"capture-{job.done_key}", pure=False, retries=2): job
-        for job in jobs
+        client.submit(analyze_captures, chunk, key=f"captures-{chunk[0].done_key}-{len(chunk)}", pure=False,
+                      retries=2): chunk
+        for chunk in chunks
     }
     try:
         for future in dask_completed(futures):  # type: ignore[no-untyped-call]
             try:
-                yield future.result()
-            except Exception as exc:  # noqa: BLE001 - retries used up (the capture killed every worker it reached)
-                yield CaptureResult(job=futures[future], error=f"cluster task failed: {type(exc).__name__}: {exc}")
+                yield from future.result()
+            except Exception as exc:  # noqa: BLE001 - retries used up (the task killed every worker it reached)
+                for job in futures[future]:
+                    yield CaptureResult(job=job, error=f"cluster task failed: {type(exc).__name__}: {exc}")
     finally:
         client.cancel(list(futures))
 
@@ -495,7 +516,10 @@ def run_batch(
     pending: list[CaptureResult] = []
     last_store = time.monotonic()
     try:
-        results = _cluster_results(todo, client) if client is not None else _local_results(todo, workers)
+        if client is not None:
+            results = _cluster_results(todo, client)
+        else:  # no more processes than captures; one means this process
+            results = _local_results(todo, min(workers, len(todo)))
         for result in results:
             if result.error is None:
                 write_files(out, result)

@@ -12,7 +12,6 @@ leaves whole sessions or none.
 
 from __future__ import annotations
 
-import builtins
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -205,7 +204,7 @@ class Catalog:
 
         return current_version(self.connection)
 
-    def export_parquet(self, folder: Path) -> builtins.list[Path]:
+    def export_parquet(self, folder: Path) -> list[Path]:
         """Write each table to ``folder/<table>.parquet``; return the files."""
         folder.mkdir(parents=True, exist_ok=True)
         written = []

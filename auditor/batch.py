@@ -152,8 +152,12 @@ def warm_worker() -> None:
     preload()
 
 
-def analyze_capture(job: CaptureJob) -> CaptureResult:
-    """Analyse one capture and render its files; never raises (a failure is the result's ``error``)."""
+def analyze_capture(job: CaptureJob, out: str | None = None) -> CaptureResult:
+    """Analyse one capture and render its files; never raises (a failure is the result's ``error``).
+
+    With ``out`` (a worker on the client's machine) the files are written there instead of being
+    handed back, which spares the client copying every report through a pipe.
+    """
     from auditor.analysis import Analysis, AnalysisConfig
     from auditor.catalog import SessionFacts, session_rows
     from auditor.report import OutputFormat
@@ -199,6 +203,8 @@ def analyze_capture(job: CaptureJob) -> CaptureResult:
             report_dir=str(Path(CAPTURES_FOLDER) / job.folder_name),
         ))
         result.summary = dict(report["summary"])
+        if out is not None:
+            write_files(Path(out), result)
     except Exception as exc:  # noqa: BLE001 - one capture must never stop the batch
         result.error = f"internal error: {type(exc).__name__}: {redact_text(exc)}"
     finally:
@@ -301,13 +307,19 @@ def read_manifest(path: Path) -> dict[Path, CaptureSettings]:
 
 
 def content_hash(path: Path, keylog: str | None = None) -> str:
-    """SHA-256 over a capture's bytes (every file of a session folder) and its key log."""
+    """SHA-256 over a capture's bytes (every file of a session folder, by name) and its key log.
+
+    A file's own name does not count: a renamed or copied capture is the same session.
+    """
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     if keylog:
         files.append(Path(keylog))
     for file in files:
-        digest.update(file.name.encode() + b"\0")
+        if path.is_dir() and file.is_relative_to(path):
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        # Each file's length first, so moving bytes from one file to the next changes the hash.
+        digest.update(file.stat().st_size.to_bytes(8, "big"))
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -352,8 +364,13 @@ def plan(
         if chosen.keylog is None:
             keylog = match_keylog(capture, keylogs)
             chosen = replace(chosen, keylog=str(keylog) if keylog else None)
-        if not chosen.app_domains and own is None and defaults.app_domains:
+        if not chosen.app_domains and defaults.app_domains:
             chosen = replace(chosen, app_domains=defaults.app_domains)
+        if not chosen.app_domains and capture.is_dir():  # a session folder remembers its app
+            from auditor.sources.session import saved_app_settings
+
+            saved_domains, saved_name = saved_app_settings(capture)
+            chosen = replace(chosen, app_domains=saved_domains, app_name=chosen.app_name or saved_name)
         try:
             digest = content_hash(capture, chosen.keylog)
         except OSError as exc:
@@ -428,14 +445,17 @@ Progress = Callable[[str, CaptureJob, CaptureResult | None], None]
 """Called with ("done" | "failed" | "skipped", job, result) as captures finish."""
 
 
-def _local_results(jobs: Sequence[CaptureJob], workers: int) -> Iterator[CaptureResult]:
-    """Results as they finish, from a pool of local processes (or this process for one worker)."""
+def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterator[CaptureResult]:
+    """Results as they finish, from a pool of local processes (or this process for one worker).
+
+    Local workers write their capture's files into ``out`` themselves; the catalogue stays the client's.
+    """
     if workers <= 1:
         for job in jobs:
-            yield analyze_capture(job)
+            yield analyze_capture(job, out)
         return
     pool = ProcessPoolExecutor(max_workers=workers, initializer=warm_worker)
-    futures: dict[Future[CaptureResult], CaptureJob] = {pool.submit(analyze_capture, job): job for job in jobs}
+    futures: dict[Future[CaptureResult], CaptureJob] = {pool.submit(analyze_capture, job, out): job for job in jobs}
     finished = False
     try:
         for future in as_completed(futures):
@@ -519,7 +539,7 @@ def run_batch(
         if client is not None:
             results = _cluster_results(todo, client)
         else:  # no more processes than captures; one means this process
-            results = _local_results(todo, min(workers, len(todo)))
+            results = _local_results(todo, min(workers, len(todo)), str(out))
         for result in results:
             if result.error is None:
                 write_files(out, result)

@@ -32,6 +32,10 @@ def captures(tmp_path: Path) -> Path:
     (folder / "broken.pcap").write_bytes(b"this is not a capture")
     (folder / "cut.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + b"\x00" * 30)  # a pcap cut off in its first frame
     (folder / "notes.md").write_text("lab notes, not a capture\n")
+    session = folder / "live" / "lesson-3"  # a session folder as 'auditor proxy' writes it
+    session.mkdir(parents=True)
+    (session / "records.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in classroom_session()))
+    (session / "session.json").write_text(json.dumps({"app_domains": ["classroom.example"], "app_name": "Live app"}))
     (folder / "manifest.csv").write_text(
         "capture,app_name,app_version,app_domains,persona\n"
         "classroom-1.0.mitm,Sample classroom,1.0,classroom.example,grade 5 student\n"
@@ -61,10 +65,11 @@ def test_a_folder_of_captures_gives_reports_a_catalogue_and_names_the_failure(
     assert code == 3, output  # some captures failed: documented exit code
     assert "failed: " in output and "broken.pcap: unknown format" in output
     rows = summary_rows(out)
-    assert set(rows) == {"classroom-1.0.mitm", "classroom-2.0.mitm", "quiz-app.har", "broken.pcap", "cut.pcap"}
+    assert set(rows) == {"classroom-1.0.mitm", "classroom-2.0.mitm", "quiz-app.har", "broken.pcap", "cut.pcap",
+                         "lesson-3"}
     assert rows["broken.pcap"]["status"] == "failed" and "unknown format" in rows["broken.pcap"]["error"]
     assert rows["cut.pcap"]["status"] == "failed" and "byte 24" in rows["cut.pcap"]["error"]
-    for name in ("classroom-1.0.mitm", "classroom-2.0.mitm", "quiz-app.har"):
+    for name in ("classroom-1.0.mitm", "classroom-2.0.mitm", "quiz-app.har", "lesson-3"):
         assert rows[name]["status"] == "done"
         folder = out / rows[name]["report_dir"]
         assert {p.name for p in folder.iterdir()} == PER_CAPTURE_FILES
@@ -74,7 +79,9 @@ def test_a_folder_of_captures_gives_reports_a_catalogue_and_names_the_failure(
 
     with open_catalog(out / "catalog.duckdb") as catalogue:
         sessions = catalogue.sessions
-        assert sorted(zip(sessions.app_name, sessions.app_version, sessions.persona, strict=True)) == [
+        apps = catalogue.query("SELECT app_name, app_version, persona FROM sessions")
+        assert sorted(apps.astype(object).where(apps.notna(), None).itertuples(index=False, name=None)) == [
+            ("Live app", None, None),
             ("Quiz app", "3.1", "teacher"),
             ("Sample classroom", "1.0", "grade 5 student"),
             ("Sample classroom", "2.0", "grade 5 student"),

@@ -468,9 +468,11 @@ def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterat
         if finished:
             pool.shutdown(wait=True)
         else:
-            pool.shutdown(wait=False, cancel_futures=True)
             # On Ctrl-C a worker may be deep in a large capture: stop it rather than wait.
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
+            # (shutdown() forgets the processes, so take them first.)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
                 process.terminate()
 
 
@@ -532,6 +534,9 @@ def run_batch(
         else:
             todo.append(job)
     out.mkdir(parents=True, exist_ok=True)
+    # A worker stopped by Ctrl-C mid-write leaves its temporary file behind; the finished files are whole.
+    for stale in (out / CAPTURES_FOLDER).glob("*/.*.tmp"):
+        stale.unlink(missing_ok=True)
     connection = connect(out / CATALOG_FILE)
     pending: list[CaptureResult] = []
     last_store = time.monotonic()

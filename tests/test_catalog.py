@@ -13,7 +13,7 @@ from helpers import SAMPLE_CAPTURE
 
 import auditor
 from auditor.api import analyze
-from auditor.catalog import SessionFacts, add_session, connect
+from auditor.catalog import SessionFacts, add_session, add_sessions, connect, session_rows
 from auditor.catalog.report import QUESTIONS, gather
 from auditor.catalog.schema import MIGRATIONS, SCHEMA_VERSION, current_version
 from auditor.cli import main
@@ -69,6 +69,13 @@ def test_storing_a_session_again_replaces_it(catalogue: Path, sample_report: dic
         add_session(connection, sample_report, SessionFacts("aaa111", app_version="1.0"))
         assert connection.execute("SELECT count(*) FROM findings").fetchone() == before
         assert connection.execute("SELECT count(*) FROM sessions").fetchone() == (2,)
+        # Two copies of one capture finishing in the same group are still one session.
+        twice = session_rows(sample_report, SessionFacts("ccc333"))
+        add_sessions(connection, [twice, twice])
+        assert connection.execute("SELECT count(*) FROM sessions WHERE session_id = 'ccc333'").fetchone() == (1,)
+        assert connection.execute("SELECT count(*) FROM findings WHERE session_id = 'ccc333'").fetchone() == (
+            len(sample_report["findings"]),  # type: ignore[arg-type]
+        )
 
 
 def test_the_python_api_returns_dataframes(catalogue: Path, sample_report: dict[str, object]) -> None:

@@ -144,6 +144,8 @@ def add_sessions(connection: duckdb.DuckDBPyConnection, sessions: list[SessionRo
 
     if not sessions:
         return
+    # The same session twice in one group (a copied capture): the last analysis wins, as across groups.
+    sessions = list({s["sessions"][0]["session_id"]: s for s in sessions}.values())
     ids = pd.DataFrame({"session_id": [row["session_id"] for s in sessions for row in s["sessions"]]})
     connection.execute("BEGIN TRANSACTION")
     try:

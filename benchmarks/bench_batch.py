@@ -67,21 +67,21 @@ def peak_rss_mb() -> tuple[float, float]:
     return own, children
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the pool's workers, once shut down)."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its finished children (the pool's workers, once shut down)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def single_capture_seconds(jobs: list[object], repeats: int) -> tuple[float, float]:
-    """Mean warm wall and CPU time to analyse and render one capture in this process (database loaded)."""
+def single_capture_seconds(jobs: list[object], repeats: int, out: Path) -> tuple[float, float]:
+    """Mean warm wall and CPU time to analyse one capture and write its reports, in this process."""
     from auditor.batch import analyze_capture
 
-    analyze_capture(jobs[0])  # warm-up: database, imports
+    analyze_capture(jobs[0], str(out))  # warm-up: database, imports
     times, cpu = [], []
     for job in jobs[:repeats]:
         started, started_cpu = time.perf_counter(), time.process_time()
-        result = analyze_capture(job)
+        result = analyze_capture(job, str(out))
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
         assert result.error is None, result.error
@@ -100,16 +100,16 @@ def cold_start_seconds() -> float:
     return statistics.median(times)
 
 
-def timed_run(jobs: list[object], out: Path, **options: object) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (client and local workers) of one batch run."""
+def timed_run(jobs: list[object], out: Path, **options: object) -> tuple[float, float, float]:
+    """Wall seconds, client CPU seconds and local workers' CPU seconds of one batch run."""
     from auditor.batch import run_batch
 
     shutil.rmtree(out, ignore_errors=True)
-    started, started_cpu = time.perf_counter(), cpu_seconds()
+    started, (client_before, workers_before) = time.perf_counter(), cpu_seconds()
     outcome = run_batch(jobs, out, force=True, db_version="bench", **options)  # type: ignore[arg-type]
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - started_cpu
+    seconds, (client_after, workers_after) = time.perf_counter() - started, cpu_seconds()
     assert not outcome.failed, outcome.failed[0].error
-    return seconds, cpu
+    return seconds, client_after - client_before, workers_after - workers_before
 
 
 def size_scaling() -> None:
@@ -207,17 +207,17 @@ def main() -> int:
         started = time.perf_counter()
         load_database()
         database_seconds = time.perf_counter() - started
-        single, single_cpu = single_capture_seconds(jobs, 20)
+        single, single_cpu = single_capture_seconds(jobs, 20, work / "single")
         cold = cold_start_seconds()
         print(f"tracker database load      {database_seconds:>7.3f} s (once per worker)")
-        print(f"one capture, warm worker   {single:>7.3f} s ({single_cpu:.3f} s CPU)")
+        print(f"one capture, warm worker   {single:>7.3f} s ({single_cpu:.3f} s CPU; analysis and writing reports)")
         print(f"one capture, fresh process {cold:>7.3f} s (imports + database + analysis)")
         print(f"start-up saved per capture {cold - single:>7.3f} s ({(cold - single) / single:.0%} of a capture)")
 
         print(f"\n== throughput over {args.throughput_count} small captures")
         n = args.throughput_count
-        one, _ = timed_run(jobs[:n], work / "out-1", workers=1)
-        two, _ = timed_run(jobs[:n], work / "out-2", workers=2)
+        one, _, _ = timed_run(jobs[:n], work / "out-1", workers=1)
+        two, _, _ = timed_run(jobs[:n], work / "out-2", workers=2)
         print(f"1 local worker   {n / one * 60:>8.0f} captures/min ({one:.1f} s)")
         print(f"2 local workers  {n / two * 60:>8.0f} captures/min ({two:.1f} s)")
         cluster_seconds = None
@@ -226,23 +226,24 @@ def main() -> int:
 
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                               dashboard_address=None, silence_logs=50) as cluster, Client(cluster) as client:
-                cluster_seconds, _ = timed_run(jobs[:n], work / "out-cluster", client=client)
+                cluster_seconds, _, _ = timed_run(jobs[:n], work / "out-cluster", client=client)
             print(f"loopback cluster {n / cluster_seconds * 60:>8.0f} captures/min ({cluster_seconds:.1f} s, "
                   "2 workers)")
 
         print("\n== number of captures (2 local workers)")
         print(f"{'captures':>8} {'seconds':>8} {'per capture':>12} {'overhead':>9} {'CPU overhead':>13} "
-              f"{'client MB':>10} {'worker MB':>10}")
+              f"{'client ms CPU':>14} {'workers ms CPU':>15} {'client MB':>10} {'worker MB':>10}")
         overhead_at_max = cpu_overhead_at_max = None
         for count in counts:
-            seconds, cpu = timed_run(jobs[:count], work / f"out-{count}", workers=2)
+            seconds, client_cpu, workers_cpu = timed_run(jobs[:count], work / f"out-{count}", workers=2)
+            cpu = client_cpu + workers_cpu
             ideal = count * single / min(2, cores)
             overhead = seconds / ideal - 1
             # Load-independent: extra CPU work of the batch (pool, pickling, writing, catalogue) per capture.
             cpu_overhead = cpu / (count * single_cpu) - 1
             own, child = peak_rss_mb()
             print(f"{count:>8} {seconds:>8.1f} {seconds / count:>11.3f}s {overhead:>8.0%} {cpu_overhead:>12.0%} "
-                  f"{own:>10.0f} {child:>10.0f}")
+                  f"{client_cpu / count * 1000:>14.1f} {workers_cpu / count * 1000:>15.1f} {own:>10.0f} {child:>10.0f}")
             overhead_at_max, cpu_overhead_at_max = overhead, cpu_overhead
         size_scaling()
         catalogue_queries(args.sessions)

@@ -42,7 +42,7 @@ REPORT_FILES = {
 DONE_FILE = "done.json"
 CAPTURES_FOLDER = "captures"
 CATALOG_FILE = "catalog.duckdb"
-CLUSTER_CHUNK = 8
+TASK_CAPTURES = 8
 STORE_EVERY = 200
 STORE_SECONDS = 10.0
 """Finished captures are stored in the catalogue in groups of this many, or this often."""
@@ -455,14 +455,17 @@ def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterat
             yield analyze_capture(job, out)
         return
     pool = ProcessPoolExecutor(max_workers=workers, initializer=warm_worker)
-    futures: dict[Future[CaptureResult], CaptureJob] = {pool.submit(analyze_capture, job, out): job for job in jobs}
+    futures: dict[Future[list[CaptureResult]], list[CaptureJob]] = {
+        pool.submit(analyze_captures, chunk, out): chunk for chunk in chunked(jobs, workers)
+    }
     finished = False
     try:
         for future in as_completed(futures):
             try:
-                yield future.result()
+                yield from future.result()
             except Exception as exc:  # noqa: BLE001 - the worker process died (killed, out of memory)
-                yield CaptureResult(job=futures[future], error=f"worker process ended: {type(exc).__name__}: {exc}")
+                for job in futures[future]:
+                    yield CaptureResult(job=job, error=f"worker process ended: {type(exc).__name__}: {exc}")
         finished = True
     finally:
         if finished:
@@ -476,9 +479,15 @@ def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterat
                 process.terminate()
 
 
-def analyze_captures(jobs: Sequence[CaptureJob]) -> list[CaptureResult]:
-    """Several captures in one task: a Dask task costs about 10 ms, as much as a small capture."""
-    return [analyze_capture(job) for job in jobs]
+def analyze_captures(jobs: Sequence[CaptureJob], out: str | None = None) -> list[CaptureResult]:
+    """Several captures in one task: a task costs about as much as a small capture (10 ms on Dask)."""
+    return [analyze_capture(job, out) for job in jobs]
+
+
+def chunked(jobs: Sequence[CaptureJob], workers: int) -> list[list[CaptureJob]]:
+    """Up to TASK_CAPTURES captures per task, but at least four tasks per worker so the work stays balanced."""
+    size = max(1, min(TASK_CAPTURES, len(jobs) // (max(workers, 1) * 4)))
+    return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
 
 
 def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[CaptureResult]:
@@ -486,10 +495,7 @@ def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[Captur
     from distributed import as_completed as dask_completed
 
     client.run(preload)  # workers that join later load on their first capture
-    workers = max(len(client.scheduler_info().get("workers", {})), 1)
-    # Up to CLUSTER_CHUNK captures per task, but at least four tasks per worker so the work stays balanced.
-    size = max(1, min(CLUSTER_CHUNK, len(jobs) // (workers * 4)))
-    chunks = [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+    chunks = chunked(jobs, len(client.scheduler_info().get("workers", {})))
     futures = {
         client.submit(analyze_captures, chunk, key=f"captures-{chunk[0].done_key}-{len(chunk)}", pure=False,
                       retries=2): chunk

@@ -40,7 +40,7 @@ class _Progress:
             line = f"done: {name} ({result.seconds:.1f} s)"
         if self.bar is not None:
             if status == "failed":
-                self.bar.write(f"Error: {line}", file=sys.stderr)
+                self.bar.write(f"Error: {name}: {printable(result.error)}", file=sys.stderr)
             self.bar.update(1)
         else:
             click.echo(f"[{self.count}/{self.total}] {line}", err=True)

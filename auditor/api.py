@@ -39,10 +39,12 @@ def analyze(
     app_name: str | None = None,
     profile: Any = None,
     salt: bytes | None = None,
+    read_options: Any = None,
 ) -> AuditResult:
     """Analyse capture files or session folders and return DataFrames.
 
     Unreadable inputs are listed in ``report["inputs"][i]["problems"]``; they do not raise.
+    ``read_options`` (:class:`auditor.sources.ReadOptions`) passes a TLS key log or a body cap.
     """
     from auditor.analysis import Analysis, AnalysisConfig
     from auditor.audit import run_audit
@@ -52,6 +54,8 @@ def analyze(
     config = AnalysisConfig(
         app_domains=tuple(app_domains), app_name=app_name, profile=profile, salt=salt or load_or_create_salt()
     )
+    if read_options is not None:
+        config.read_options = read_options
     analysis = Analysis(config)
     rows: list[dict[str, Any]] = []
 

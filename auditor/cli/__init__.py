@@ -71,3 +71,5 @@ COMMAND_MODULES = ("analyze", "report", "diff", "db", "profile", "proxy", "perso
 for _name in COMMAND_MODULES:
     importlib.import_module(f"auditor.cli.{_name}")
 
+for _name in ("batch", "catalog", "export"):  # many captures: issue 13
+    importlib.import_module(f"auditor.cli.{_name}")

@@ -12,9 +12,15 @@ import click
 from auditor.analysis import Analysis, AnalysisConfig
 from auditor.appinfer import inference_sentences
 from auditor.audit import run_audit
-from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
-from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
+from auditor.cli.options import (
+    app_options,
+    apply_app_profile,
+    load_rule_options,
+    output_options,
+    profile_options,
+    rule_options,
+)
 from auditor.cli.report import write_pdf_or_exit
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
@@ -146,15 +152,7 @@ def analyze(
     The format of each INPUT is recognised from its content. An input that
     cannot be read is reported and the others are still analysed.
     """
-    app_companies: tuple[str, ...] = ()
-    if app_profile:
-        try:
-            known_app = load_app_profile(app_profile)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--app-profile") from exc
-        app_domains = tuple(dict.fromkeys((*known_app.domains, *app_domains)))
-        app_name = app_name or known_app.name
-        app_companies = known_app.companies
+    app_domains, app_name, app_companies = apply_app_profile(app_profile, app_domains, app_name)
     if not app_domains:
         # Session folders remember the app they were recorded for.
         for path in inputs:

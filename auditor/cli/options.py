@@ -112,3 +112,18 @@ def profile_options(func: F) -> F:
         "--profile", "profile", type=click.Path(dir_okay=False, path_type=Path), callback=load, metavar="FILE",
         help="Device profile with the planted values to search for (see 'auditor profile init').",
     )(func)
+
+
+def apply_app_profile(
+    app_profile: Path | None, app_domains: tuple[str, ...], app_name: str | None
+) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+    """App domains, name and companies after adding ``--app-profile`` (a bad file is a usage error)."""
+    if not app_profile:
+        return app_domains, app_name, ()
+    from auditor.classify import load_app_profile
+
+    try:
+        known_app = load_app_profile(app_profile)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--app-profile") from exc
+    return tuple(dict.fromkeys((*known_app.domains, *app_domains))), app_name or known_app.name, known_app.companies

@@ -538,7 +538,8 @@ def _countries(report: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[
     if home:
         parts.append(f"<p>School's country: <b>{_text(country_name(home))} ({_text(home)})</b>.</p>")
     parts.append("<div class='plot'>")
-    parts.append(_world_map(rows, home).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG))
+    parts.append(_world_map(rows, home).to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG,
+                                                 div_id="map-figure"))
     parts.append("</div>")
     if rows:
         parts.append("<table><tr><th>Country</th><th>Requests to servers there</th><th>Companies headquartered "
@@ -667,12 +668,13 @@ _STILL_CONFIG = {**_PLOT_CONFIG, "displayModeBar": False}
 
 
 def _plots(figures: Iterable[tuple[str, go.Figure | None]]) -> list[str]:
+    # A fixed div id (plotly draws a random one) keeps the same report byte-identical on every machine.
     parts = []
     for name, fig in figures:
         if fig is not None:
             config = _STILL_CONFIG if name == "sankey" else _PLOT_CONFIG
-            parts.append(f"<div class='plot' id='{name}'>"
-                         f"{fig.to_html(full_html=False, include_plotlyjs=False, config=config)}</div>")
+            html = fig.to_html(full_html=False, include_plotlyjs=False, config=config, div_id=f"{name}-figure")
+            parts.append(f"<div class='plot' id='{name}'>{html}</div>")
     return parts
 
 

@@ -1,0 +1,597 @@
+"""Many captures at once: find them, analyse each in a worker, keep reports and a catalogue.
+
+The work is split so that it runs the same on local processes and on a Dask
+cluster:
+
+* the client (:func:`plan` and :func:`run_batch`) finds the captures, reads
+  the manifest, matches key logs, computes each capture's key and skips those
+  already done;
+* a worker (:func:`analyze_capture`) reads one capture by path and returns the
+  report and its rendered files as data; it loads the tracker database once per
+  process, not once per capture;
+* the client writes every output atomically, then the capture's catalogue rows
+  in one transaction, then the ``done.json`` marker. A capture interrupted
+  before its marker is simply analysed again on the next run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from auditor import __version__
+from auditor.privacy import redact_text
+from auditor.text import printable
+
+REPORT_FILES = {
+    "json": ("report.json",),
+    "html": ("report.html",),
+    "csv": ("destinations.csv", "findings.csv"),
+}
+"""The files of each output format in a capture's report folder."""
+DONE_FILE = "done.json"
+CAPTURES_FOLDER = "captures"
+CATALOG_FILE = "catalog.duckdb"
+TASK_CAPTURES = 8
+STORE_EVERY = 200
+STORE_SECONDS = 10.0
+"""Finished captures are stored in the catalogue in groups of this many, or this often."""
+KEYLOG_HINTS = ("keylog", "sslkeylog", "keys", "secrets")
+"""Words in a file name that mark a TLS key log rather than a capture."""
+SIDE_FILES = (".csv", ".md", ".toml", ".sha256")
+"""Files found in folders that are never captures (manifests, notes, profiles)."""
+
+
+class BatchError(ValueError):
+    """A problem with the batch's own inputs (manifest, key log, folders): a usage error."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """How one capture is analysed; everything here is part of the capture's identity."""
+
+    app_name: str | None = None
+    app_version: str | None = None
+    app_domains: tuple[str, ...] = ()
+    app_companies: tuple[str, ...] = ()
+    persona: str | None = None
+    keylog: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureJob:
+    """One capture to analyse: all a worker needs, picklable, and nothing that depends on the machine."""
+
+    path: str
+    """The capture file or session folder, as the workers will open it."""
+    settings: CaptureSettings
+    session_id: str
+    """Hash of the content, the key log and the settings: the catalogue's key for this session."""
+    done_key: str
+    """``session_id`` with the tool and tracker-database versions: equal keys mean nothing to redo."""
+    folder_name: str
+    """The capture's report folder under ``OUT/captures``."""
+    generated_at: str
+    """Report time, the same for every capture of a run, so any worker writes identical bytes."""
+    salt: bytes
+    profile: Any = None
+    rules: Any = None
+    body_cap: int = 1024 * 1024
+    formats: tuple[str, ...] = ("json", "html", "csv")
+
+
+@dataclass
+class CaptureResult:
+    """What a worker hands back: the report and its rendered files, or one line saying what went wrong."""
+
+    job: CaptureJob
+    files: dict[str, str] = field(default_factory=dict)
+    """Rendered report files by name; emptied once written."""
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The session's catalogue rows per table; emptied once stored."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """The report's summary (counts), kept for the run's summary."""
+    error: str | None = None
+    seconds: float = 0.0
+    worker: str = ""
+
+
+@dataclass
+class BatchOutcome:
+    """The end of a run: which captures were analysed, skipped or failed."""
+
+    done: list[CaptureResult] = field(default_factory=list)
+    skipped: list[CaptureJob] = field(default_factory=list)
+    failed: list[CaptureResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# -- the worker side ---------------------------------------------------------
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _worker_resources() -> tuple[Any, Any]:
+    """The tracker database and country lookup, loaded once per worker process."""
+    if "database" not in _WORKER_STATE:
+        from auditor.geo import default_country_lookup
+        from trackers_db.database import load_database
+
+        _WORKER_STATE["database"] = load_database()
+        _WORKER_STATE["countries"] = default_country_lookup()
+    return _WORKER_STATE["database"], _WORKER_STATE["countries"]
+
+
+def preload() -> None:
+    """Import the pipeline and load the shared resources before the first capture arrives."""
+    import auditor.analysis
+    import auditor.report.model  # noqa: F401 - imported for its side effect: the import cost is paid now
+    from auditor.sources import _load_builtin_formats
+
+    _load_builtin_formats()
+    import mitmproxy.http
+    import mitmproxy.io  # noqa: F401 - the flow reader imports these lazily, on the first capture
+    _worker_resources()
+
+
+def warm_worker() -> None:
+    """Process-pool initializer: :func:`preload`; Ctrl-C is left to the client, which keeps what finished."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    preload()
+
+
+def analyze_capture(job: CaptureJob, out: str | None = None) -> CaptureResult:
+    """Analyse one capture and render its files; never raises (a failure is the result's ``error``).
+
+    With ``out`` (a worker on the client's machine) the files are written there instead of being
+    handed back, which spares the client copying every report through a pipe.
+    """
+    from auditor.analysis import Analysis, AnalysisConfig
+    from auditor.catalog import SessionFacts, session_rows
+    from auditor.report import OutputFormat
+    from auditor.report.model import build_report
+    from auditor.sources import ReadOptions
+
+    started = time.perf_counter()
+    result = CaptureResult(job=job, worker=f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        database, countries = _worker_resources()
+        settings = job.settings
+        config = AnalysisConfig(
+            app_domains=settings.app_domains,
+            app_companies=settings.app_companies,
+            app_name=settings.app_name,
+            salt=job.salt,
+            profile=job.profile,
+            device_ips=job.profile.device_ips if job.profile else (),
+            rules=job.rules,
+            read_options=ReadOptions(body_cap=job.body_cap, keylog=settings.keylog),
+        )
+        analysis = Analysis(config, database=database, countries=countries)
+        summary = analysis.add_input(Path(job.path))
+        # Nothing read at all is a failure, even when the reader called its problem damage rather than fatal.
+        fatal = [p for p in summary.problems if p.fatal or not summary.records]
+        if fatal:
+            result.error = fatal[0].message
+            return result
+        report = build_report(analysis, generated_at=job.generated_at)
+        # The analysis clock would differ between workers; the run's time keeps every output reproducible.
+        report["method"]["analysis_started"] = job.generated_at
+        renderers = {
+            "report.json": OutputFormat.JSON,
+            "report.html": OutputFormat.HTML,
+            "destinations.csv": OutputFormat.CSV_DESTINATIONS,
+            "findings.csv": OutputFormat.CSV_FINDINGS,
+        }
+        for fmt in job.formats:
+            for name in REPORT_FILES[fmt]:
+                result.files[name] = renderers[name].to_format().render(report)
+        result.rows = session_rows(report, SessionFacts(
+            session_id=job.session_id, app_version=settings.app_version, persona=settings.persona,
+            report_dir=str(Path(CAPTURES_FOLDER) / job.folder_name),
+        ))
+        result.summary = dict(report["summary"])
+        if out is not None:
+            write_files(Path(out), result)
+    except Exception as exc:  # noqa: BLE001 - one capture must never stop the batch
+        result.error = f"internal error: {type(exc).__name__}: {redact_text(exc)}"
+    finally:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+# -- planning on the client ----------------------------------------------------
+
+
+def _is_keylog_name(path: Path) -> bool:
+    lowered = path.name.lower()
+    return any(hint in lowered for hint in KEYLOG_HINTS)
+
+
+def _base_name(path: Path) -> str:
+    """The part of a file name that pairs a capture with its key log.
+
+    >>> _base_name(Path("zeek_tls12-decryption.sslkeylog.txt")), _base_name(Path("zeek_tls12-decryption.pcap"))
+    ('zeek_tls12-decryption', 'zeek_tls12-decryption')
+    >>> _base_name(Path("illustrated-tls13_keylog.txt")), _base_name(Path("illustrated-tls13_capture.pcap"))
+    ('illustrated-tls13', 'illustrated-tls13')
+    """
+    stem = path.name.split(".")[0].lower()
+    return re.sub(r"[-_.](capture|keylog|sslkeylog|keys|secrets|traffic)$", "", stem)
+
+
+def discover(inputs: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Captures and key logs among files, folders and session folders (folders are searched recursively).
+
+    A named file is always taken as a capture; in folders, key logs (by name) are set
+    aside, and manifests, notes and hidden files are left alone.
+    """
+    from auditor.sources.session import sniff as is_session
+
+    captures: list[Path] = []
+    keylogs: list[Path] = []
+
+    def walk(folder: Path) -> Iterator[Path]:
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                if is_session(entry, b""):
+                    yield entry
+                else:
+                    yield from walk(entry)
+            elif entry.is_file():
+                yield entry
+
+    for item in inputs:
+        if item.is_dir() and not is_session(item, b""):
+            for found in walk(item):
+                if found.is_file() and _is_keylog_name(found):
+                    keylogs.append(found)
+                elif found.is_dir() or found.suffix.lower() not in SIDE_FILES:
+                    captures.append(found)
+        else:
+            captures.append(item)
+    by_file = {path.resolve(): path for path in reversed(captures)}  # the first spelling of each file wins
+    return list(dict.fromkeys(by_file[path.resolve()] for path in captures)), list(dict.fromkeys(keylogs))
+
+
+def match_keylog(capture: Path, keylogs: Sequence[Path]) -> Path | None:
+    """The key log whose name pairs with the capture's; a single key log serves a single capture."""
+    base = _base_name(capture)
+    matches = [k for k in keylogs if _base_name(k) == base]
+    if len(matches) == 1:
+        return matches[0]
+    return None
+
+
+def read_manifest(path: Path) -> dict[Path, CaptureSettings]:
+    """Settings per capture from a CSV with columns capture, app_name, app_version, app_domains, persona[, keylog].
+
+    Paths are relative to the manifest's folder; app domains are separated by spaces, commas or semicolons.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BatchError(f"{path}: cannot read the manifest ({exc})") from exc
+    if not rows or "capture" not in rows[0]:
+        raise BatchError(f"{path}: the manifest needs a header row with a 'capture' column")
+    settings: dict[Path, CaptureSettings] = {}
+    for number, row in enumerate(rows, start=2):
+        name = (row.get("capture") or "").strip()
+        if not name:
+            raise BatchError(f"{path}: line {number}: the capture column is empty")
+        capture = (path.parent / name).resolve()
+        keylog = (row.get("keylog") or "").strip()
+        settings[capture] = CaptureSettings(
+            app_name=(row.get("app_name") or "").strip() or None,
+            app_version=(row.get("app_version") or "").strip() or None,
+            app_domains=tuple(d for d in re.split(r"[\s,;]+", row.get("app_domains") or "") if d),
+            persona=(row.get("persona") or "").strip() or None,
+            keylog=str((path.parent / keylog).resolve()) if keylog else None,
+        )
+    return settings
+
+
+def content_hash(path: Path, keylog: str | None = None) -> str:
+    """SHA-256 over a capture's bytes (every file of a session folder, by name) and its key log.
+
+    A file's own name does not count: a renamed or copied capture is the same session.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if keylog:
+        files.append(Path(keylog))
+    for file in files:
+        if path.is_dir() and file.is_relative_to(path):
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        # Each file's length first, so moving bytes from one file to the next changes the hash.
+        digest.update(file.stat().st_size.to_bytes(8, "big"))
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def trackers_db_version() -> str:
+    """The tracker database's version as the client sees it: every source and its version."""
+    from trackers_db.database import load_database
+
+    return "; ".join(f"{s.source} {s.version}" for s in load_database().sources)
+
+
+def _folder_name(path: Path, session_id: str) -> str:
+    """A readable, unique report folder: the capture's name and the start of its session id."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name).strip("._") or "capture"
+    return f"{name[:60]}-{session_id[:10]}"
+
+
+def plan(
+    captures: Sequence[Path],
+    settings: dict[Path, CaptureSettings],
+    keylogs: Sequence[Path],
+    defaults: CaptureSettings,
+    *,
+    salt: bytes,
+    generated_at: str,
+    profile: Any = None,
+    rules: Any = None,
+    body_cap: int = 1024 * 1024,
+    formats: tuple[str, ...] = ("json", "html", "csv"),
+    db_version: str | None = None,
+) -> tuple[list[CaptureJob], list[tuple[Path, str]]]:
+    """Jobs for the captures that can be read, and (path, one-line error) for the others."""
+    db_version = db_version if db_version is not None else trackers_db_version()
+    profile_id = str(profile.fingerprint()) if profile is not None and hasattr(profile, "fingerprint") else ""
+    jobs: list[CaptureJob] = []
+    unreadable: list[tuple[Path, str]] = []
+    for capture in captures:
+        own = settings.get(capture.resolve())
+        chosen = own or defaults
+        if chosen.keylog is None:
+            keylog = match_keylog(capture, keylogs)
+            chosen = replace(chosen, keylog=str(keylog) if keylog else None)
+        if not chosen.app_domains and defaults.app_domains:
+            chosen = replace(chosen, app_domains=defaults.app_domains)
+        if not chosen.app_domains and capture.is_dir():  # a session folder remembers its app
+            from auditor.sources.session import saved_app_settings
+
+            saved_domains, saved_name = saved_app_settings(capture)
+            chosen = replace(chosen, app_domains=saved_domains, app_name=chosen.app_name or saved_name)
+        try:
+            digest = content_hash(capture, chosen.keylog)
+        except OSError as exc:
+            unreadable.append((capture, f"cannot read: {exc.strerror or exc}"))
+            continue
+        identity = json.dumps(
+            [digest, chosen.app_name, chosen.app_version, chosen.app_domains, chosen.app_companies, chosen.persona,
+             profile_id, repr(rules) if rules is not None else "", body_cap],
+        )
+        session_id = hashlib.sha256(identity.encode()).hexdigest()
+        done_key = hashlib.sha256(f"{session_id}|{__version__}|{db_version}|{formats}".encode()).hexdigest()
+        jobs.append(
+            CaptureJob(
+                path=str(capture), settings=chosen, session_id=session_id, done_key=done_key,
+                folder_name=_folder_name(capture, session_id), generated_at=generated_at, salt=salt,
+                profile=profile, rules=rules, body_cap=body_cap, formats=formats,
+            )
+        )
+    return jobs, unreadable
+
+
+# -- writing on the client -----------------------------------------------------
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a text file so that a reader (or an interrupted run) never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def is_done(out: Path, job: CaptureJob) -> bool:
+    """True when this capture was analysed with the same content, settings, tool and database."""
+    marker = out / CAPTURES_FOLDER / job.folder_name / DONE_FILE
+    try:
+        return bool(json.loads(marker.read_text(encoding="utf-8")).get("key") == job.done_key)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_files(out: Path, result: CaptureResult) -> Path:
+    """Write a finished capture's report files (each atomically) and let go of their text."""
+    folder = out / CAPTURES_FOLDER / result.job.folder_name
+    for name, text in result.files.items():
+        write_atomically(folder / name, text)
+    result.files = {}
+    return folder
+
+
+def store_group(out: Path, results: Sequence[CaptureResult], connection: Any, db_version: str) -> None:
+    """Store finished captures' catalogue rows in one transaction, then write their done markers."""
+    from auditor.catalog import add_sessions
+
+    add_sessions(connection, [r.rows for r in results])
+    for result in results:
+        job = result.job
+        marker = {"key": job.done_key, "session_id": job.session_id, "capture": job.path,
+                  "tool_version": __version__, "trackers_db_version": db_version}
+        write_atomically(out / CAPTURES_FOLDER / job.folder_name / DONE_FILE, json.dumps(marker, indent=2) + "\n")
+        result.rows = {}
+
+
+# -- running -------------------------------------------------------------------
+
+Progress = Callable[[str, CaptureJob, CaptureResult | None], None]
+"""Called with ("done" | "failed" | "skipped", job, result) as captures finish."""
+
+
+def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterator[CaptureResult]:
+    """Results as they finish, from a pool of local processes (or this process for one worker).
+
+    Local workers write their capture's files into ``out`` themselves; the catalogue stays the client's.
+    """
+    if workers <= 1:
+        for job in jobs:
+            yield analyze_capture(job, out)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=warm_worker)
+    futures: dict[Future[list[CaptureResult]], list[CaptureJob]] = {
+        pool.submit(analyze_captures, chunk, out): chunk for chunk in chunked(jobs, workers)
+    }
+    finished = False
+    try:
+        for future in as_completed(futures):
+            try:
+                yield from future.result()
+            except Exception as exc:  # noqa: BLE001 - the worker process died (killed, out of memory)
+                for job in futures[future]:
+                    yield CaptureResult(job=job, error=f"worker process ended: {type(exc).__name__}: {exc}")
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            # On Ctrl-C a worker may be deep in a large capture: stop it rather than wait.
+            # (shutdown() forgets the processes, so take them first.)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+
+
+def analyze_captures(jobs: Sequence[CaptureJob], out: str | None = None) -> list[CaptureResult]:
+    """Several captures in one task: a task costs about as much as a small capture (10 ms on Dask)."""
+    return [analyze_capture(job, out) for job in jobs]
+
+
+def chunked(jobs: Sequence[CaptureJob], workers: int) -> list[list[CaptureJob]]:
+    """Up to TASK_CAPTURES captures per task, but at least four tasks per worker so the work stays balanced."""
+    size = max(1, min(TASK_CAPTURES, len(jobs) // (max(workers, 1) * 4)))
+    return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+
+
+def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[CaptureResult]:
+    """Results as they finish from a Dask cluster; a lost worker's captures are retried elsewhere."""
+    from distributed import as_completed as dask_completed
+
+    client.run(preload)  # workers that join later load on their first capture
+    chunks = chunked(jobs, len(client.scheduler_info().get("workers", {})))
+    futures = {
+        client.submit(analyze_captures, chunk, key=f"captures-{chunk[0].done_key}-{len(chunk)}", pure=False,
+                      retries=2): chunk
+        for chunk in chunks
+    }
+    try:
+        for future in dask_completed(futures):  # type: ignore[no-untyped-call]
+            try:
+                yield from future.result()
+            except Exception as exc:  # noqa: BLE001 - retries used up (the task killed every worker it reached)
+                for job in futures[future]:
+                    yield CaptureResult(job=job, error=f"cluster task failed: {type(exc).__name__}: {exc}")
+    finally:
+        client.cancel(list(futures))
+
+
+def run_batch(
+    jobs: Sequence[CaptureJob],
+    out: Path,
+    *,
+    workers: int = 1,
+    client: Any = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    db_version: str | None = None,
+) -> BatchOutcome:
+    """Analyse the jobs (locally, or on a Dask ``client``) and store each as it finishes.
+
+    Ctrl-C (``KeyboardInterrupt``) propagates after the captures that finished are stored.
+    """
+    from auditor.catalog import connect
+
+    started = time.perf_counter()
+    db_version = db_version if db_version is not None else trackers_db_version()
+    outcome = BatchOutcome()
+    todo = []
+    for job in jobs:
+        if not force and is_done(out, job):
+            outcome.skipped.append(job)
+            if progress:
+                progress("skipped", job, None)
+        else:
+            todo.append(job)
+    out.mkdir(parents=True, exist_ok=True)
+    # A worker stopped by Ctrl-C mid-write leaves its temporary file behind; the finished files are whole.
+    for stale in (out / CAPTURES_FOLDER).glob("*/.*.tmp"):
+        stale.unlink(missing_ok=True)
+    connection = connect(out / CATALOG_FILE)
+    pending: list[CaptureResult] = []
+    last_store = time.monotonic()
+    try:
+        if client is not None:
+            results = _cluster_results(todo, client)
+        else:  # no more processes than captures; one means this process
+            results = _local_results(todo, min(workers, len(todo)), str(out))
+        for result in results:
+            if result.error is None:
+                write_files(out, result)
+                pending.append(result)
+                outcome.done.append(result)
+            else:
+                outcome.failed.append(result)
+            # Catalogue rows go in groups: one transaction per capture would cost more than a small capture.
+            if len(pending) >= STORE_EVERY or time.monotonic() - last_store > STORE_SECONDS:
+                store_group(out, pending, connection, db_version)
+                pending, last_store = [], time.monotonic()
+            if progress:
+                progress("failed" if result.error else "done", result.job, result)
+    finally:
+        # Also on Ctrl-C: what finished is stored and marked done; the rest runs again next time.
+        try:
+            store_group(out, pending, connection, db_version)
+        finally:
+            connection.close()
+            outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def write_run_summary(out: Path, outcome: BatchOutcome, unreadable: Sequence[tuple[Path, str]]) -> Path:
+    """``OUT/batch.csv``: one line per capture of this run with its status, counts and error."""
+    rows: list[list[Any]] = []
+    for result in outcome.done:
+        s = result.summary
+        rows.append([result.job.path, "done", str(Path(CAPTURES_FOLDER) / result.job.folder_name),
+                     s.get("destinations"), s.get("third_parties"), s.get("findings"), f"{result.seconds:.2f}", ""])
+    for job in outcome.skipped:
+        rows.append([job.path, "skipped (already done)", str(Path(CAPTURES_FOLDER) / job.folder_name),
+                     "", "", "", "", ""])
+    for result in outcome.failed:
+        rows.append([result.job.path, "failed", "", "", "", "", f"{result.seconds:.2f}", printable(result.error)])
+    for path, error in unreadable:
+        rows.append([str(path), "failed", "", "", "", "", "", printable(error)])
+    from auditor.report.formats import csv_table
+
+    columns = ("capture", "status", "report_dir", "destinations", "third_parties", "findings", "seconds", "error")
+    text = csv_table([dict(zip(columns, row, strict=True)) for row in rows], columns)
+    path = out / "batch.csv"
+    write_atomically(path, text)
+    return path

@@ -217,6 +217,11 @@ def plain_text(text: object, names: dict[str, str] | None = None) -> str:
     'personal data: device ID, precise location; company headquartered in US'
     >>> plain_text("2 finding(s) (personal-data-over-http) at x.example", {"personal-data-over-http": "Sent in clear"})
     '2 finding(s) (“Sent in clear”) at x.example'
+
+    A name the app itself sent (a key, in backticks) is quoted as it was, never translated:
+
+    >>> plain_text("sent as `device_id` (device_id)")
+    'sent as “device_id” (device ID)'
     """
 
     def said(match: re.Match[str]) -> str:
@@ -228,7 +233,9 @@ def plain_text(text: object, names: dict[str, str] | None = None) -> str:
             return slug
         return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
-    return _SLUG_WORD.sub(said, "" if text is None else str(text))
+    pieces = ("" if text is None else str(text)).split("`")
+    # Odd pieces were inside backticks: the app's own key names, shown quoted and untouched.
+    return "".join(f"“{piece}”" if index % 2 else _SLUG_WORD.sub(said, piece) for index, piece in enumerate(pieces))
 
 
 def rule_titles(report: dict[str, Any]) -> dict[str, str]:

@@ -45,8 +45,16 @@ def test_mitmweb_marks_and_comments_flows_that_carry_findings(tmp_path: Path) ->
     ) as proxy:
         assert https(proxy.client, "GET", "app-measurement.com", "/g/collect?lat=52.370216&lon=4.895168") == 204
         assert https(proxy.client, "GET", "classroom.example", "/") == 200
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/flows", timeout=10) as answer:
-            flows = {f["request"]["host"]: f for f in json.load(answer)}
+        # The worker marks flows after they passed: wait for the mark (and the second flow's analysis).
+        deadline = time.monotonic() + 60
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/flows", timeout=10) as answer:
+                flows = {f["request"]["host"]: f for f in json.load(answer)}
+            analysed = sum(1 for e in read_events(proxy.folder) if e["event"] == "destination")
+            if flows.get("app-measurement.com", {}).get("marked") and analysed >= 2:
+                break
+            assert time.monotonic() < deadline, "mitmweb never showed the mark on the flagged flow"
+            time.sleep(0.1)
     flagged = flows["app-measurement.com"]
     assert flagged["marked"] == "\N{WARNING SIGN}"  # mitmweb shows the ":warning:" marker as its emoji
     assert "precise_location in query lat" in flagged["comment"] and "Google" in flagged["comment"]

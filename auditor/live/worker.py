@@ -446,7 +446,12 @@ def recover_session(folder: Path) -> bool:
     with worker_lock(folder, wait=False) as free:
         if not free:
             return False  # the session is still running
-    run(folder, settings, bool(args.get("save_flows", True)), None, None)
+    try:
+        run(folder, settings, bool(args.get("save_flows", True)), None, None)
+    except (OSError, ValueError) as exc:  # e.g. the profile it was recorded with is gone: the records still count
+        log.warning("could not recover the spool of %s (%s); analysing its records as they are", folder,
+                    redact_text(exc))
+        return False
     return True
 
 

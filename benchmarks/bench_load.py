@@ -9,7 +9,9 @@ Starts a loopback HTTPS server and a real ``mitmdump`` with the auditor's
 addon on 127.0.0.1, then ``--concurrency`` clients send ``--requests``
 requests through CONNECT tunnels, half of them over HTTP/1.1 and half over
 HTTP/2 (the ``h2`` library mitmproxy itself uses), with ``--upload-share`` of
-them 1 MB uploads. Every tunnel goes to the loopback server's address and the
+them 1 MB uploads, each client opening a new connection every
+``--per-connection`` requests (mitmproxy keeps a connection's flows until it
+closes: mitmproxy issue 4456). Every tunnel goes to the loopback server's address and the
 tracker's name travels only in the ``Host`` header (``:authority``), so the
 auditor classifies the request as that tracker while no name is resolved and
 nothing leaves the machine. Prints sent = answered = recorded, the RSS of
@@ -226,6 +228,7 @@ def drive(
         protocol = "HTTP/2" if index % 2 else "HTTP/1.1"
         context = ssl.create_default_context(cafile=str(ca))
         connection: H1Client | H2Client | None = None
+        used = 0
         while time.monotonic() < deadline and not stop.is_set():
             with load.lock:
                 number = next(counter, None)
@@ -236,8 +239,13 @@ def drive(
             method, path, body = request_for(number, upload_every)
             started = time.monotonic()
             try:
+                if connection is not None and used >= args.per_connection:
+                    connection.close()  # an SDK's keep-alive expires now and then; mitmproxy frees its flows then
+                    connection = None
                 if connection is None:
                     connection = kind(proxy_port, server_port, host, context)
+                    used = 0
+                used += 1
                 status = connection.request(method, path, body)
             except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
                 status = 0
@@ -467,6 +475,8 @@ def main() -> int:
     parser.add_argument("--upload-share", type=float, default=0.02,
                         help="share of requests that upload 1 MB (default 0.02)")
     parser.add_argument("--time-cap", type=float, default=900.0, help="seconds a load may take at most (default 900)")
+    parser.add_argument("--per-connection", type=int, default=100,
+                        help="requests per keep-alive connection before the client opens a new one (default 100)")
     parser.add_argument("--sample-every", type=float, default=2.0, help="seconds between RSS samples (default 2)")
     parser.add_argument("--kill9", choices=("proxy", "worker", "group"),
                         help="kill -9 this part of the session during the load and count what was lost")

@@ -121,3 +121,20 @@ def _read(path: Path) -> bytes:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_flows_dropped_by_a_full_spool_are_counted_in_the_session(tmp_path: Path, auditor_env: dict[str, str]) -> None:
+    import json
+
+    from auditor.live.session import LiveSession
+    from auditor.live.worker import Worker
+
+    folder = tmp_path / "session"
+    session = LiveSession(folder, SessionSettings(name="session", report_interval=0))
+    worker = Worker(session, None, None)
+    worker.handle(("dropped", 3))
+    worker.tick()
+    assert json.loads((folder / "session.json").read_text())["dropped"] == 3
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "dropped" and events[-1]["total"] == 3
+    session.close()

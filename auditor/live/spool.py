@@ -143,12 +143,12 @@ class SpoolWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, _FILE_MODE)
         self._size = 0
 
-    def append(self, data: bytes) -> bool:
-        """Spool one framed message; ``False`` when the spool is full and it was dropped."""
+    def append(self, data: bytes, count_drop: bool = True) -> bool:
+        """Spool one framed message; ``False`` when the spool is full and it was dropped (counted if ``count_drop``)."""
         if self._fd < 0:
             raise ValueError("the spool is closed")
         if self._over_limit(len(data)):
-            self.dropped += 1
+            self.dropped += count_drop
             return False
         if self._size >= SEGMENT_BYTES:
             self._rotate()

@@ -163,7 +163,7 @@ class WorkerClient:
             return
         data = frame(message, self._dispatch_table)
         if self.spool.dropped > self.spool.dropped_reported and self.spool.append(
-            frame(("dropped", self.spool.dropped - self.spool.dropped_reported))
+            frame(("dropped", self.spool.dropped - self.spool.dropped_reported)), count_drop=False
         ):
             self.spool.dropped_reported = self.spool.dropped
         if not self.spool.append(data) and self.spool.dropped - self._dropped_logged >= max(1, self._dropped_logged):

@@ -138,3 +138,21 @@ def test_flows_dropped_by_a_full_spool_are_counted_in_the_session(tmp_path: Path
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "dropped" and events[-1]["total"] == 3
     session.close()
+
+
+def test_a_close_left_by_an_earlier_run_of_the_session_does_not_end_the_next(
+    tmp_path: Path, auditor_env: dict[str, str]
+) -> None:
+    from auditor.live.worker import run
+
+    folder = tmp_path / "session"
+    writer = SpoolWriter(folder)
+    writer.append(frame(("publish", {"event": "before"})))
+    writer.append(frame(("close", "an-earlier-proxy")))  # that run's worker was killed before it read this
+    writer.append(frame(("publish", {"event": "after"})))
+    writer.append(frame(("close", "this-proxy")))
+    writer.append(frame(("publish", {"event": "never"})))
+    run(folder, SessionSettings(name="session", report_interval=0), False, None, None, token="this-proxy")
+    events = [line for line in (folder / "events.jsonl").read_text().splitlines() if '"before"' in line
+              or '"after"' in line or '"never"' in line]
+    assert [e.split('"event": "')[1].split('"')[0] for e in events] == ["before", "after"]

@@ -27,7 +27,7 @@ this package; nothing else speaks it):
   WebSocket flow: saved, not analysed again), ``("record", record_json)``,
   ``("publish", event)``, ``("report",)``, ``("error", where)``,
   ``("dropped", count)`` (flows not spooled because the spool was full),
-  ``("close",)``.
+  ``("close", token)`` (the token names the proxy that started the worker).
 
 The worker's standard input carries nothing: its end tells the worker the
 proxy is gone. Its standard output carries ``("mark", flow_id, comment)`` and
@@ -135,8 +135,10 @@ class WorkerClient:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        self._token = f"{os.getpid()}-{time.time_ns()}"
+        """Names this proxy's close message (a close an earlier run left in the spool is skipped)."""
         self._command = [
-            sys.executable, "-m", "auditor.live.worker", str(folder),
+            sys.executable, "-m", "auditor.live.worker", str(folder), "--token", self._token,
             "--settings", json.dumps(_settings_json(settings)),
             "--marks" if on_mark is not None else "--no-marks",
             "--save-flows" if save_flows else "--no-save-flows",
@@ -224,7 +226,7 @@ class WorkerClient:
         if self._loop is not None and not self._loop.is_closed() and not self.failed:
             self._loop.remove_reader(self._stdout)
         if not self.failed:
-            self.send("close")
+            self.send("close", self._token)
         self.spool.close()
         if self.failed:
             return None
@@ -384,11 +386,13 @@ def run(
     save_flows: bool,
     marks: Callable[[str, str], None] | None,
     input_fd: int | None,
+    token: str | None = None,
 ) -> tuple[Path, Path]:
-    """Read the session's spool until ``close`` (or, with ``input_fd``, its end), then write the reports.
+    """Read the session's spool until its proxy's ``close`` (or, with ``input_fd``, its end); write the reports.
 
     ``input_fd`` is the pipe from the proxy, whose end means the proxy is gone;
     ``None`` reads what the spool holds and stops (recovery after a crash).
+    ``token`` names the proxy's ``close`` message.
     """
     with worker_lock(folder):
         profile = load_profile(settings.profile) if settings.profile else None
@@ -402,9 +406,13 @@ def run(
         while not closed:
             handled = False
             for message, position in reader.read(final=proxy_gone):
-                if message[:1] == ("close",):
-                    closed = True
-                    break
+                if message[0] == "close":
+                    reader.commit(position)
+                    # Only this worker's proxy ends it: a close left by an earlier run of the session is skipped.
+                    closed = token is not None and message[1:2] == (token,)
+                    if closed:
+                        break
+                    continue
                 worker.handle(message)
                 reader.commit(position)
                 handled = True
@@ -462,6 +470,7 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", required=True)
     parser.add_argument("--marks", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--save-flows", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--token", default="", help="what this worker's proxy says in its close message")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for name in IGNORED_SIGNALS:  # the proxy tells the worker when to finish (see the module's docstring)
@@ -487,7 +496,7 @@ def serve(argv: list[str] | None = None) -> int:
 
     json_path, html_path = run(
         args.folder, _settings_from_json(settings_json), args.save_flows, mark if args.marks else None,
-        sys.stdin.fileno(),
+        sys.stdin.fileno(), args.token,
     )
     with out_lock, contextlib.suppress(OSError):
         write_frame(out, ("closed", str(json_path), str(html_path)))

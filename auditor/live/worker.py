@@ -203,7 +203,7 @@ class WorkerClient:
     def _worker_lost(self) -> None:
         """The worker died (a crash, an out-of-memory kill, ``kill -9``): start another that carries on."""
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
+            self.process.wait(0.5)  # it closed its output by dying: reaped at once
         assert self.process.stdin is not None and self.process.stdout is not None
         with contextlib.suppress(OSError):
             self.process.stdin.close()

@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
-ADDON = REPO / "addons" / "classroom_auditor.py"
+ADDON = REPO / "auditor" / "live" / "mitmproxy_script.py"
 TARGET_COST = 0.15
 """Issue 3: the addon may cost at most this share of plain mitmdump's throughput."""
 HOSTS = ("app-measurement.com", "api.mixpanel.com", "graph.facebook.com", "api.classroom.example")

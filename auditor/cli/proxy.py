@@ -1,10 +1,15 @@
 """``auditor proxy``: live capture through mitmproxy with the auditor's addon.
 
 Runs ``mitmdump`` (or ``mitmweb`` with ``--web``) from this Python
-environment as a child process with ``addons/classroom_auditor.py``, prints
+environment as a child process with the auditor's addon (shipped in the
+package: ``auditor addon-path`` prints its script), prints
 how to set up the lab device, then one line per new destination and per new
 finding while the device is used. Ctrl-C ends the session: the addon writes
 the reports and the command prints where they are.
+
+SIGINT and SIGTERM end a session the same way however the command was
+started: in a terminal, in the background of a script (which starts it with
+SIGINT ignored: the handler is restored here), or under systemd (SIGTERM).
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from auditor.sources.session import FLOWS_FILE, RECORDS_FILE
 from auditor.text import printable
 
 MODES = ("regular", "wireguard", "transparent", "socks5", "local")
-ADDON = Path(__file__).resolve().parents[2] / "addons" / "classroom_auditor.py"
-"""The addon file; it lives in the source tree, next to the ``auditor`` package."""
+ADDON = Path(__file__).resolve().parents[1] / "live" / "mitmproxy_script.py"
+"""The script mitmproxy's ``-s`` loads; it ships inside the package (``auditor addon-path``)."""
 STARTUP_TIMEOUT = 60.0
 """Seconds mitmproxy may take to start listening (it creates its CA on first run)."""
 SHUTDOWN_TIMEOUT = 120.0
@@ -59,7 +64,9 @@ def mitmproxy_executable(web: bool) -> Path:
     name = "mitmweb" if web else "mitmdump"
     candidate = Path(sys.executable).parent / name
     if not candidate.exists():
-        raise ProxyStartError(f"{name} not found next to {sys.executable}; reinstall the auditor (pip install -e .)")
+        raise ProxyStartError(
+            f"{name} not found next to {sys.executable}; reinstall the auditor (pip install classroom-auditor)"
+        )
     return candidate
 
 
@@ -235,6 +242,25 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _still_ending(signum: int, frame: object) -> None:
+    click.echo("Still writing the reports; the session ends as soon as they are saved.", err=True)
+
+
+def _end_on_signals() -> dict[int, Any]:
+    """Make SIGINT, SIGTERM and SIGHUP end the session; return the handlers to put back.
+
+    SIGINT is set explicitly: a shell starts a background job of a script with SIGINT
+    ignored, and Python keeps an ignored signal ignored. Handled signals are reset to
+    their defaults in the mitmproxy child (an ignored one would be inherited).
+    """
+    previous: dict[int, Any] = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _raise_interrupt)
+    return previous
+
+
 @main.command()
 @click.option("--mode", type=click.Choice(MODES), default="regular", show_default=True,
               help="How the device reaches the proxy (mitmproxy's modes).")
@@ -301,7 +327,7 @@ def proxy(
         click.echo(f"Continuing session {name} ({folder})")
     try:
         if not ADDON.is_file():
-            raise ProxyStartError(f"the addon {ADDON} is missing; run the auditor from its source folder")
+            raise ProxyStartError(f"the addon {ADDON} is missing; reinstall the auditor")
         command = build_command(
             mitmproxy_executable(web), mode, listen_host, port, folder, domains, app_name,
             profile.path if profile else None, body_cap, report_every, confdir.expanduser(), scripts, mitm_settings,
@@ -319,7 +345,7 @@ def run_session(command: list[str], folder: Path, mode: str, listen_host: str | 
             click.echo(line)
 
     view = LiveView(folder, show_setup)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = _end_on_signals()
     # Own process group: Ctrl-C reaches only us, and we stop mitmproxy in order.
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -345,11 +371,14 @@ def run_session(command: list[str], folder: Path, mode: str, listen_host: str | 
             click.echo(f"Error: the proxy stopped unexpectedly (exit code {child.returncode})", err=True)
         except KeyboardInterrupt:
             click.echo("\nEnding the session and writing the reports…")
+            for number in previous:  # a second Ctrl-C must not abandon the reports half-written
+                signal.signal(number, _still_ending)
             _stop(child)
     finally:
         if child.poll() is None:
             _stop(child)
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     view.poll()
     return _summary(view, folder)
 
@@ -370,4 +399,15 @@ def _summary(view: LiveView, folder: Path) -> int:
     return ExitCode.CLEAN
 
 
-__all__ = ["proxy"]
+@main.command("addon-path")
+def addon_path() -> None:
+    r"""Print the path of the auditor's mitmproxy addon script, for mitmproxy's own commands.
+
+    \b
+        mitmdump -s "$(auditor addon-path)" --set auditor_app_domains=myclassroomapp.com
+        mitmweb  -s "$(auditor addon-path)"
+    """
+    click.echo(str(ADDON))
+
+
+__all__ = ["addon_path", "proxy"]

@@ -1,7 +1,7 @@
-"""Live capture: the session a proxy run writes, independent of mitmproxy.
+"""Live capture: the mitmproxy addon and the session folder a proxy run writes.
 
-The mitmproxy addon (``addons/classroom_auditor.py``) turns flows into
-records and hands them to a :class:`~auditor.live.session.LiveSession`, which
+The mitmproxy addon (:mod:`auditor.live.addon`) hands flows through the
+session's spool to the analysis worker's :class:`~auditor.live.session.LiveSession`, which
 runs the same :class:`~auditor.analysis.Analysis` as ``auditor analyze`` and
 keeps the session folder up to date.
 """

@@ -10,9 +10,15 @@ A session folder (owner-only: it holds children's data) contains
 
 Every line is written with one unbuffered ``write``, so killing the proxy
 (even with ``kill -9``) loses nothing already handed to the session; the
-files are also synced to disk at least once a second so a power cut loses at
-most the last second. ``auditor analyze SESSION_DIR`` rebuilds the reports
-from ``records.jsonl``.
+files are also synced to disk, and ``session.json`` rewritten with its
+counters, at least once a second, so a power cut loses at most the last
+second. Flows the worker has not read yet wait in ``spool/``
+(:mod:`auditor.live.spool`). ``auditor analyze SESSION_DIR`` rebuilds the
+reports from ``records.jsonl``.
+
+Every file of the session is opened through :func:`open_owner_only` or
+:func:`write_owner_only`: the one place to change how session files are
+written (e.g. to encrypt them).
 
 Nothing here imports mitmproxy.
 """
@@ -79,6 +85,13 @@ def parse_report_interval(value: int) -> int:
     if value < 0:
         raise ValueError(f"must be 0 (only at the end) or a number of seconds, got {value}")
     return value
+
+
+def parse_spool_limit(megabytes: int) -> int:
+    """Megabytes the session's spool may hold; at least 16 so one large upload always fits."""
+    if megabytes < 16:
+        raise ValueError(f"must be at least 16 (megabytes), got {megabytes}")
+    return megabytes
 
 
 def parse_session_name(value: str) -> str:
@@ -273,6 +286,11 @@ def format_event(data: dict[str, Any]) -> str | None:
         )
     if kind == "report":
         return f"reports updated: {data.get('html')}"
+    if kind == "dropped":
+        return (
+            f"WARNING the analysis fell too far behind: {data.get('total')} flows passed unrecorded "
+            "(raise auditor_spool_limit, or use a faster machine)"
+        )
     return None
 
 
@@ -350,6 +368,9 @@ class LiveSession:
         """Hook or analysis failures (each logged; the flow passed unchanged)."""
         self.records_written = 0
         self.records_resumed = 0
+        self.dropped = 0
+        """Flows the proxy passed unrecorded because the spool was full."""
+        self._settings_written = (-1, -1, -1)
         self.reports_written = 0
         self._changed_since_report = False
         self._report_lock = threading.Lock()
@@ -399,6 +420,11 @@ class LiveSession:
         """Count a failure that was logged and skipped."""
         self.errors += 1
 
+    def note_dropped(self, count: int) -> None:
+        """Count flows the proxy passed unrecorded (the spool was full); the live view says so."""
+        self.dropped += count
+        self.publish({"event": "dropped", "time": time.time(), "count": count, "total": self.dropped})
+
     def _sync_if_due(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_sync < SYNC_INTERVAL:
@@ -414,9 +440,12 @@ class LiveSession:
         """Sync the files to disk if a second has passed; call about once a second (may run on another thread).
 
         Every line is already in the operating system's hands when :meth:`add` returns (so killing
-        the process loses nothing); syncing bounds what a power cut can lose.
+        the process loses nothing); syncing bounds what a power cut can lose. ``session.json``
+        is rewritten when its counters changed, so it is right after a crash too.
         """
         self._sync_if_due()
+        if self._settings_written != (self.records_written, self.errors, self.dropped):
+            self._write_settings()
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -466,11 +495,13 @@ class LiveSession:
 
     def _write_settings(self, ended: float | None = None) -> None:
         data = self.settings.to_json()
+        self._settings_written = (self.records_written, self.errors, self.dropped)
         data.update(
             {
                 "ended": _iso(ended) if ended else None,
                 "records": self.records_resumed + self.records_written,
                 "errors": self.errors,
+                "dropped": self.dropped,
                 "detector_errors": self.analysis.detector_errors,
                 "files": {
                     "flows": FLOWS_FILE,

@@ -1,31 +1,45 @@
 """The analysis worker: the live session runs in a child process of the proxy.
 
-The proxy's event loop only snapshots each finished flow (mitmproxy's
-``get_state``) and hands it over; the worker rebuilds the flow, turns it into
-a record (:mod:`auditor.sources.mitmflows`, the same conversion as
-``auditor analyze flows.mitm``), analyses it in a
-:class:`~auditor.live.session.LiveSession`, saves the raw flow to
-``flows.mitm`` and reports back which flows carry personal data (so mitmweb
-can mark them). Analysis thus costs the proxy almost nothing, a bug or a
-memory spike in it cannot take the proxy down, and if the proxy is killed the
-worker still finishes the queue and writes the reports.
+The proxy's event loop only pickles each finished flow and appends it to the
+session's spool (:mod:`auditor.live.spool`, one ``write`` to a file); the
+worker reads the spool, rebuilds the flow, turns it into a record
+(:mod:`auditor.sources.mitmflows`, the same conversion as ``auditor analyze
+flows.mitm``), analyses it in a :class:`~auditor.live.session.LiveSession`,
+saves the raw flow to ``flows.mitm`` and reports back which flows carry
+personal data (so mitmweb can mark them). Analysis thus costs the proxy almost
+nothing, never makes it wait (a worker far behind only makes the spool grow,
+up to its bound), a bug or a memory spike in it cannot take the proxy down,
+and nothing answered is lost to a crash:
 
-Messages are length-prefixed pickles of tuples, over the worker's standard
-input and output (both ends are this package; nothing else speaks it):
+* the proxy killed: the worker sees its input pipe end, reads the rest of
+  the spool and writes the reports;
+* the worker killed: the proxy starts another (up to :data:`MAX_RESTARTS`),
+  which carries on where the spool's ``progress`` says;
+* both killed: ``auditor analyze SESSION`` (or the next ``auditor proxy`` of
+  the same session) reads what the spool still holds (:func:`recover_session`).
 
-* to the worker: ``("flow", flow)`` (the pickled flow object: about 16 µs,
-  a quarter of ``get_state``), ``("flow_state", state)`` (for a flow
-  that cannot be pickled), ``("raw_flow", flow)`` / ``("raw_flow_state", state)``
-  (a finished WebSocket flow: saved, not analysed again), ``("record", record_json)``,
-  ``("publish", event)``, ``("report",)``, ``("error", where)``, ``("close",)``
-* from the worker: ``("mark", flow_id, comment)``, ``("closed", json_path, html_path)``
+Messages in the spool are length-prefixed pickles of tuples (both ends are
+this package; nothing else speaks it):
 
-While traffic flows, the worker does not wait on its pipe: it reads every
-:data:`POLL_INTERVAL` (:func:`_poll_frames`), so the proxy's writes do not have
-to wake it. That wake-up was the addon's largest cost to the proxy.
+* ``("flow", flow)`` (the pickled flow object: about 16 µs, a quarter of
+  ``get_state``), ``("flow_state", state)`` (for a flow that cannot be
+  pickled), ``("raw_flow", flow)`` / ``("raw_flow_state", state)`` (a finished
+  WebSocket flow: saved, not analysed again), ``("record", record_json)``,
+  ``("publish", event)``, ``("report",)``, ``("error", where)``,
+  ``("dropped", count)`` (flows not spooled because the spool was full),
+  ``("close", token)`` (the token names the proxy that started the worker).
 
-Only :func:`serve` (the worker side) imports mitmproxy, and only to rebuild
-and save flows.
+The worker's standard input carries nothing: its end tells the worker the
+proxy is gone. Its standard output carries ``("mark", flow_id, comment)`` and
+``("closed", json_path, html_path)`` back to the proxy.
+
+The worker runs in its own process group, so Ctrl-C in the proxy's terminal
+never reaches it, and it ignores SIGINT, SIGTERM and SIGHUP (a service
+manager's stop signals every process of the service): it must outlive the
+proxy long enough to write the reports. It ends when its proxy tells it to
+(``close``) or is gone.
+
+Only the worker's side imports mitmproxy, and only to rebuild and save flows.
 """
 
 from __future__ import annotations
@@ -34,44 +48,51 @@ import argparse
 import asyncio
 import contextlib
 import copyreg
-import io
 import json
 import logging
 import os
-import pickle
-import queue
 import select
-import struct
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.live.spool import (
+    DEFAULT_LIMIT_BYTES,
+    WORKER_ARGS_FILE,
+    SpoolReader,
+    SpoolWriter,
+    complete_frames,
+    frame,
+    has_unread,
+    spool_dir,
+    worker_lock,
+)
 from auditor.privacy import redact_text
 from auditor.sources.session import FLOWS_FILE
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct(">I")
-MAX_PENDING_BYTES = 256 * 1024 * 1024
-"""Flow snapshots waiting for the worker; beyond this the proxy waits (memory stays bounded)."""
 CLOSE_TIMEOUT = 300.0
-"""Seconds the worker may take to finish its queue and write the final reports."""
+"""Seconds the worker may take to finish the spool and write the final reports."""
 POLL_INTERVAL = 0.02
-"""Seconds between the worker's reads of its input pipe while data keeps coming (see :func:`_poll_frames`)."""
-NICENESS = 10
-"""How much the worker yields the CPU to the proxy: traffic first; the analysis may lag and catches up when idle."""
-PIPE_BYTES = 1024 * 1024
-"""Pipe capacity asked for (Linux's unprivileged maximum): flows wait there, not in the proxy's memory."""
+"""Seconds between the worker's looks at the spool when it found nothing new."""
+NICENESS = 3
+"""How much the worker yields the CPU to the proxy. At 10 it lagged 20 s behind 50,000 requests on two
+busy cores; now that a lagging worker never slows traffic (the spool absorbs it), a small bias is enough."""
+MAX_RESTARTS = 3
+"""Workers the proxy starts again after one died, per session (a worker that keeps dying has a bug)."""
+IGNORED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def write_frame(stream: IO[bytes], message: tuple[Any, ...]) -> None:
     """Send one message."""
-    stream.write(_frame(message))
+    stream.write(frame(message))
     stream.flush()
 
 
@@ -79,12 +100,12 @@ def write_frame(stream: IO[bytes], message: tuple[Any, ...]) -> None:
 
 
 class WorkerClient:
-    """Starts the worker and feeds it from the proxy's event loop without threads or blocking.
+    """Starts the worker and feeds it through the spool from the proxy's event loop, never waiting for it.
 
-    Each message is written at once with a non-blocking ``write``; what the
-    pipe cannot take yet waits in a buffer, flushed when the pipe has room. Only a worker far behind (more than
-    :data:`MAX_PENDING_BYTES` waiting) makes the proxy wait: memory stays
-    bounded. Without a running event loop (scripts, tests) writes block.
+    Each message is pickled and appended to the spool with one ``write``. When
+    the spool holds :data:`~auditor.live.spool.DEFAULT_LIMIT_BYTES` unread
+    (``spool_limit``), later messages are dropped and counted, and the worker
+    is told how many once there is room again.
     """
 
     def __init__(
@@ -94,99 +115,65 @@ class WorkerClient:
         save_flows: bool,
         on_mark: Callable[[str, str], None] | None = None,
         reducers: Mapping[type, Callable[[Any], tuple[Any, ...]]] | None = None,
+        spool_limit: int = DEFAULT_LIMIT_BYTES,
     ) -> None:
         """``reducers``: how to pickle types that cannot be pickled as they are (see :mod:`copyreg`)."""
         self.folder = folder
         self.errors = 0
-        """Messages dropped because the worker was gone."""
+        """Messages dropped because the worker was gone for good."""
         self.failed = False
-        """True once the worker is gone; later messages are dropped (and counted)."""
+        """True once the worker is gone for good; later messages are dropped (and counted)."""
+        self.restarts = 0
         self.closed_paths: tuple[str, str] | None = None
+        self._closing = False
         self._on_mark = on_mark
         self._dispatch_table = {**copyreg.dispatch_table, **(reducers or {})}
-        self._out = bytearray()
         self._in = bytearray()
-        self._writer_registered = False
+        self.spool = SpoolWriter(folder, spool_limit)
+        self._dropped_logged = 0
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
-        command = [
-            sys.executable, "-m", "auditor.live.worker", str(folder),
+        self._token = f"{os.getpid()}-{time.time_ns()}"
+        """Names this proxy's close message (a close an earlier run left in the spool is skipped)."""
+        self._command = [
+            sys.executable, "-m", "auditor.live.worker", str(folder), "--token", self._token,
             "--settings", json.dumps(_settings_json(settings)),
             "--marks" if on_mark is not None else "--no-marks",
             "--save-flows" if save_flows else "--no-save-flows",
         ]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._stdin = self.process.stdin.fileno()
-        self._stdout = self.process.stdout.fileno()
-        with contextlib.suppress(ImportError, OSError, AttributeError):  # Linux only; a smaller pipe fills sooner
-            import fcntl
+        self._start()
 
-            fcntl.fcntl(self._stdin, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    def _start(self) -> None:
+        # Its own process group: Ctrl-C in the proxy's terminal must not reach it (not even while it starts up);
+        # the proxy tells it when to finish.
+        self.process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, process_group=0)
+        assert self.process.stdout is not None
+        self._stdout = self.process.stdout.fileno()
+        self._in.clear()
         if self._loop is not None:
-            os.set_blocking(self._stdin, False)
-            if on_mark is not None:
-                os.set_blocking(self._stdout, False)
-                self._loop.add_reader(self._stdout, self._read_available)
+            os.set_blocking(self._stdout, False)
+            self._loop.add_reader(self._stdout, self._read_available)  # marks, and the worker's end
 
     # -- sending ------------------------------------------------------------------------------
 
     def send(self, *message: Any) -> None:
-        """Send a message to the worker (buffered only while the pipe is full)."""
+        """Hand a message to the worker: appended to the spool, never waiting for the worker."""
         if self.failed:
             self.errors += 1
             return
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = self._dispatch_table
-        pickler.dump(message)
-        self._out += _HEADER.pack(buffer.tell())
-        self._out += buffer.getbuffer()
-        if self._loop is None or len(self._out) > MAX_PENDING_BYTES:
-            # No loop to flush later, or the worker is far behind: wait for it (backpressure).
-            self._write_all_blocking()
-        elif not self._writer_registered:
-            # Hand it to the kernel now, before mitmproxy passes the response on: a proxy killed
-            # right after answering still leaves the flow with the worker.
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.failed or not self._out:
-            self._stop_waiting_for_room()
-            return
-        try:
-            written = os.write(self._stdin, self._out)
-        except BlockingIOError:
-            written = 0
-        except OSError:
-            self._worker_lost()
-            return
-        del self._out[:written]
-        if self._out and not self._writer_registered and self._loop is not None:
-            self._loop.add_writer(self._stdin, self._flush)  # the pipe is full: continue when it has room
-            self._writer_registered = True
-        elif not self._out:
-            self._stop_waiting_for_room()
-
-    def _stop_waiting_for_room(self) -> None:
-        if self._writer_registered and self._loop is not None:
-            self._loop.remove_writer(self._stdin)
-            self._writer_registered = False
-
-    def _write_all_blocking(self) -> None:
-        self._stop_waiting_for_room()
-        os.set_blocking(self._stdin, True)
-        try:
-            while self._out and not self.failed:
-                written = os.write(self._stdin, self._out)
-                del self._out[:written]
-        except OSError:
-            self._worker_lost()
-        finally:
-            if self._loop is not None and not self.failed:
-                os.set_blocking(self._stdin, False)
+        data = frame(message, self._dispatch_table)
+        if self.spool.dropped > self.spool.dropped_reported and self.spool.append(
+            frame(("dropped", self.spool.dropped - self.spool.dropped_reported)), count_drop=False
+        ):
+            self.spool.dropped_reported = self.spool.dropped
+        if not self.spool.append(data) and self.spool.dropped - self._dropped_logged >= max(1, self._dropped_logged):
+            self._dropped_logged = self.spool.dropped
+            log.error(
+                "Classroom auditor: the analysis is %d MB behind (the spool's limit); %d flows passed unrecorded "
+                "so far", self.spool.limit_bytes // 2**20, self.spool.dropped,
+            )
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -200,9 +187,11 @@ class WorkerClient:
         if not chunk:
             if self._loop is not None:
                 self._loop.remove_reader(self._stdout)
+            if not self._closing:
+                self._worker_lost()
             return
         self._in += chunk
-        for message in _complete_frames(self._in):
+        for message in complete_frames(self._in):
             self._dispatch(message)
 
     def _dispatch(self, message: tuple[Any, ...]) -> None:
@@ -212,23 +201,38 @@ class WorkerClient:
             self.closed_paths = (message[1], message[2])
 
     def _worker_lost(self) -> None:
-        if not self.failed:
-            self.failed = True
-            self._out.clear()
-            log.error("Classroom auditor: the analysis worker stopped; traffic still flows but is not recorded")
+        """The worker died (a crash, an out-of-memory kill, ``kill -9``): start another that carries on."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(0.5)  # it closed its output by dying: reaped at once
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        self.process.stdout.close()
+        if self.restarts < MAX_RESTARTS:
+            self.restarts += 1
+            log.error("Classroom auditor: the analysis worker stopped (exit code %s); starting it again, it carries "
+                      "on from the spool", self.process.returncode)
+            self._start()
+            return
+        self.failed = True
+        log.error("Classroom auditor: the analysis worker keeps stopping; traffic still flows, and what it did "
+                  "not read stays in %s for auditor analyze", spool_dir(self.folder))
 
     # -- ending -------------------------------------------------------------------------------
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> tuple[str, str] | None:
-        """Ask the worker to finish its queue and write the reports; wait for it (blocking)."""
-        if self._loop is not None and self._on_mark is not None and not self._loop.is_closed():
+        """Ask the worker to finish the spool and write the reports; wait for it (blocking)."""
+        self._closing = True
+        if self._loop is not None and not self._loop.is_closed() and not self.failed:
             self._loop.remove_reader(self._stdout)
         if not self.failed:
-            self._out += _frame(("close",))
-            self._write_all_blocking()
+            self.send("close", self._token)
+        self.spool.close()
+        if self.failed:
+            return None
         assert self.process.stdin is not None and self.process.stdout is not None
         with contextlib.suppress(OSError):
-            self.process.stdin.close()  # the worker sees the end of its input
+            self.process.stdin.close()  # the worker also sees the end of its input
         os.set_blocking(self._stdout, True)
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
@@ -237,37 +241,17 @@ class WorkerClient:
             if not chunk:
                 break
             self._in += chunk
-            for message in _complete_frames(self._in):
+            for message in complete_frames(self._in):
                 self._dispatch(message)
         self.process.stdout.close()
         try:
             self.process.wait(max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.error("Classroom auditor: the analysis worker did not finish within %.0f s; stopping it", timeout)
+            log.error("Classroom auditor: the analysis worker did not finish within %.0f s; stopping it (the "
+                      "spool keeps what it did not read)", timeout)
             self.process.kill()
             self.process.wait()
         return self.closed_paths
-
-
-def _complete_frames(buffer: bytearray) -> list[tuple[Any, ...]]:
-    """Take the complete messages off the front of ``buffer`` (a partial one stays for later)."""
-    messages = []
-    start = 0
-    with memoryview(buffer) as view:
-        while len(view) - start >= _HEADER.size:
-            (length,) = _HEADER.unpack_from(view, start)
-            end = start + _HEADER.size + length
-            if len(view) < end:
-                break
-            messages.append(pickle.loads(view[start + _HEADER.size : end]))  # our own parent or child wrote it
-            start = end
-    del buffer[:start]
-    return messages
-
-
-def _frame(message: tuple[Any, ...]) -> bytes:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(data)) + data
 
 
 def _settings_json(settings: SessionSettings) -> dict[str, Any]:
@@ -333,6 +317,8 @@ class Worker:
                 self.session.report_written()
             elif kind == "error":
                 self.session.note_error()
+            elif kind == "dropped":
+                self.session.note_dropped(int(message[1]))
         except Exception as exc:  # one bad flow must not stop the session
             self.session.note_error()
             if self.session.errors <= 5:
@@ -385,49 +371,122 @@ def _is_websocket_handshake(f: Any) -> bool:
     return response is not None and response.status_code == 101 and getattr(f, "websocket", None) is not None
 
 
-def _poll_frames(fd: int, interval: float = POLL_INTERVAL) -> Iterator[tuple[Any, ...]]:
-    """Yield the messages arriving on ``fd`` until its end; while data keeps coming, read every ``interval`` seconds.
+def _proxy_gone(fd: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds on the input pipe (it carries nothing); True once it has ended."""
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable) and not os.read(fd, 4096)
+    except OSError:
+        return True
 
-    A pipe with a waiting reader makes every write of the proxy wake this
-    process, and that wake-up (a cross-CPU interrupt, very costly in a virtual
-    machine) cost the proxy about 200 µs per flow under load, more than
-    everything else the addon does. So after each read the worker sleeps instead
-    of waiting on the pipe: under load the proxy's writes gather in the pipe (the
-    kernel's memory, so they survive the proxy being killed) and never wake it.
-    Only a pipe found empty is waited on, so the first flow after a pause is
-    analysed at once (mitmweb marks it without delay).
+
+def run(
+    folder: Path,
+    settings: SessionSettings,
+    save_flows: bool,
+    marks: Callable[[str, str], None] | None,
+    input_fd: int | None,
+    token: str | None = None,
+) -> tuple[Path, Path]:
+    """Read the session's spool until its proxy's ``close`` (or, with ``input_fd``, its end); write the reports.
+
+    ``input_fd`` is the pipe from the proxy, whose end means the proxy is gone;
+    ``None`` reads what the spool holds and stops (recovery after a crash).
+    ``token`` names the proxy's ``close`` message.
     """
-    os.set_blocking(fd, False)
-    pending = bytearray()
-    while True:
-        try:
-            chunk = os.read(fd, 1 << 20)
-        except BlockingIOError:
-            select.select([fd], [], [])  # idle: the next write wakes us, once
-            continue
-        if not chunk:
-            return  # a message cut off by the proxy's death is dropped: it was never complete
-        pending += chunk
-        yield from _complete_frames(pending)
-        time.sleep(interval)  # busy: let writes gather rather than be woken by each
+    with worker_lock(folder):
+        profile = load_profile(settings.profile) if settings.profile else None
+        session = LiveSession(folder, settings, profile=profile)
+        flows = open_owner_only(folder / FLOWS_FILE) if save_flows else None
+        worker = Worker(session, flows, marks)
+        reader = SpoolReader(folder)
+        proxy_gone = input_fd is None
+        last_tick = time.monotonic()
+        closed = False
+        while not closed:
+            handled = False
+            for message, position in reader.read(final=proxy_gone):
+                if message[0] == "close":
+                    reader.commit(position)
+                    # Only this worker's proxy ends it: a close left by an earlier run of the session is skipped.
+                    closed = token is not None and message[1:2] == (token,)
+                    if closed:
+                        break
+                    continue
+                worker.handle(message)
+                reader.commit(position)
+                handled = True
+                if time.monotonic() - last_tick >= 1.0:
+                    last_tick = time.monotonic()
+                    worker.tick()
+            if closed:
+                break
+            if time.monotonic() - last_tick >= 1.0:
+                last_tick = time.monotonic()
+                worker.tick()
+            if handled:
+                continue
+            if proxy_gone:
+                break  # the spool is read to its end and nothing more will come
+            if input_fd is not None and _proxy_gone(input_fd, POLL_INTERVAL):
+                proxy_gone = True
+        if reader.skipped:
+            log.warning("Classroom auditor: %d message(s) cut short by the proxy's end were skipped", reader.skipped)
+        paths = session.close()
+        if flows is not None:
+            flows.close()
+        reader.finish()
+        return paths
+
+
+def recover_session(folder: Path) -> bool:
+    """Read what a crashed session left in its spool into ``records.jsonl`` and rewrite its reports.
+
+    Does nothing (False) when the spool is empty or a worker is still reading it.
+    """
+    if not has_unread(folder):
+        return False
+    try:
+        args = json.loads((spool_dir(folder) / WORKER_ARGS_FILE).read_text(encoding="utf-8"))
+        settings = _settings_from_json(args["settings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    with worker_lock(folder, wait=False) as free:
+        if not free:
+            return False  # the session is still running
+    try:
+        run(folder, settings, bool(args.get("save_flows", True)), None, None)
+    except (OSError, ValueError) as exc:  # e.g. the profile it was recorded with is gone: the records still count
+        log.warning("could not recover the spool of %s (%s); analysing its records as they are", folder,
+                    redact_text(exc))
+        return False
+    return True
 
 
 def serve(argv: list[str] | None = None) -> int:
-    """Run the worker: read messages from standard input until ``close`` or its end."""
+    """Run the worker: read the spool until ``close`` or the end of standard input."""
     parser = argparse.ArgumentParser(prog="python -m auditor.live.worker")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--settings", required=True)
     parser.add_argument("--marks", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--save-flows", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--token", default="", help="what this worker's proxy says in its close message")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in IGNORED_SIGNALS:  # the proxy tells the worker when to finish (see the module's docstring)
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):  # not on every system; the worker then just competes
         os.nice(NICENESS)
 
-    settings = _settings_from_json(json.loads(args.settings))
-    profile = load_profile(settings.profile) if settings.profile else None
-    session = LiveSession(args.folder, settings, profile=profile)
-    flows = open_owner_only(args.folder / FLOWS_FILE) if args.save_flows else None
+    settings_json = json.loads(args.settings)
+    from auditor.live.session import write_owner_only
+    from auditor.live.spool import make_spool_dir
+
+    write_owner_only(
+        make_spool_dir(args.folder) / WORKER_ARGS_FILE,
+        json.dumps({"settings": settings_json, "save_flows": args.save_flows}),
+    )
     out = sys.stdout.buffer
     out_lock = threading.Lock()
 
@@ -435,33 +494,10 @@ def serve(argv: list[str] | None = None) -> int:
         with out_lock, contextlib.suppress(OSError):  # the proxy may be gone: the session still ends well
             write_frame(out, ("mark", flow_id, comment))
 
-    worker = Worker(session, flows, mark if args.marks else None)
-    inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=10_000)
-
-    def read_all() -> None:
-        for message in _poll_frames(sys.stdin.fileno()):
-            inbox.put(message)
-            if message[0] == "close":
-                break
-        inbox.put(None)
-
-    threading.Thread(target=read_all, name="auditor-worker-inbox", daemon=True).start()
-    last_tick = time.monotonic()
-    while True:
-        try:
-            message = inbox.get(timeout=1.0)
-        except queue.Empty:
-            message = ()
-        if message is None or message[:1] == ("close",):
-            break
-        if message:
-            worker.handle(message)
-        if time.monotonic() - last_tick >= 1.0:
-            last_tick = time.monotonic()
-            worker.tick()
-    json_path, html_path = session.close()
-    if flows is not None:
-        flows.close()
+    json_path, html_path = run(
+        args.folder, _settings_from_json(settings_json), args.save_flows, mark if args.marks else None,
+        sys.stdin.fileno(), args.token,
+    )
     with out_lock, contextlib.suppress(OSError):
         write_frame(out, ("closed", str(json_path), str(html_path)))
     return 0

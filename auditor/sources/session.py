@@ -53,6 +53,12 @@ def session_content_file(path: Path) -> Path:
 
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
     """Yield the records of a session folder or records file."""
+    if path.is_dir():
+        # A session whose proxy and worker were both killed left answered flows in its spool: read them first.
+        from auditor.live.worker import recover_session
+
+        if recover_session(path):
+            problems.append(InputProblem(str(path), "the session had ended abruptly; its spooled flows were recovered"))
     records_path = path / RECORDS_FILE if path.is_dir() else path
     if not records_path.is_file():
         raise InputError(str(path), f"session has no {RECORDS_FILE}")

@@ -1,0 +1,158 @@
+"""The spool between proxy and worker: whole messages in order, resumable, bounded, owner-only; idling is cheap."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+import auditor.live.spool as spool
+from auditor.live.session import SessionSettings
+from auditor.live.spool import Position, SpoolReader, SpoolWriter, frame
+from auditor.live.worker import WorkerClient
+
+
+def test_messages_arrive_whole_and_in_order_across_segments_and_large_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "SEGMENT_BYTES", 64 * 1024)  # many segments
+    monkeypatch.setattr(spool, "READ_BYTES", 16 * 1024)  # messages larger than one read
+    big = os.urandom(300 * 1024)
+    messages = [("flow", b"x" * n) for n in range(0, 50_000, 997)] + [("flow", big), ("record", {"n": 1})]
+    writer = SpoolWriter(tmp_path)
+    reader = SpoolReader(tmp_path)
+    received = []
+    for number, message in enumerate(messages):
+        assert writer.append(frame(message))
+        if number % 7 == 0:  # the reader keeps up now and then, as the worker does
+            for got, position in reader.read():
+                received.append(got)
+                reader.commit(position)
+    for got, position in reader.read():
+        received.append(got)
+        reader.commit(position)
+    assert received == messages
+    # Segments read past are deleted; only the one being written remains.
+    assert len(spool.segment_numbers(tmp_path / "spool")) == 1
+
+
+def test_a_later_reader_carries_on_where_the_last_one_stopped(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    for number in range(10):
+        writer.append(frame(("flow", number)))
+    first = SpoolReader(tmp_path)
+    for (_message, position), _ in zip(first.read(), range(4), strict=False):
+        first.commit(position)  # handled 0..3, then killed
+    first.close()
+    second = SpoolReader(tmp_path)
+    assert [m[1] for m, p in second.read()] == [4, 5, 6, 7, 8, 9]
+
+
+def test_a_message_cut_short_by_the_proxys_death_is_skipped_at_the_end(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.append(frame(("flow", 1)))
+    writer.append(frame(("flow", 2))[:-3])  # killed in the middle of a write
+    writer.close()
+    reader = SpoolReader(tmp_path)
+    ((message, position),) = reader.read()
+    assert message == ("flow", 1)
+    reader.commit(position)
+    assert list(reader.read()) == []  # the proxy might still finish the cut one
+    assert list(reader.read(final=True)) == []
+    assert reader.skipped == 1
+
+
+def test_a_full_spool_drops_and_counts_instead_of_waiting_then_takes_flows_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "SEGMENT_BYTES", 32 * 1024)
+    monkeypatch.setattr(spool, "_SIZE_CHECK_INTERVAL", 0.0)
+    writer = SpoolWriter(tmp_path, limit_bytes=100 * 1024)
+    message = frame(("flow", b"u" * 10_000))
+    results = [writer.append(message) for _ in range(20)]
+    assert results[:9] == [True] * 9 and not any(results[11:])
+    assert writer.dropped == results.count(False)
+    reader = SpoolReader(tmp_path)
+    for _, position in reader.read():
+        reader.commit(position)
+    assert writer.append(message)  # the worker caught up: room again
+
+
+def test_spool_files_are_owner_only(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path)
+    writer.append(frame(("flow", 1)))
+    SpoolReader(tmp_path).commit(Position(0, 0))
+    folder = tmp_path / "spool"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from Linux's /proc")
+def test_an_idle_worker_costs_almost_no_cpu(tmp_path: Path, auditor_env: dict[str, str]) -> None:
+    folder = tmp_path / "session"
+    client = WorkerClient(folder, SessionSettings(name="session", report_interval=0), save_flows=True)
+    try:
+        client.send("publish", {"event": "probe"})  # answered once the worker has started
+        deadline = time.monotonic() + 60
+        while b"probe" not in _read(folder / "events.jsonl"):
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+        before = _cpu_seconds(client.process.pid)
+        time.sleep(2.0)
+        idle = _cpu_seconds(client.process.pid) - before
+    finally:
+        assert client.close() is not None
+    # Idle, it looks at the spool 50 times a second: a rounding error of one core.
+    assert idle < 0.1, f"idle worker used {idle:.2f} s of CPU in 2 s"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_flows_dropped_by_a_full_spool_are_counted_in_the_session(tmp_path: Path, auditor_env: dict[str, str]) -> None:
+    import json
+
+    from auditor.live.session import LiveSession
+    from auditor.live.worker import Worker
+
+    folder = tmp_path / "session"
+    session = LiveSession(folder, SessionSettings(name="session", report_interval=0))
+    worker = Worker(session, None, None)
+    worker.handle(("dropped", 3))
+    worker.tick()
+    assert json.loads((folder / "session.json").read_text())["dropped"] == 3
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "dropped" and events[-1]["total"] == 3
+    session.close()
+
+
+def test_a_close_left_by_an_earlier_run_of_the_session_does_not_end_the_next(
+    tmp_path: Path, auditor_env: dict[str, str]
+) -> None:
+    from auditor.live.worker import run
+
+    folder = tmp_path / "session"
+    writer = SpoolWriter(folder)
+    writer.append(frame(("publish", {"event": "before"})))
+    writer.append(frame(("close", "an-earlier-proxy")))  # that run's worker was killed before it read this
+    writer.append(frame(("publish", {"event": "after"})))
+    writer.append(frame(("close", "this-proxy")))
+    writer.append(frame(("publish", {"event": "never"})))
+    run(folder, SessionSettings(name="session", report_interval=0), False, None, None, token="this-proxy")
+    events = [line for line in (folder / "events.jsonl").read_text().splitlines() if '"before"' in line
+              or '"after"' in line or '"never"' in line]
+    assert [e.split('"event": "')[1].split('"')[0] for e in events] == ["before", "after"]

@@ -116,6 +116,8 @@ _PAGE_ADDRESS_KEYS = frozenset(
 """Parameters carrying a page's address; what is in it is the site's own (a page token, a campaign tag)."""
 _INNER_NAME = re.compile(r"^([A-Za-z_][\w-]{0,40})=([^=].*[^=])$")
 """``name=value`` packed into one value (``gdpr_consent=BOb…``, ``ord=3988…``); padded base64 ends in ``=``."""
+_LOAD_BALANCER_PREFIXES = ("nsc_", "bigipserver")
+"""Whole cookie names (their tail is an encoded pool name, ``NSC_pbt.fvd1ef…``): Citrix and F5 stickiness."""
 _CONTENT_KEYS = re.compile(r"slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
 _CACHE_BUSTER_KEYS = frozenset(
     {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "z", "r",
@@ -220,7 +222,7 @@ def shape_exclusion(key: str, value: str) -> str | None:
         return f"app constant ({_APP_CONSTANT_KEYS[name]})"
     if _INTEGRITY.match(value) or _HASH_KEYS.search(name):
         return "content hash"
-    if _SESSION_KEYS.search(name):
+    if _SESSION_KEYS.search(name) or key.lower().startswith(_LOAD_BALANCER_PREFIXES):
         return "session ID, anti-forgery or load-balancer token (lasts one visit)"
     if _CONTENT_KEYS.search(name):
         return "page or content ID"

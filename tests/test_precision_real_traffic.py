@@ -34,6 +34,8 @@ def identifiers_at(name: str, host: str, where: str, key: str) -> list[Finding]:
 
 
 NOT_IDENTIFIERS = [
+    # The uuid inside Walmart's x-csrf-jwt cookie: an anti-forgery token, new for each visit.
+    ("pagexray_304.har", "dev.walmart.com", "cookie", "x-csrf-jwt.uuid"),
     # Walmart's AID cookie: a partner flag, an all-zero reflector ID and the last-update time; nothing per browser.
     ("pagexray_304.har", "dev.walmart.com", "cookie", "AID"),
     # Krux's ServedBy cookie names the server that answered (beacon-a114-pdx): load-balancer stickiness.
@@ -142,6 +144,7 @@ def test_compound_values_with_a_random_part_may_be_ids(value: str) -> None:
     ("utv", "ut4.46.202010011908", "version string"),
     ("__utmz", "12345678.1600000000.1.1.utmcsr", "session ID"),
     ("NSC_xyz_abc", "ffffffff09f7172e45525d5f4f58455e445a4a42221c", "load-balancer"),
+    ("x-csrf-jwt.uuid", "1b2c3d4e-0000-4000-8000-a1b2c3d4e5f6", "anti-forgery"),  # a field of a CSRF token
 ])
 def test_key_and_shape_say_what_a_value_is(key: str, value: str, kind: str) -> None:
     assert kind in (shape_exclusion(key, value) or "")

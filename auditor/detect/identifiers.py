@@ -222,7 +222,7 @@ def shape_exclusion(key: str, value: str) -> str | None:
         return f"app constant ({_APP_CONSTANT_KEYS[name]})"
     if _INTEGRITY.match(value) or _HASH_KEYS.search(name):
         return "content hash"
-    if _SESSION_KEYS.search(name) or key.lower().startswith(_LOAD_BALANCER_PREFIXES):
+    if any(_SESSION_KEYS.search(n) for n in names[:2]) or key.lower().startswith(_LOAD_BALANCER_PREFIXES):
         return "session ID, anti-forgery or load-balancer token (lasts one visit)"
     if _CONTENT_KEYS.search(name):
         return "page or content ID"

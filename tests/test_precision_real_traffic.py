@@ -72,6 +72,8 @@ NOT_IDENTIFIERS = [
     ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "image2.pubmatic.com", "cookie", "SyncRTB2"),
     # An IAB consent string in a sync redirect: the visitor's choices, not an ID.
     ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "sync-tm.everesttech.net", "query", "redir"),
+    # Taboola's ri: a new value for each page view (three in this one-browser visit), repeated within the page.
+    ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "trc.taboola.com", "query", "ri"),
     # DoubleClick Floodlight's src=<advertiser>: the same number is the server's own name (10657097.fls…).
     ("themarkup-nonprofit_www.savethechildren.org_requests.har", "10657097.fls.doubleclick.net", "path", "path[0]"),
 ]
@@ -176,3 +178,35 @@ def test_a_decoder_does_not_report_an_unfilled_placeholder_or_an_opt_out(placeho
                     content_visible=True, encrypted=True, method="GET",
                     url=url.replace(placeholder, "4b7e2c9a-1d3f-4e5a-9b8c-7d6e5f4a3b2c"))
     assert [d.key for d in detector.detect(filled, context)] == ["put"]
+
+
+def page_views(where_cookie: bool) -> list[Record]:
+    """Three page views; each sends its own random value twice, in a query parameter or in a cookie."""
+    records = []
+    for view, value in enumerate(("Pv7Qk2Lm9Xz3Rt6u", "Wn4Hs8Jd1Fq6Yb2c", "Tc5Gv0Kp3Mx8Ze4a")):
+        for n in range(2):
+            query = "" if where_cookie else f"?pv={value}"
+            records.append(Record(RecordKind.HTTP, 1_767_261_600.0 + 60 * view + n, SourceKind.HAR,
+                                  host="widget.example", content_visible=True, encrypted=True, method="GET",
+                                  url=f"https://widget.example/e{query}",
+                                  cookies=(("vis", value),) if where_cookie else ()))
+    return records
+
+
+@pytest.mark.parametrize(("where_cookie", "reported"), [(False, 0), (True, 3)])
+def test_a_key_whose_value_is_replaced_page_after_page_carries_page_view_ids(where_cookie: bool,
+                                                                             reported: int) -> None:
+    from auditor.detect.identifiers import BehaviourIdentifierDetector
+
+    detector = BehaviourIdentifierDetector()
+    context = DetectionContext(Masker(b"test"))
+    for record in page_views(where_cookie):
+        detector.observe(record, record.host, None, context)
+    # A query parameter replaced at each page view is a page-view ID; a cookie replaced like that is still
+    # reported (a crawler that clears cookies between pages replaces real visitor IDs too), as weak evidence.
+    found = list(detector.conclude(context))
+    assert len(found) == reported
+    assert all(c.detection.confidence < 0.8 for c in found)
+    if not where_cookie:
+        assert "per-page-view value" in {e.kind.split(" (")[0] for e in detector.exclusions(context)}
+

@@ -570,6 +570,11 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         places = {destination for destination, _where, _key in sighting.places}
         if not (strong or stable or sighting.set_by or sighting.in_cookie or len(places) >= 2):
             return None
+        if not (_strong_signals(value, sighting) or sighting.in_cookie) and self._replaced_at_every_place(sighting):
+            for slot in sighting.places:
+                self._note_exclusion("per-page-view value (other values replaced it at the same key)", slot, value,
+                                     counted=False)
+            return None
         facts = [f"This {len(value)}-character value was sent in {_plural(sighting.requests, 'request')}"]
         span = sighting.last - sighting.first
         if span >= 1:
@@ -589,6 +594,19 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         )
         return "".join(facts) + f": it behaves like an ID of this browser or device (rule: identifier by behaviour; " \
             f"{evidence})."
+
+    def _replaced_at_every_place(self, sighting: _Sighting) -> bool:
+        """True when every key that carried the value also carried :data:`PAGE_VIEW_VALUES` or more other values.
+
+        One browser keeps its ID for the whole capture; a key whose value is replaced again and again carries a
+        page-view, visit or request ID. Not asked of cookies, nor of a value a server set or a second company
+        received: a crawler that clears cookies between pages replaces real visitor IDs too.
+        """
+        for slot in sighting.places:
+            churn = self._churn.get(slot)
+            if churn is None or len(churn.values) < PAGE_VIEW_VALUES:
+                return False
+        return True
 
     @staticmethod
     def _confidence(value: str, sighting: _Sighting) -> float:
@@ -644,6 +662,8 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         return found
 
 
+PAGE_VIEW_VALUES = 3
+"""Distinct values at one key that mark it as a per-page-view (or per-visit) key when nothing strong says ID."""
 STRONG_CONFIDENCE = 0.8
 """Confidence of an identifier by behaviour backed by a strong signal; the rules keep weaker ones below high."""
 

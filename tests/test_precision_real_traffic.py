@@ -74,6 +74,21 @@ NOT_IDENTIFIERS = [
     ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "sync-tm.everesttech.net", "query", "redir"),
     # Taboola's ri: a new value for each page view (three in this one-browser visit), repeated within the page.
     ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "trc.taboola.com", "query", "ri"),
+    # A scale factor (0.47…): a measurement of the page, not a visitor.
+    ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "api.ceros.com", "query",
+     "data.extended_common.scale"),
+    # Taboola's cv: the script's release (2020…-RELEASE).
+    ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "trc.taboola.com", "query", "cv"),
+    # Google Publisher Tag's scor: a correlator, new for each page.
+    ("themarkup-highcostfree_www.everydayhealth.com_requests.har", "securepubads.g.doubleclick.net", "query",
+     "scor"),
+    # Twitter's pl_id: the page load.
+    ("themarkup-healthexchange_nevada-nevadahealthlink.com_requests.har", "analytics.twitter.com", "query", "pl_id"),
+    # Outbrain's marketerId and Meta's extractorID: the advertiser's and the pixel's setup.
+    ("themarkup-nonprofit_www.savethechildren.org_requests.har", "tr.outbrain.com", "query", "marketerId"),
+    ("themarkup-nonprofit_www.savethechildren.org_requests.har", "www.facebook.com", "query", "par[0].extractorID"),
+    # A tag manager's script folder (host/site/number/code/): an address.
+    ("themarkup-nonprofit_www.savethechildren.org_requests.har", "nexus.ensighten.com", "query", "staticJsPath"),
     # DoubleClick Floodlight's src=<advertiser>: the same number is the server's own name (10657097.fls…).
     ("themarkup-nonprofit_www.savethechildren.org_requests.har", "10657097.fls.doubleclick.net", "path", "path[0]"),
 ]

@@ -63,6 +63,12 @@ _DIGITS = re.compile(r"^\d+$")
 _DECIMAL_TIME = re.compile(r"^\d{10}(?:\.\d{1,6})?$|^\d{13}(?:\.\d{1,3})?$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _VERSION = re.compile(r"^[vV]?\d{1,5}(?:[._]\d{1,5}){1,4}(?:[-+_.][A-Za-z][\w.]*)?$")
+_RELEASE_TAG = re.compile(r"(?i)(?:^|[-_.])(?:release|snapshot|beta|alpha|rc\d*)(?:$|[-_.])")
+"""``20200129-19-RELEASE``: a build named for its release channel."""
+_DECIMAL = re.compile(r"^-?\d{1,5}\.\d+$")
+"""``0.4778393351800554``: a measurement, ratio or random fraction; an ID's digits do not follow a small whole part."""
+_HOST_PATH = re.compile(r"(?i)^[a-z0-9-]+(?:\.[a-z0-9-]+)+/")
+"""``nexus.example.com/site/10170/code/``: an address without its scheme."""
 _BUILD_STAMP = re.compile(r"^[A-Za-z]{1,6}\d{0,3}(?:\.\d{1,4}){1,3}\.(?:19|20)\d{6,10}$")
 """``ut4.42.201710280321``: a product, its version and the build's date and time."""
 _PRODUCT_VERSION = re.compile(r"^[A-Za-z][\w.-]*/[vV]?\d+(?:\.\w+)*$")
@@ -93,6 +99,7 @@ _APP_CONSTANT_KEYS: dict[str, str] = {
     **dict.fromkeys(("pixelcode", "pixelcodes"), "a pixel ID"),
     **dict.fromkeys(("label", "conversionlabel"), "an ad conversion label"),
     **dict.fromkeys(("orgid", "mcorgid", "dorgid", "imsorgid"), "an Adobe Experience Cloud organisation ID"),
+    **dict.fromkeys(("extractorid", "marketerid"), "a pixel's or advertiser's account ID"),
     **dict.fromkeys(("pid", "pids", "projectid", "accttag", "accounttag", "tagid"), "a pixel, project or account ID"),
 }
 _SESSION_KEYS = re.compile(
@@ -118,13 +125,13 @@ _INNER_NAME = re.compile(r"^([A-Za-z_][\w-]{0,40})=([^=].*[^=])$")
 """``name=value`` packed into one value (``gdpr_consent=BOb…``, ``ord=3988…``); padded base64 ends in ``=``."""
 _LOAD_BALANCER_PREFIXES = ("nsc_", "bigipserver")
 """Whole cookie names (their tail is an encoded pool name, ``NSC_pbt.fvd1ef…``): Citrix and F5 stickiness."""
-_CONTENT_KEYS = re.compile(r"slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
+_CONTENT_KEYS = re.compile(r"^page$|slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
 _CACHE_BUSTER_KEYS = frozenset(
-    {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "z", "r",
-     "_", "t", "ts", "timestamp", "time", "dt"}
+    {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "scor", "z",
+     "r", "_", "t", "ts", "timestamp", "time", "dt"}
 )
 _REQUEST_ID_KEYS = re.compile(
-    r"nonce|loadid|pageload|mboxpage|requestid|reqid|^rid$|eventid|messageid|msgid|traceid|spanid|insertid|dedup|pageviewid|^pvid$|impressionid"
+    r"nonce|loadid|pageload|mboxpage|^plid$|requestid|reqid|^rid$|eventid|messageid|msgid|traceid|spanid|insertid|dedup|pageviewid|^pvid$|impressionid"
     r"|^impid$|auctionid|bidid|transactionid|^jti$|callback|jsonp"
 )
 _HASH_KEYS = re.compile(r"hash|checksum|md5|sha1|sha256|etag|integrity|digest|signature|^sig$")
@@ -209,8 +216,10 @@ def shape_exclusion(key: str, value: str) -> str | None:
         name = names[1] + name  # context.pixel.code -> pixelcode
     if (_DECIMAL_TIME.match(value) and _plausible_time(value)) or _ISO_TIME.match(value):
         return "timestamp"
+    if _DECIMAL.match(value) and not _TWO_NUMBERS.match(value):
+        return "a decimal number (a measurement or ratio)"
     if (_VERSION.match(value) and not _TWO_NUMBERS.match(value)) or _PRODUCT_VERSION.match(value) or (
-        _BUILD_STAMP.match(value)
+        _BUILD_STAMP.match(value) or _RELEASE_TAG.search(value)
     ) or (
         _VERSION_KEYS.search(name)
     ):
@@ -348,7 +357,7 @@ def looks_random(value: str) -> bool:
         return False
     if "%2f" in value.lower() or value.lower().startswith("http"):
         return False  # an address, percent-encoded
-    if value.startswith("/") or ("/" in value and _FILE_NAME.search(value)):
+    if value.startswith("/") or ("/" in value and (_FILE_NAME.search(value) or _HOST_PATH.match(value))):
         return False  # a path or a file name (an icon, a script), the same for every visitor
     if _UUID.match(value) or _TWO_NUMBERS.match(value):
         return True

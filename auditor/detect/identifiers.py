@@ -574,12 +574,13 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
                 self._note_exclusion("resource path (seen only in addresses: a site or resource name)", slot, value,
                                      counted=False)
             return None
-        strong = _UUID.match(value) or _TWO_NUMBERS.match(value) or len(value) >= 16
+        id_shaped = bool(_UUID.match(value) or _TWO_NUMBERS.match(value)) or len(value) >= 16
         stable = sighting.last - sighting.first >= LONG_ENOUGH_SPAN
         places = {destination for destination, _where, _key in sighting.places}
-        if not (strong or stable or sighting.set_by or sighting.in_cookie or len(places) >= 2):
+        if not (id_shaped or stable or sighting.set_by or sighting.in_cookie or len(places) >= 2):
             return None
-        if not (_strong_signals(value, sighting) or sighting.in_cookie) and self._replaced_at_every_place(sighting):
+        strong = _strong_signals(value, sighting)
+        if not (strong or sighting.in_cookie) and self._replaced_at_every_place(sighting):
             for slot in sighting.places:
                 self._note_exclusion("per-page-view value (other values replaced it at the same key)", slot, value,
                                      counted=False)
@@ -595,14 +596,14 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             facts.append(", stored in a cookie")
         if first_visit_stamped:
             facts.append(", and it has the shape of a client ID stamped with the first visit's time")
-        strong = _strong_signals(value, sighting)
         weak = "it repeats" if sighting.requests >= 2 else "it is kept in a cookie"
         evidence = (
             f"decided by: {' and '.join(strong)}" if strong else
             f"weak evidence only: {weak}, but no server was seen setting it and no second company received it"
         )
-        return "".join(facts) + f": it behaves like an ID of this browser or device (rule: identifier by behaviour; " \
-            f"{evidence})."
+        return "".join(facts) + (
+            f": it behaves like an ID of this browser or device (rule: identifier by behaviour; {evidence})."
+        )
 
     def _replaced_at_every_place(self, sighting: _Sighting) -> bool:
         """True when every key that carried the value also carried :data:`PAGE_VIEW_VALUES` or more other values.

@@ -117,6 +117,8 @@ class Conditions:
     outside_home_country: bool | None = None
     detectors: frozenset[str] | None = None
     """The detection came from one of these detectors (e.g. ``typed-text``)."""
+    confidence_below: float | None = None
+    """The detection is less certain than this (an identifier inferred from weak signals only)."""
 
     def destination_matches(self, c: HostClassification) -> bool:
         """The conditions about the destination's classification."""
@@ -141,7 +143,8 @@ _BOOL_CONDITIONS = (
     "is_tracker", "encrypted", "has_personal_data", "content_visible", "within_first_seconds", "outside_home_country",
 )
 _DESTINATION_ONLY = frozenset({"has_personal_data", "content_visible", "within_first_seconds", "outside_home_country"})
-_DETECTION_ONLY = frozenset({"data_types", "encrypted", "detectors"})
+_NUMBER_CONDITIONS = ("confidence_below",)
+_DETECTION_ONLY = frozenset({"data_types", "encrypted", "detectors", "confidence_below"})
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ class Rule:
         if w.encrypted is not None and setting.encrypted != w.encrypted:
             return False
         if w.detectors is not None and detection.detector not in w.detectors:
+            return False
+        if w.confidence_below is not None and detection.confidence >= w.confidence_below:
             return False
         return w.destination_matches(setting.destination)
 
@@ -263,6 +268,10 @@ def _parse_conditions(raw: Mapping[str, Any], where: str, scope: Scope) -> Condi
             if not isinstance(value, bool):
                 raise RulesError(f"{where}: '{name}' must be true or false")
             values[name] = value
+        elif name in _NUMBER_CONDITIONS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RulesError(f"{where}: '{name}' must be a number")
+            values[name] = float(value)
         else:
             raise RulesError(f"{where}: unknown condition '{name}'")
         if scope is Scope.DETECTION and name in _DESTINATION_ONLY:

@@ -159,8 +159,12 @@ def run_auditor(har: Path, cross_request: bool = True) -> tuple[list[dict[str, o
     raw_by_fingerprint: dict[str, str] = {}
 
     def remember(record: Record) -> None:
+        # The value itself and its parts: a detector may report one token of a field (an address in a text, the
+        # ID part of a compound cookie), and a finding whose value the judge cannot see cannot be judged false.
         for item in iter_fields(record):
-            raw_by_fingerprint.setdefault(analysis.context.masker.fingerprint(item.value), item.value)
+            for value in (item.value, *_TOKEN_SEPARATORS.split(item.value)[:200], *_ADDRESS_LIKE.findall(item.value)):
+                if value:
+                    raw_by_fingerprint.setdefault(analysis.context.masker.fingerprint(value), value)
 
     analysis.add_input(har, on_record=remember)
     analysis.finalize()
@@ -171,6 +175,10 @@ def run_auditor(har: Path, cross_request: bool = True) -> tuple[list[dict[str, o
     return findings, raw_by_fingerprint
 
 
+_TOKEN_SEPARATORS = re.compile(r"[\s&;,\"'<>()=?#|]+")
+_ADDRESS_LIKE = re.compile(r"[\w.+-]+@[\w.-]+")
+UNJUDGED: Counter[str] = Counter()
+"""Personal-data findings whose raw value the judge could not recover, by data type (all files)."""
 SET_ASIDE: Counter[str] = Counter()
 """Random-looking values the behaviour detector set aside as not identifiers, by kind (all files)."""
 
@@ -223,6 +231,8 @@ def main() -> int:
         false_here = 0
         for f in personal:
             value = raw.get(str(f["fingerprint"]))
+            if value is None:
+                UNJUDGED[str(f["data_type"])] += 1
             why_false = judge_false(f, value)
             place = f"{har.name[:40]:40} {f['host']} {f['where']} {f['key']} [{f['data_type']}, {f['masked_value']}]"
             if why_false:
@@ -249,6 +259,8 @@ def main() -> int:
     print(f"findings beyond TrackHAR (listed with evidence below with --verbose): {beyond_total}")
     print("\nonly TrackHAR finds (project's judgement):")
     print("\n".join(missed) or "  (none)")
+    print(f"findings whose value the judge could not recover (not judged): {sum(UNJUDGED.values())}"
+          + "".join(f"; {kind} {count}" for kind, count in UNJUDGED.most_common()))
     print("\nthe auditor's findings judged false:")
     print("\n".join(false_lines) or "  (none)")
     print("\nrandom-looking values set aside as not identifiers (count by kind, all files):")

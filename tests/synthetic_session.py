@@ -71,6 +71,9 @@ def classroom_session(*, hostile: bool = False) -> list[Record]:
         _http("stats.plainhttp.example", t + 70.0, "/collect", {"email": "ana.student@example.org"}, encrypted=False),
         _http("tiles.maps.example", t + 80.0, "/v1", {"lat": "43.6", "lon": "-79.4"}),
         _tls("sentry.io", t + 90.0),
+        # Random-looking values that only repeat (weak evidence of an identifier): a quiz widget's and the app's own.
+        *[_http("widgets.quizvendor.example", t + 91.0 + i, "/w?wz=Qk3m9Tz2Lp8Rx1Vb", None) for i in range(2)],
+        *[_http(f"api.{APP_DOMAIN}", t + 93.0 + i, "/prefs?pv=Hn4Tq8Zr2Wm6Yc0Kd", None) for i in range(2)],
         # Typed text: the app's own search suggestions, and a session-replay script sending a field key by key.
         *[_http(f"api.{APP_DOMAIN}", t + 45.0 + i / 5, "/suggest?q=" + "volcano"[: i + 1], None) for i in range(7)],
         *[_http("rs.fullstory.com", t + 50.0 + i / 5, "/rec/bundle",

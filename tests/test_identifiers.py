@@ -61,7 +61,8 @@ def test_a_value_that_stays_for_minutes_is_an_identifier_whatever_its_key() -> N
     assert detection.data_type == "other_identifier" and detection.detector == "behaviour"
     assert detection.reason == (
         "This 36-character value was sent in 4 requests over 3 minutes to 1 company: it behaves like an ID of this "
-        "browser or device (rule: identifier by behaviour)."
+        "browser or device (rule: identifier by behaviour; weak evidence only: it repeats, but no server was seen "
+        "setting it and no second company received it)."
     )
     assert BROWSER_ID not in json.dumps([c.detection.masked_value for c in found])  # never raw
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.cli import ExitCode, main
+from auditor.cli.options import app_domain_option
 from auditor.text import printable
 
 
@@ -19,7 +20,7 @@ from auditor.text import printable
               help="Write the requests whose content was read as HAR 1.2.")
 @click.option("--parquet", "parquet_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write records.parquet, destinations.parquet and findings.parquet into this folder.")
-@click.option("--app-domain", "app_domains", multiple=True, metavar="DOMAIN",
+@click.option("--app-domain", "app_domains", multiple=True, metavar="DOMAIN", callback=app_domain_option,
               help="A domain of the app (repeatable), for the destinations and findings tables.")
 @click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
               help="Bytes of each decoded request body to keep.")

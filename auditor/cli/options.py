@@ -11,7 +11,7 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _app_domains(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+def app_domain_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
     """Every command checks ``--app-domain`` with the same function: a URL becomes its host, with a note."""
     from auditor.appinfer import parse_app_domains
 
@@ -32,7 +32,7 @@ def app_options(func: F) -> F:
             "--app-domain",
             "app_domains",
             multiple=True,
-            callback=_app_domains,
+            callback=app_domain_option,
             metavar="DOMAIN",
             help="A domain of the app under audit (repeatable); its subdomains count too. Inferred when omitted.",
         ),

@@ -44,12 +44,15 @@ _PART_WORDS = {Where.QUERY: "query parameter", Where.COOKIE: "cookie", Where.HEA
                Where.BODY: "body field", Where.PATH: "URL path segment"}
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _EMPTY = frozenset({"", "0", "-1", "null", "none", "undefined", "unknown", "false", "true",
-                    "00000000-0000-0000-0000-000000000000"})
+                    "00000000-0000-0000-0000-000000000000", "optout", "opt-out", "opt_out", "optedout"})
+"""Empty fields, the all-zero ID (advertising ID with tracking limited) and opt-out markers: no one is identified."""
 
 
 _COOKIES_ONLY = frozenset({Where.COOKIE})
 _IDENTIFIER_TYPES = frozenset({"advertising_id", "device_id", "hardware_id", "other_identifier"})
-_MACRO = re.compile(r"\$\{|\{\{|%%|^\[[A-Z_]+\]$|^\$[A-Z_]+$|__[A-Z_]+__")
+_MACRO = re.compile(r"\$\{|\{\{|%%|^\[[A-Z_]+\]$|^\$[A-Z_]+$|__[A-Z_]+__|^\{[A-Za-z_]+\}$")
+"""Placeholders a sync URL carries until the partner fills them in: ``${UID}``, ``{{id}}``, ``[USER_ID]``, ``$UID``,
+``{OB_UID}``."""
 
 
 class DecoderError(ValueError):

@@ -63,6 +63,14 @@ _DIGITS = re.compile(r"^\d+$")
 _DECIMAL_TIME = re.compile(r"^\d{10}(?:\.\d{1,6})?$|^\d{13}(?:\.\d{1,3})?$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _VERSION = re.compile(r"^[vV]?\d{1,5}(?:[._]\d{1,5}){1,4}(?:[-+_.][A-Za-z][\w.]*)?$")
+_RELEASE_TAG = re.compile(r"(?i)(?:^|[-_.])(?:release|snapshot|beta|alpha|rc\d*)(?:$|[-_.])")
+"""``20200129-19-RELEASE``: a build named for its release channel."""
+_DECIMAL = re.compile(r"^-?\d{1,5}\.\d+$")
+"""``0.4778393351800554``: a measurement, ratio or random fraction; an ID's digits do not follow a small whole part."""
+_HOST_PATH = re.compile(r"(?i)^[a-z0-9-]+(?:\.[a-z0-9-]+)+/")
+"""``nexus.example.com/site/10170/code/``: an address without its scheme."""
+_BUILD_STAMP = re.compile(r"^[A-Za-z]{1,6}\d{0,3}(?:\.\d{1,4}){1,3}\.(?:19|20)\d{6,10}$")
+"""``ut4.42.201710280321``: a product, its version and the build's date and time."""
 _PRODUCT_VERSION = re.compile(r"^[A-Za-z][\w.-]*/[vV]?\d+(?:\.\w+)*$")
 _FILE_NAME = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,4}$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -90,16 +98,40 @@ _APP_CONSTANT_KEYS: dict[str, str] = {
     **dict.fromkeys(("gtm", "gtmversion"), "a tag-manager build ID"),
     **dict.fromkeys(("pixelcode", "pixelcodes"), "a pixel ID"),
     **dict.fromkeys(("label", "conversionlabel"), "an ad conversion label"),
+    **dict.fromkeys(("orgid", "mcorgid", "dorgid", "imsorgid"), "an Adobe Experience Cloud organisation ID"),
+    **dict.fromkeys(("extractorid", "marketerid"), "a pixel's or advertiser's account ID"),
+    **dict.fromkeys(("pid", "pids", "projectid", "accttag", "accounttag", "tagid"), "a pixel, project or account ID"),
 }
-_SESSION_KEYS = re.compile(r"session|sessconf|sid$|sessid|^dds$|csrf|xsrf|crumb|^awsalb|^ts[0-9a-f]{6,}$")
-"""Sessions, anti-forgery tokens and load-balancer stickiness (``AWSALB``, F5 ``TS…`` cookies): one visit long."""
-_CONTENT_KEYS = re.compile(r"slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
+_SESSION_KEYS = re.compile(
+    r"session|sessconf|sid$|sessid|^dds$|csrf|xsrf|crumb|^awsalb|^awselb|^ts[0-9a-f]{6,}$|^nsc|^bigipserver|servedby"
+    r"|^route(?:id)?$|^jsid|^utm[bcz]$"
+)
+"""Sessions, anti-forgery tokens, load-balancer stickiness (``AWSALB``, F5 ``TS…``/``BIGipServer…``, Citrix
+``NSC_…``, ``ServedBy``) and legacy Google Analytics' session and campaign cookies (``__utmb``, ``__utmz``): one
+visit long, or the same for every visitor of a site."""
+_API_KEY_NAMES = re.compile(r"(?:api|public|client|sentry|site|app)key$")
+_AD_PLACEMENT_KEYS = re.compile(r"adunit|placement|creative|lineitem|^crid$|^crd$|zoneid|slotid|moatclientlevel")
+"""Ad units, placements, creatives and line items: the same for every visitor who sees that ad."""
+_EXPERIMENT_KEYS = re.compile(r"testgroup|experiment|variant|bucket|abtest|^exp$|cohort|treatment")
+"""A/B tests: a visitor is put in one of a few groups; the group's name is shared by everyone in it."""
+_CONSENT_KEYS = re.compile(r"consent|usprivacy|^gpp|optanon|^cmp|^tcf|^euconsent")
+"""Consent strings (IAB TCF, US Privacy, GPP): the visitor's choices, the same for everyone who chose alike."""
+_PAGE_ADDRESS_KEYS = frozenset(
+    {"dl", "dr", "dp", "url", "uri", "ref", "referrer", "referer", "location", "href", "pageurl",
+     "documentlocation", "documentreferrer"}
+)
+"""Parameters carrying a page's address; what is in it is the site's own (a page token, a campaign tag)."""
+_INNER_NAME = re.compile(r"^([A-Za-z_][\w-]{0,40})=([^=].*[^=])$")
+"""``name=value`` packed into one value (``gdpr_consent=BOb…``, ``ord=3988…``); padded base64 ends in ``=``."""
+_LOAD_BALANCER_PREFIXES = ("nsc_", "bigipserver")
+"""Whole cookie names (their tail is an encoded pool name, ``NSC_pbt.fvd1ef…``): Citrix and F5 stickiness."""
+_CONTENT_KEYS = re.compile(r"^page$|slug|pageid|articleid|contentid|postid|itemid|productid|videoid|wrappername")
 _CACHE_BUSTER_KEYS = frozenset(
-    {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "z", "r",
-     "_", "t", "ts", "timestamp", "time", "dt"}
+    {"cb", "cachebuster", "cachebust", "bust", "nocache", "rnd", "rand", "random", "ord", "correlator", "scor", "z",
+     "r", "_", "t", "ts", "timestamp", "time", "dt"}
 )
 _REQUEST_ID_KEYS = re.compile(
-    r"nonce|requestid|reqid|^rid$|eventid|messageid|msgid|traceid|spanid|insertid|dedup|pageviewid|^pvid$|impressionid"
+    r"nonce|loadid|pageload|mboxpage|^plid$|requestid|reqid|^rid$|eventid|messageid|msgid|traceid|spanid|insertid|dedup|pageviewid|^pvid$|impressionid"
     r"|^impid$|auctionid|bidid|transactionid|^jti$|callback|jsonp"
 )
 _HASH_KEYS = re.compile(r"hash|checksum|md5|sha1|sha256|etag|integrity|digest|signature|^sig$")
@@ -184,7 +216,11 @@ def shape_exclusion(key: str, value: str) -> str | None:
         name = names[1] + name  # context.pixel.code -> pixelcode
     if (_DECIMAL_TIME.match(value) and _plausible_time(value)) or _ISO_TIME.match(value):
         return "timestamp"
+    if _DECIMAL.match(value) and not _TWO_NUMBERS.match(value):
+        return "a decimal number (a measurement or ratio)"
     if (_VERSION.match(value) and not _TWO_NUMBERS.match(value)) or _PRODUCT_VERSION.match(value) or (
+        _BUILD_STAMP.match(value) or _RELEASE_TAG.search(value)
+    ) or (
         _VERSION_KEYS.search(name)
     ):
         return "version string"
@@ -195,7 +231,7 @@ def shape_exclusion(key: str, value: str) -> str | None:
         return f"app constant ({_APP_CONSTANT_KEYS[name]})"
     if _INTEGRITY.match(value) or _HASH_KEYS.search(name):
         return "content hash"
-    if _SESSION_KEYS.search(name):
+    if any(_SESSION_KEYS.search(n) for n in names[:2]) or key.lower().startswith(_LOAD_BALANCER_PREFIXES):
         return "session ID, anti-forgery or load-balancer token (lasts one visit)"
     if _CONTENT_KEYS.search(name):
         return "page or content ID"
@@ -203,6 +239,23 @@ def shape_exclusion(key: str, value: str) -> str | None:
         return "cache buster"
     if _REQUEST_ID_KEYS.search(name):
         return "request ID or nonce"
+    if _CONSENT_KEYS.search(name):
+        return "consent state (the visitor's privacy choices)"
+    if _EXPERIMENT_KEYS.search(name):
+        return "A/B test group"
+    if _AD_PLACEMENT_KEYS.search(name):
+        return "ad unit, placement or creative ID"
+    if _API_KEY_NAMES.search(name):
+        return "app constant (an API key)"
+    if name in _PAGE_ADDRESS_KEYS:
+        return "page address (it carries the site's own page address)"
+    inner = _INNER_NAME.match(value)
+    if inner and inner.group(1).lower() != key.lower():
+        if not looks_random(inner.group(2)):
+            return "setting (a name and a short value, such as a tag's source account)"
+        return shape_exclusion(inner.group(1), inner.group(2))
+    if carries_no_id(value):
+        return "settings, counts or dates (no part of it tells one browser from another)"
     return None
 
 
@@ -240,6 +293,53 @@ def followed_part(key: str, value: str) -> str | None:
     return found[0] if found else None
 
 
+_PARTS = re.compile(r"[.:=_|,;~-]+")
+_PAIR_WITH_TIME = re.compile(r"(?:^|\D)\d{6,}\.\d{10}(?:\D|$)")
+DAY = 86400.0
+
+
+def _times_in(parts: list[str]) -> list[float]:
+    """Unix seconds of the parts that read as seconds or milliseconds since 1970 (2000 to 2100)."""
+    return [float(p) / (1000 if len(p) == 13 else 1) for p in parts if len(p) in (10, 13) and p.isdigit()
+            and _plausible_time(p)]
+
+
+def _id_like_part(part: str, times: list[float]) -> bool:
+    """True for a part of a compound value that can carry an ID: a long varied number or a random mix.
+
+    A 10-digit number is a time when it is round or lies within two days of another time in the same value;
+    otherwise it is as likely a random number (most 10-digit numbers fall between 2000 and 2100 as times).
+    """
+    if len(part) < 8:
+        return False
+    if part.isdigit():
+        if len(part) == 13 and _plausible_time(part):
+            return False
+        if len(part) == 10 and _plausible_time(part):
+            near = [t for t in times if t != float(part) and abs(t - float(part)) <= 2 * DAY]
+            return not (part.endswith("00") or near)
+        return len(set(part)) >= 4
+    digits = sum(map(str.isdigit, part))
+    return 2 <= digits < len(part) and _entropy(part) >= 2.5
+
+
+def carries_no_id(value: str) -> bool:
+    """True for a compound value whose parts are all words, counts, flags or timestamps.
+
+    Such values (``GS1.1.1740763893.1.1.1740763904.49.0.0``, ``1583452800:164``, ``INITIAL_anon_false_30004``,
+    ``reflectorid=0000000000000000000000:lastupd=1522184000930``) are session state, sync dates or settings:
+    nothing in them tells one browser from another.
+
+    >>> carries_no_id("GS1.1.1740763893.1.1.1740763904.49.0.0"), carries_no_id("GA1.2.1369221122.1634566018")
+    (True, False)
+    """
+    if _PAIR_WITH_TIME.search(value):
+        return False  # random.first-visit-time, the Google Analytics client-ID shape
+    parts = [p for p in _PARTS.split(value) if p]
+    times = _times_in(parts)
+    return len(parts) >= 2 and not any(_id_like_part(p, times) for p in parts)
+
+
 def _plausible_time(value: str) -> bool:
     """True for Unix seconds or milliseconds between 2000 and 2100."""
     seconds = float(value) / (1000 if len(value.split(".")[0]) == 13 else 1)
@@ -257,6 +357,8 @@ def looks_random(value: str) -> bool:
         return False
     if "%2f" in value.lower() or value.lower().startswith("http"):
         return False  # an address, percent-encoded
+    if value.startswith("/") or ("/" in value and (_FILE_NAME.search(value) or _HOST_PATH.match(value))):
+        return False  # a path or a file name (an icon, a script), the same for every visitor
     if _UUID.match(value) or _TWO_NUMBERS.match(value):
         return True
     digits = sum(map(str.isdigit, value))
@@ -332,6 +434,8 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
         slot = (destination, item.where, item.key)
         self._note_churn(slot, value)
         kind = shape_exclusion(item.key, value)
+        if kind is None and _in_host_name(value, destination):
+            kind = "app constant (it is part of the server's name: an account or site ID)"
         if kind is None and item.where is Where.PATH:
             if _HEX.match(value):
                 kind = "content hash"  # a hex name in a path is a file's hash, not a visitor's
@@ -470,10 +574,16 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
                 self._note_exclusion("resource path (seen only in addresses: a site or resource name)", slot, value,
                                      counted=False)
             return None
-        strong = _UUID.match(value) or _TWO_NUMBERS.match(value) or len(value) >= 16
+        id_shaped = bool(_UUID.match(value) or _TWO_NUMBERS.match(value)) or len(value) >= 16
         stable = sighting.last - sighting.first >= LONG_ENOUGH_SPAN
         places = {destination for destination, _where, _key in sighting.places}
-        if not (strong or stable or sighting.set_by or sighting.in_cookie or len(places) >= 2):
+        if not (id_shaped or stable or sighting.set_by or sighting.in_cookie or len(places) >= 2):
+            return None
+        strong = _strong_signals(value, sighting)
+        if not (strong or sighting.in_cookie) and self._replaced_at_every_place(sighting):
+            for slot in sighting.places:
+                self._note_exclusion("per-page-view value (other values replaced it at the same key)", slot, value,
+                                     counted=False)
             return None
         facts = [f"This {len(value)}-character value was sent in {_plural(sighting.requests, 'request')}"]
         span = sighting.last - sighting.first
@@ -486,20 +596,43 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
             facts.append(", stored in a cookie")
         if first_visit_stamped:
             facts.append(", and it has the shape of a client ID stamped with the first visit's time")
-        return "".join(facts) + ": it behaves like an ID of this browser or device (rule: identifier by behaviour)."
+        weak = "it repeats" if sighting.requests >= 2 else "it is kept in a cookie"
+        evidence = (
+            f"decided by: {' and '.join(strong)}" if strong else
+            f"weak evidence only: {weak}, but no server was seen setting it and no second company received it"
+        )
+        return "".join(facts) + (
+            f": it behaves like an ID of this browser or device (rule: identifier by behaviour; {evidence})."
+        )
+
+    def _replaced_at_every_place(self, sighting: _Sighting) -> bool:
+        """True when every key that carried the value also carried :data:`PAGE_VIEW_VALUES` or more other values.
+
+        One browser keeps its ID for the whole capture; a key whose value is replaced again and again carries a
+        page-view, visit or request ID. Not asked of cookies, nor of a value a server set or a second company
+        received: a crawler that clears cookies between pages replaces real visitor IDs too.
+        """
+        for slot in sighting.places:
+            churn = self._churn.get(slot)
+            if churn is None or len(churn.values) < PAGE_VIEW_VALUES:
+                return False
+        return True
 
     @staticmethod
     def _confidence(value: str, sighting: _Sighting) -> float:
-        signals = sum(
+        """At least :data:`STRONG_CONFIDENCE` with a strong signal; below it (weak evidence) otherwise."""
+        weak = sum(
             (
                 sighting.requests >= 3,
                 sighting.last - sighting.first >= LONG_ENOUGH_SPAN,
-                sighting.set_by is not None,
-                len(sighting.labels) >= 2,
+                sighting.in_cookie,
                 bool(_UUID.match(value)) or len(value) >= 20,
             )
         )
-        return min(0.6 + 0.08 * signals, 0.95)
+        strong = len(_strong_signals(value, sighting))
+        if strong:
+            return min(STRONG_CONFIDENCE + 0.05 * (strong - 1) + 0.02 * weak, 0.95)
+        return 0.6 + 0.04 * weak
 
     def _sync_conclusions(self, value: str, sighting: _Sighting, context: DetectionContext) -> Iterator[Conclusion]:
         """One conclusion per company that received the same ID: the first place it reached there."""
@@ -537,6 +670,31 @@ class BehaviourIdentifierDetector(CrossRequestDetector):
                     found.append(Exclusion("changes on every request (a nonce or request ID)", *slot,
                                            context.masker.mask(value), 1))
         return found
+
+
+PAGE_VIEW_VALUES = 3
+"""Distinct values at one key that mark it as a per-page-view (or per-visit) key when nothing strong says ID."""
+STRONG_CONFIDENCE = 0.8
+"""Confidence of an identifier by behaviour backed by a strong signal; the rules keep weaker ones below high."""
+
+
+def _strong_signals(value: str, sighting: _Sighting) -> list[str]:
+    """The signals that alone make a value an identifier: a server set it, several companies got it, its shape."""
+    found = []
+    if sighting.set_by is not None:
+        found.append("a server set it as a cookie and the client sent it back")
+    if len(sighting.labels) >= 2:
+        found.append(f"it reached {len(sighting.labels)} companies")
+    if _first_visit_stamped(value):
+        found.append("it is stamped with the first visit's time")
+    return found
+
+
+def _in_host_name(value: str, destination: str) -> bool:
+    """True when the value, or a ``name=value``'s value, names the server (``src=10657097`` at 10657097.fls…)."""
+    inner = _INNER_NAME.match(value)
+    labels = destination.lower().split(".")
+    return value.lower() in labels or bool(inner and inner.group(2).lower() in labels)
 
 
 def _is_script(record: Record) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from auditor.classify import load_app_profile
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, load_rule_options, output_options, profile_options, rule_options
 from auditor.cli.report import write_pdf_or_exit
+from auditor.detect.fields import walk_cuts
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
 from auditor.profile import DeviceProfile
+from auditor.records import Record
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.sources import ReadOptions
@@ -51,6 +54,33 @@ def print_summary(report: dict[str, Any]) -> None:
             echo(f"warning: {item['path']}: {problem}")
 
 
+class CutCounter:
+    """Counts the records of one input that a bound cut short, so each cut gets a line on stderr."""
+
+    def __init__(self) -> None:
+        self.bodies_cut = 0
+        self.walk_cuts: Counter[str] = Counter()
+
+    def observe(self, record: Record) -> None:
+        """Called after the analysis saw ``record`` (the field walk of it is still cached)."""
+        if record.request_body_truncated:
+            self.bodies_cut += 1
+        self.walk_cuts.update(walk_cuts(record))
+
+    def lines(self, body_cap: int) -> list[str]:
+        """One sentence per kind of cut, with how many requests it touched."""
+        found = []
+        if self.bodies_cut:
+            bodies = "1 request body was" if self.bodies_cut == 1 else f"{self.bodies_cut} request bodies were"
+            found.append(
+                f"{bodies} longer than the body cap ({body_cap} bytes after "
+                "decompression); only their start was searched (raise it with --body-cap)"
+            )
+        for cut, count in sorted(self.walk_cuts.items()):
+            found.append(f"{cut} (in {count} request{'' if count == 1 else 's'})")
+        return found
+
+
 def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | None, csv_dir: Path | None) -> None:
     """Write every requested output; exit 4 naming the file that failed."""
     targets: list[tuple[OutputFormat, Path]] = []
@@ -73,7 +103,8 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+# readable=False: an unreadable input gets its own error line while the others are analysed.
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @app_options
 @output_options
 @rule_options
@@ -151,11 +182,14 @@ def analyze(
         sys.exit(ExitCode.INPUT_ERROR)
     failed_inputs = 0
     for path in inputs:
-        summary = analysis.add_input(path)
+        cuts = CutCounter()
+        summary = analysis.add_input(path, on_record=cuts.observe)
         fatal = [p for p in summary.problems if p.fatal]
         if fatal:
             failed_inputs += 1
             click.echo(f"Error: {printable(fatal[0])}", err=True)
+        for line in cuts.lines(body_cap):
+            click.echo(printable(f"warning: {path}: {line}"), err=True)
     report = build_report(analysis, generated_at=generated_at())
     print_summary(report)
     write_outputs(report, html_path, json_path, csv_dir)

@@ -35,9 +35,9 @@ def saved_app_settings(path: Path) -> tuple[tuple[str, ...], str | None]:
     repeating ``--app-domain``. An unreadable ``session.json`` counts as unknown.
     """
     settings_path = path / SETTINGS_FILE
-    if not path.is_dir() or not settings_path.is_file():
-        return (), None
     try:
+        if not path.is_dir() or not settings_path.is_file():  # is_file raises on a folder we may not enter
+            return (), None
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
         domains = tuple(str(d) for d in settings.get("app_domains") or ())
         name = settings.get("app_name")

@@ -54,6 +54,30 @@ def print_summary(report: dict[str, Any]) -> None:
             echo(f"warning: {item['path']}: {problem}")
 
 
+def session_passphrase(inputs: tuple[Path, ...], key_file: Path | None) -> str | None:
+    """The key for encrypted session folders among ``inputs``: --key-file, the environment, or a prompt."""
+    from auditor import atrest
+
+    def encrypted(path: Path) -> bool:
+        try:
+            return path.is_dir() and atrest.is_encrypted_session(path)
+        except OSError:
+            return False  # an unreadable folder gets its own error line when it is read
+
+    if not any(encrypted(path) for path in inputs):
+        return None
+    try:
+        if key_file is not None:
+            return atrest.read_key_file(key_file)
+        from_environment = atrest.passphrase_from_environment()
+    except atrest.AtRestError as exc:
+        raise click.BadParameter(str(exc), param_hint="--key-file") from None
+    if from_environment is None and sys.stdin.isatty():
+        entered: str = click.prompt("Key (passphrase) of the encrypted session", hide_input=True, err=True)
+        return entered
+    return from_environment  # None: each encrypted session gets an error line saying how to give the key
+
+
 class CutCounter:
     """Counts the records of one input that a bound cut short, so each cut gets a line on stderr."""
 
@@ -124,6 +148,9 @@ def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | N
               help="MaxMind GeoLite2/GeoIP2 or DB-IP country database to locate servers (default: registry data).")
 @click.option("--app-profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.toml",
               help="App profile (name, domains, companies) whose domains and companies count as first party.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Key of encrypted session folders (its first line is the passphrase); else "
+                   "$CLASSROOM_AUDITOR_KEY_FILE, $CLASSROOM_AUDITOR_KEY, or you are asked.")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -141,6 +168,7 @@ def analyze(
     keylog: Path | None,
     geoip_db: Path | None,
     app_profile: Path | None,
+    key_file: Path | None,
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
@@ -168,7 +196,8 @@ def analyze(
         app_name=app_name,
         salt=load_or_create_salt(),
         read_options=ReadOptions(
-            body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty()
+            body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty(),
+            passphrase=session_passphrase(inputs, key_file),
         ),
         rules=load_rule_options(rules_path, home_country, first_seconds),
         profile=profile,

@@ -48,9 +48,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.atrest import open_raw_part
+from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile
 from auditor.privacy import redact_text
 from auditor.sources.session import FLOWS_FILE
 
@@ -427,7 +428,7 @@ def serve(argv: list[str] | None = None) -> int:
     settings = _settings_from_json(json.loads(args.settings))
     profile = load_profile(settings.profile) if settings.profile else None
     session = LiveSession(args.folder, settings, profile=profile)
-    flows = open_owner_only(args.folder / FLOWS_FILE) if args.save_flows else None
+    flows = cast(IO[bytes], open_raw_part(args.folder / FLOWS_FILE)) if args.save_flows else None  # maybe encrypted
     out = sys.stdout.buffer
     out_lock = threading.Lock()
 

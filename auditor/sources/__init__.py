@@ -7,13 +7,14 @@ yielding every record it can still read.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import math
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,6 +44,8 @@ class ReadOptions:
     """NSS key log file for decrypting TLS in packet captures."""
     progress: bool = False
     """Show a progress bar on stderr for long inputs."""
+    passphrase: str | None = field(default=None, repr=False)
+    """Key of encrypted session folders (:mod:`auditor.atrest`); else taken from the environment."""
 
 
 Reader = Callable[[Path, ReadOptions, list[InputProblem]], Iterator[Record]]
@@ -109,13 +112,10 @@ def check_input_kind(path: Path) -> os.stat_result:
 
 def open_regular_file(path: Path) -> BinaryIO:
     """Open ``path`` for reading only if it is a regular file, without blocking on a FIFO that replaced it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InputError(str(path), "is not a regular file")
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")

@@ -100,7 +100,8 @@ def looks_like_quic_initial(datagram: bytes) -> bool:
     >>> looks_like_quic_initial(b"\xc3\x00\x00\x00\x01" + bytes(20)), looks_like_quic_initial(b"\x40abc")
     (True, False)
     """
-    return len(datagram) > 6 and datagram[0] & 0xC0 == 0xC0 and bool(quic_versions(int.from_bytes(datagram[1:5], "big")))
+    version = int.from_bytes(datagram[1:5], "big")
+    return len(datagram) > 6 and datagram[0] & 0xC0 == 0xC0 and bool(quic_versions(version))
 
 
 def _varint(data: bytes, position: int) -> tuple[int, int]:

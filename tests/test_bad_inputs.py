@@ -235,3 +235,37 @@ def test_fuzz_crash_a_flow_that_is_not_a_mapping_ends_the_file_with_a_line_and_k
     assert len(run.report["destinations"]) == SAMPLE_HOSTS
     expected = f"warning: {damaged}: flow file damaged at byte {len(good)}, after 16 flows: AttributeError"
     assert any(line.startswith(expected) for line in run.stderr.splitlines()), run.stderr
+
+
+@pytest.mark.parametrize(
+    ("source", "file_name", "document"),
+    [
+        ("ghostery", "trackerdb.json", {
+            "patterns": {"good": {"name": "Good Analytics", "domains": ["good-tracker.example"], "organization": "o"},
+                         "broken": "a pattern that is a string"},
+            "organizations": {"o": {"name": "Good Analytics Inc.", "country": "US"}},
+            "domains": {"also-bad.example": {"not": "a pattern id"}},
+        }),
+        ("disconnect", "services.json", {
+            "categories": {"Analytics": ["a service that is a string",
+                                         {"Good Analytics": {"https://good.example/": ["good-tracker.example"]}}]},
+        }),
+        ("exodus", "trackers.json", {
+            "trackers": {"1": "a tracker that is a string",
+                         "2": {"name": "Good Analytics", "network_signature": "good-tracker\\.example",
+                               "categories": [{"not": "a name"}, "Analytics"]}},
+        }),
+    ],
+)
+def test_fuzz_crash_one_malformed_item_in_a_tracker_list_costs_that_item(
+    tmp_path: Path, source: str, file_name: str, document: dict[str, object]
+) -> None:
+    """Found by the importers target: an item of the wrong JSON type raised AttributeError or TypeError."""
+    folder = tmp_path / source
+    folder.mkdir()
+    (folder / file_name).write_text(json.dumps(document))
+    env = pinned_env(tmp_path / "data")
+    imported = run_analyze(["db", "import", source, folder], env=env)
+    assert imported.exit_code == 0, imported.stderr
+    looked_up = run_analyze(["db", "lookup", "good-tracker.example"], env=env)
+    assert looked_up.exit_code == 0 and source in looked_up.stdout, looked_up.stdout

@@ -18,7 +18,8 @@ The passphrase is stretched with scrypt (salt per session, stored in
 passphrase from damaged data) into an AES-256-GCM key. Each ``write`` becomes
 one sealed frame (length, 96-bit random nonce, ciphertext and tag) whose
 associated data binds it to its file name, so frames cannot be moved between
-files unnoticed; appending after a restart simply adds frames. A lost
+files unnoticed (whole frames dropped from the end, as a crash does, or
+reordered are not detected); appending after a restart simply adds frames. A lost
 passphrase cannot be recovered: the data is then gone, which is also how a
 school can make a session unreadable without deleting it everywhere.
 """

@@ -269,3 +269,57 @@ def test_fuzz_crash_one_malformed_item_in_a_tracker_list_costs_that_item(
     assert imported.exit_code == 0, imported.stderr
     looked_up = run_analyze(["db", "lookup", "good-tracker.example"], env=env)
     assert looked_up.exit_code == 0 and source in looked_up.stdout, looked_up.stdout
+
+
+def pcapng_block(block_type: int, body: bytes) -> bytes:
+    padded = body + bytes(-len(body) % 4)
+    length = 12 + len(padded)
+    return struct.pack("<II", block_type, length) + padded + struct.pack("<I", length)
+
+
+def test_fuzz_crash_a_cut_timestamp_resolution_option_is_read_past_not_fatal(tmp_path: Path) -> None:
+    """Found by the pcap_reader target: an if_tsresol option without its value byte raised IndexError."""
+    from pcap_builders import dns_exchange
+
+    section = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    interface = pcapng_block(1, struct.pack("<HHI", 101, 0, 65535) + struct.pack("<HH", 9, 1))  # value byte missing
+    packets = b""
+    for packet in dns_exchange("cut-option.example", [("A", "192.0.2.7")]):
+        data = bytes(packet)
+        micros = 1_767_261_600_000_000
+        header = struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(data), len(data))
+        packets += pcapng_block(6, header + data)
+    capture = tmp_path / "cut-option.pcapng"
+    capture.write_bytes(section + interface + packets)
+    run = run_analyze(["analyze", capture, "--json", tmp_path / "r.json"], env=pinned_env(tmp_path))
+    assert run.exit_code == 0, run.stderr
+    assert run.report is not None
+    assert [d["host"] for d in run.report["destinations"]] == ["cut-option.example"]
+
+
+@pytest.mark.parametrize(
+    ("source", "file_name", "document"),
+    [
+        ("adguard", "trackers.json", {
+            "categories": ["a list where an object belongs"],
+            "trackers": {"good": {"name": "Good Analytics", "categoryId": 1, "companyId": None}},
+            "trackerDomains": {"good-tracker.example": "good", "bad.example": ["not", "an", "id"]},
+        }),
+        ("duckduckgo-web", "extension-tds.json", {
+            "entities": ["a list where an object belongs"],
+            "trackers": {"good-tracker.example": {"owner": {"name": "Good Analytics", "displayName": "Good"},
+                                                  "categories": [{"x": 1}, "Analytics"], "default": "block"},
+                         "bad.example": {"owner": "a string where an object belongs"}},
+        }),
+        ("duckduckgo-app", "android-tds.json", {
+            "version": "9" * 15,
+            "trackers": {"good-tracker.example": {"owner": {"name": "Good Analytics", "displayName": "Good"},
+                                                  "categories": ["Analytics"], "default": "block"}},
+        }),
+    ],
+)
+def test_fuzz_crash_more_tracker_lists_with_one_value_of_the_wrong_type(
+    tmp_path: Path, source: str, file_name: str, document: dict[str, object]
+) -> None:
+    """Found by the importers target on its second run: unhashable ids, a version date past year 9999."""
+    test_fuzz_crash_one_malformed_item_in_a_tracker_list_costs_that_item(tmp_path, source, file_name, document)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import shutil
@@ -323,3 +324,21 @@ def test_fuzz_crash_more_tracker_lists_with_one_value_of_the_wrong_type(
 ) -> None:
     """Found by the importers target on its second run: unhashable ids, a version date past year 9999."""
     test_fuzz_crash_one_malformed_item_in_a_tracker_list_costs_that_item(tmp_path, source, file_name, document)
+
+
+def test_fuzz_crash_a_flow_mitmproxy_rejects_by_assertion_ends_the_file_with_a_line(tmp_path: Path) -> None:
+    """Found by the flows target: a flow with a key mitmproxy does not know fails an assert inside its reader."""
+    from mitmproxy import io as mitm_io
+    from mitmproxy.io import tnetstring
+
+    good = SAMPLE_CAPTURE.read_bytes()
+    first = next(iter(mitm_io.FlowReader(io.BytesIO(good)).stream()))
+    state = first.get_state()
+    state["a_key_no_mitmproxy_knows"] = b"x"
+    damaged = tmp_path / "assert.mitm"
+    damaged.write_bytes(good + tnetstring.dumps(state))
+    run = run_analyze(["analyze", damaged, "--json", tmp_path / "r.json"], env=pinned_env(tmp_path))
+    assert run.exit_code == 0, run.stderr
+    assert run.report is not None and len(run.report["destinations"]) == SAMPLE_HOSTS
+    expected = f"warning: {damaged}: flow file damaged at byte {len(good)}, after 16 flows: AssertionError"
+    assert any(line.startswith(expected) for line in run.stderr.splitlines()), run.stderr

@@ -305,17 +305,18 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
                     sent = websocket_message_to_record(flow, message, SourceKind.FLOW_FILE, str(path), options.body_cap)
                     if sent is not None:
                         yield sent
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-            # mitmproxy's reader trusts the structure it decodes: a damaged flow can fail anywhere inside it.
-            reason = f"{type(exc).__name__}: {redact_text(exc)}"
-            message = f"flow file damaged at byte {good_until}, after {count} flows: {reason}"
-            problems.append(InputProblem(str(path), message, fatal=count == 0))
         except exceptions.FlowReadException as exc:
             if str(exc) == _DAMAGED:
                 cause = f" ({exc.__cause__})" if exc.__cause__ else ""
                 message = f"flow file damaged at byte {good_until}, after {count} flows: {exc}{cause}"
             else:  # e.g. a flow format newer than the installed mitmproxy reads
                 message = f"stopped at flow {count + 1} (byte {good_until}): {exc}"
+            problems.append(InputProblem(str(path), message, fatal=count == 0))
+        except Exception as exc:  # noqa: BLE001
+            # mitmproxy's reader trusts the structure it decodes: a damaged flow fails anywhere inside it
+            # (AttributeError, AssertionError, a certificate the cryptography library rejects, ...).
+            reason = f"{type(exc).__name__}: {redact_text(exc)}"
+            message = f"flow file damaged at byte {good_until}, after {count} flows: {reason}"
             problems.append(InputProblem(str(path), message, fatal=count == 0))
 
 

@@ -423,7 +423,6 @@ class Outcome:
 
 
 _EXECUTED = re.compile(r"stat::number_of_executed_units:\s*(\d+)")
-_EXCEPTION = re.compile(r"^(\w[\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b.*)$", re.M)
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _ARTIFACT = re.compile(r"Test unit written to (\S+)")
 
@@ -432,8 +431,12 @@ def crash_signature(log: str) -> str:
     """Exception type plus the last project line of its traceback: one name per distinct bug."""
     frames = [f"{Path(path).name}:{line}" for path, line in _FRAME.findall(log) if "/auditor/" in path
               or "/trackers_db/" in path]
-    exception = _EXCEPTION.findall(log)
-    kind = exception[-1].split(":")[0] if exception else ("timeout" if "timeout" in log else "crash")
+    last_traceback = log.rsplit("Traceback (most recent call last):", 1)[-1].split("ERROR: libFuzzer")[0]
+    unindented = [line for line in last_traceback.splitlines() if line.strip() and line[0] not in " \t="]
+    if "Traceback" in log and unindented:  # the exception line: "AssertionError: ..." or "InvalidVersion: ..."
+        kind = unindented[-1].split(":")[0].split(".")[-1]
+    else:
+        kind = "timeout" if "timeout" in log else "crash"
     return f"{kind} at {frames[-1] if frames else '?'}"
 
 

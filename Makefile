@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
@@ -41,3 +41,10 @@ clean:
 BENCHMARKS := bench_detect bench_lookup tracker_coverage bench_sources bench_report bench_proxy bench_load bench_pcap bench_batch
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+# Coverage-guided fuzzing of every parser (atheris), FUZZ_SECONDS per target; crashing inputs under FUZZ_OUT.
+FUZZ_SECONDS ?= 60
+FUZZ_OUT ?= /tmp/auditor-fuzz
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	$(BIN)/python benchmarks/fuzz.py --seconds $(FUZZ_SECONDS) --out $(FUZZ_OUT)

@@ -117,3 +117,92 @@ def write_pcapng(path: Path, packets: Sequence[Packet], link_type: int = 101) ->
             packet.time = 1_700_000_000.0 + index / 1000
             writer.write(packet)
     return path
+
+
+QUIC_DRAFT_29 = 0xFF00001D
+_DRAFT_29_SALT = bytes.fromhex("afbfec289993d24c9e9786f19c6111e04390a899")  # draft-ietf-quic-tls-29, section 5.2
+
+
+def _initial_crypto(dcid: bytes, version: int, is_client: bool) -> object:
+    """The Initial keys of aioquic for ``version``; draft 29 differs from v1 only by its salt, given here."""
+    from aioquic.quic.crypto import INITIAL_CIPHER_SUITE, CryptoPair, cipher_suite_hash, hkdf_expand_label, hkdf_extract
+
+    pair = CryptoPair()
+    if version != QUIC_DRAFT_29:
+        pair.setup_initial(cid=dcid, is_client=is_client, version=version)
+        return pair
+    algorithm = cipher_suite_hash(INITIAL_CIPHER_SUITE)
+    secret = hkdf_extract(algorithm, _DRAFT_29_SALT, dcid)
+    for context, label in ((pair.send, b"client in" if is_client else b"server in"),
+                           (pair.recv, b"server in" if is_client else b"client in")):
+        context.setup(cipher_suite=INITIAL_CIPHER_SUITE,
+                      secret=hkdf_expand_label(algorithm, secret, label, b"", algorithm.digest_size), version=1)
+    return pair
+
+
+def client_hello_of_quic(server_name: str) -> bytes:
+    """The TLS ClientHello aioquic's client sends, taken from its first datagram by decrypting it."""
+    from aioquic.buffer import Buffer
+    from aioquic.quic.packet import pull_quic_header
+
+    datagram = quic_initial(server_name, 1)
+    buffer = Buffer(data=datagram)
+    header = pull_quic_header(buffer, host_cid_length=8)
+    crypto = _initial_crypto(header.destination_cid, 1, is_client=False)
+    _, payload, _ = crypto.decrypt_packet(datagram[: header.packet_length], buffer.tell(), 0)  # type: ignore[attr-defined]
+    pieces: dict[int, bytes] = {}
+    frames = Buffer(data=payload)
+    while not frames.eof():
+        kind = frames.pull_uint_var()
+        if kind == 0x06:  # CRYPTO
+            offset, length = frames.pull_uint_var(), frames.pull_uint_var()
+            pieces[offset] = frames.pull_bytes(length)
+        elif kind not in (0x00, 0x01):  # anything but PADDING and PING: aioquic's first packet has no other frame
+            raise ValueError(f"unexpected frame {kind:#x} in aioquic's first Initial")
+    hello = b"".join(pieces[offset] for offset in sorted(pieces))
+    assert hello[0] == 1 and len(hello) == 4 + int.from_bytes(hello[1:4], "big")
+    return hello
+
+
+def scattered_quic_initials(server_name: str, version: int = 1, dcid: bytes = bytes(range(8))) -> list[bytes]:
+    """Client Initial datagrams carrying a real ClientHello the way Chrome scatters it.
+
+    The ClientHello is cut into five pieces sent over three Initial packets (one
+    datagram each): out of order, one piece twice, one overlapping two others,
+    with PING and PADDING frames between them. Packets are protected with
+    aioquic's Initial keys for ``version`` and built with its packet builder.
+    """
+    from aioquic.quic.packet import QuicFrameType, QuicPacketType
+    from aioquic.quic.packet_builder import QuicPacketBuilder
+
+    hello = client_hello_of_quic(server_name)
+    cut = [0, len(hello) // 5, 2 * len(hello) // 5, 3 * len(hello) // 5, 4 * len(hello) // 5, len(hello)]
+    piece = [(cut[i], hello[cut[i] : cut[i + 1]]) for i in range(5)]
+    overlap = (cut[1] + 10, hello[cut[1] + 10 : cut[3] - 10])
+    plan: list[list[tuple[str, tuple[int, bytes] | int]]] = [
+        [("crypto", piece[3]), ("ping", 0), ("padding", 7), ("crypto", piece[0]), ("crypto", piece[3])],
+        [("padding", 30), ("crypto", piece[4]), ("crypto", overlap), ("ping", 0)],
+        [("crypto", piece[2]), ("padding", 3), ("crypto", piece[1]), ("ping", 0), ("crypto", piece[0])],
+    ]
+    builder = QuicPacketBuilder(host_cid=b"\x11" * 8, peer_cid=dcid, version=version, is_client=True,
+                                max_datagram_size=1200)
+    crypto = _initial_crypto(dcid, version, is_client=True)
+    datagrams: list[bytes] = []
+    for frames in plan:
+        builder.start_packet(QuicPacketType.INITIAL, crypto)  # type: ignore[arg-type]
+        for kind, value in frames:
+            if kind == "crypto":
+                assert isinstance(value, tuple)
+                offset, data = value
+                buffer = builder.start_frame(QuicFrameType.CRYPTO)
+                buffer.push_uint_var(offset)
+                buffer.push_uint_var(len(data))
+                buffer.push_bytes(data)
+            elif kind == "ping":
+                builder.start_frame(QuicFrameType.PING)
+            else:
+                assert isinstance(value, int)
+                builder.start_frame(QuicFrameType.PADDING).push_bytes(bytes(value))
+        sent, _ = builder.flush()
+        datagrams += sent
+    return datagrams

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from enum import IntEnum
 
 import click
 
 from auditor import __version__
 from auditor.privacy import redact_text
+from auditor.private_files import PRIVATE_UMASK
 from auditor.text import printable
 
 
@@ -63,11 +65,14 @@ def main(ctx: click.Context, debug: bool) -> None:
     """Classroom Traffic Auditor: see what an educational app sends, and to whom."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    # Every file and folder the tool (or a program it starts) creates is owner-only.
+    previous_umask = os.umask(PRIVATE_UMASK)
+    ctx.call_on_close(lambda: os.umask(previous_umask))  # a program calling the CLI in-process keeps its own
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 # Each subcommand lives in its own module and registers itself on ``main``.
-COMMAND_MODULES = ("analyze", "report", "diff", "db", "profile", "proxy", "persona")
+COMMAND_MODULES = ("analyze", "report", "diff", "db", "profile", "proxy", "persona", "data")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"auditor.cli.{_name}")
 

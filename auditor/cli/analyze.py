@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from auditor.cli.options import (
     rule_options,
 )
 from auditor.cli.report import write_pdf_or_exit
+from auditor.detect.fields import walk_cuts
 from auditor.findings import Severity
 from auditor.privacy import load_or_create_salt
 from auditor.profile import DeviceProfile, example_values
+from auditor.records import Record
 from auditor.report import OutputFormat, build_report, write_report
 from auditor.report.model import _iso
 from auditor.report.verdict import verdict_lines
@@ -69,6 +72,57 @@ def print_summary(report: dict[str, Any]) -> None:
                  "not the app's, and not counted as a third party")
 
 
+def session_passphrase(inputs: tuple[Path, ...], key_file: Path | None) -> str | None:
+    """The key for encrypted session folders among ``inputs``: --key-file, the environment, or a prompt."""
+    from auditor import atrest
+
+    def encrypted(path: Path) -> bool:
+        try:
+            return path.is_dir() and atrest.is_encrypted_session(path)
+        except OSError:
+            return False  # an unreadable folder gets its own error line when it is read
+
+    if not any(encrypted(path) for path in inputs):
+        return None
+    try:
+        if key_file is not None:
+            return atrest.read_key_file(key_file)
+        from_environment = atrest.passphrase_from_environment()
+    except atrest.AtRestError as exc:
+        raise click.BadParameter(str(exc), param_hint="--key-file") from None
+    if from_environment is None and sys.stdin.isatty():
+        entered: str = click.prompt("Key (passphrase) of the encrypted session", hide_input=True, err=True)
+        return entered
+    return from_environment  # None: each encrypted session gets an error line saying how to give the key
+
+
+class CutCounter:
+    """Counts the records of one input that a bound cut short, so each cut gets a line on stderr."""
+
+    def __init__(self) -> None:
+        self.bodies_cut = 0
+        self.walk_cuts: Counter[str] = Counter()
+
+    def observe(self, record: Record) -> None:
+        """Called after the analysis saw ``record`` (the field walk of it is still cached)."""
+        if record.request_body_truncated:
+            self.bodies_cut += 1
+        self.walk_cuts.update(walk_cuts(record))
+
+    def lines(self, body_cap: int) -> list[str]:
+        """One sentence per kind of cut, with how many requests it touched."""
+        found = []
+        if self.bodies_cut:
+            bodies = "1 request body was" if self.bodies_cut == 1 else f"{self.bodies_cut} request bodies were"
+            found.append(
+                f"{bodies} longer than the body cap ({body_cap} bytes after "
+                "decompression); only their start was searched (raise it with --body-cap)"
+            )
+        for cut, count in sorted(self.walk_cuts.items()):
+            found.append(f"{cut} (in {count} request{'' if count == 1 else 's'})")
+        return found
+
+
 def write_outputs(report: dict[str, Any], html: Path | None, json_path: Path | None, csv_dir: Path | None) -> None:
     """Write every requested output; exit 4 naming the file that failed."""
     targets: list[tuple[OutputFormat, Path]] = []
@@ -105,7 +159,8 @@ def warn_unused_options(analysis: Analysis, keylog: Path | None) -> None:
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+# readable=False: an unreadable input gets its own error line while the others are analysed.
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 @app_options
 @output_options
 @rule_options
@@ -128,6 +183,9 @@ def warn_unused_options(analysis: Analysis, keylog: Path | None) -> None:
 @click.option("--compare", "compare_with", multiple=True, type=click.Path(path_type=Path), metavar="CAPTURE",
               help="A capture of the same app from a second device or persona (repeatable, any format): values "
                    "that differ between the two are identifiers, values equal in both are app constants.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Key of encrypted session folders (its first line is the passphrase); else "
+                   "$CLASSROOM_AUDITOR_KEY_FILE, $CLASSROOM_AUDITOR_KEY, or you are asked.")
 def analyze(
     inputs: tuple[Path, ...],
     app_domains: tuple[str, ...],
@@ -146,6 +204,7 @@ def analyze(
     geoip_db: Path | None,
     app_profile: Path | None,
     compare_with: tuple[Path, ...],
+    key_file: Path | None,
 ) -> None:
     """Analyse captures: pcap/pcapng, HAR, mitmproxy flow files or session folders.
 
@@ -170,7 +229,8 @@ def analyze(
         app_name=app_name,
         salt=load_or_create_salt(),
         read_options=ReadOptions(
-            body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty()
+            body_cap=body_cap, keylog=str(keylog) if keylog else None, progress=sys.stderr.isatty(),
+            passphrase=session_passphrase(inputs, key_file),
         ),
         rules=load_rule_options(rules_path, home_country, first_seconds),
         profile=profile,
@@ -184,11 +244,14 @@ def analyze(
         sys.exit(ExitCode.INPUT_ERROR)
     failed_inputs = 0
     for path in inputs:
-        summary = analysis.add_input(path)
+        cuts = CutCounter()
+        summary = analysis.add_input(path, on_record=cuts.observe)
         fatal = [p for p in summary.problems if p.fatal]
         if fatal:
             failed_inputs += 1
             click.echo(f"Error: {printable(fatal[0])}", err=True)
+        for line in cuts.lines(body_cap):
+            click.echo(printable(f"warning: {path}: {line}"), err=True)
     warn_unused_options(analysis, keylog)
     report = build_report(run_audit(analysis), generated_at=generated_at())
     if compare_with:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,16 +10,14 @@ import click
 
 from auditor.cli import ExitCode, main
 from auditor.cli.report import load_report
+from auditor.private_files import write_private_text
 from auditor.report.diff import diff_reports, has_changes, render_html, render_text
 from auditor.text import encodable
 
 
 def _write(path: Path, content: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(encodable(content), encoding="utf-8")
-        os.replace(temp, path)
+        write_private_text(path, encodable(content))
     except OSError as exc:
         click.echo(f"Error: cannot write {path}: {exc.strerror or exc}", err=True)
         sys.exit(ExitCode.OUTPUT_ERROR)

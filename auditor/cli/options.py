@@ -99,14 +99,19 @@ def profile_options(func: F) -> F:
     """``--profile FILE``: the device profile, loaded and checked (a bad file is a usage error, exit 2)."""
 
     def load(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+        from auditor.private_files import shared_file_warning
         from auditor.profile import ProfileError, load_profile
 
         if value is None:
             return None
         try:
-            return load_profile(value)
+            loaded = load_profile(value)
         except ProfileError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        warning = shared_file_warning(value, "the students' planted personal values")
+        if warning:
+            click.echo(warning, err=True)
+        return loaded
 
     return click.option(
         "--profile", "profile", type=click.Path(dir_okay=False, path_type=Path), callback=load, metavar="FILE",

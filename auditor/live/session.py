@@ -41,10 +41,12 @@ from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
 from auditor.appinfer import parse_app_domains  # noqa: F401  (re-exported: the addon imports it from here)
 from auditor.audit import run_audit
+from auditor.atrest import open_raw_part
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
 from auditor.privacy import load_or_create_salt
+from auditor.private_files import make_private_folder
 from auditor.records import InputSummary, Record
 from auditor.report import OutputFormat, build_report
 from auditor.report.wording import category_label, data_type_label
@@ -169,7 +171,7 @@ def write_owner_only(path: Path, text: str) -> Path:
 
 def make_session_folder(folder: Path) -> Path:
     """Create the session folder (and parents) owner-only; tighten it if it already exists."""
-    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    make_private_folder(folder)  # parents too: sessions/ must not be listable by other users
     os.chmod(folder, FOLDER_MODE)
     return folder
 
@@ -383,7 +385,7 @@ class LiveSession:
         self.live_input = InputSummary(path=str(folder), format="proxy", sha256="")
         """The report's provenance entry for traffic captured in this run."""
         self.analysis.inputs.append(self.live_input)
-        self._records = open_owner_only(self.records_path)
+        self._records = open_raw_part(self.records_path)  # encrypted at rest when the user set a key
         self._events = open_owner_only(folder / EVENTS_FILE)
         self._write_settings()
 
@@ -517,7 +519,7 @@ class LiveSession:
     def close(self) -> tuple[Path, Path]:
         """End the session: write the reports and close the files."""
         self._sync_if_due(force=True)
-        self.live_input.sha256 = sha256_of(self.records_path)
+        self.live_input.sha256 = sha256_of(self.records_path.parent)  # the folder: its records may be encrypted
         paths = self.write_reports()
         self._write_settings(ended=time.time())
         self._sync_if_due(force=True)

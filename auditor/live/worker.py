@@ -59,8 +59,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
+from auditor.atrest import open_raw_part
 from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
 from auditor.live.spool import (
     DEFAULT_LIMIT_BYTES,
@@ -397,7 +398,7 @@ def run(
     with worker_lock(folder):
         profile = load_profile(settings.profile) if settings.profile else None
         session = LiveSession(folder, settings, profile=profile)
-        flows = open_owner_only(folder / FLOWS_FILE) if save_flows else None
+        flows = cast(IO[bytes], open_raw_part(folder / FLOWS_FILE)) if save_flows else None  # maybe encrypted
         worker = Worker(session, flows, marks)
         reader = SpoolReader(folder)
         proxy_gone = input_fd is None

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from auditor.private_files import FILE_MODE, make_private_folder
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 CHROMIUM_FLAGS = (
     "--headless",
@@ -53,7 +55,7 @@ def find_chromium() -> str:
 def _run_chromium(html_file: Path, output_flag: str, out: Path, extra: tuple[str, ...], timeout: float) -> Path:
     chromium = find_chromium()
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(out.parent)
     temp_out = out.with_name(f".tmp-{out.name}")  # keeps the suffix: Chromium picks the format from it
     with tempfile.TemporaryDirectory(prefix="auditor-chromium-") as profile:
         command = [
@@ -70,6 +72,7 @@ def _run_chromium(html_file: Path, output_flag: str, out: Path, extra: tuple[str
         temp_out.unlink(missing_ok=True)
         last = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         raise ExportError(f"Chromium failed to write {out} (exit {result.returncode}): {last[0][:200]}")
+    os.chmod(temp_out, FILE_MODE)  # Chromium writes with its own umask; the page is the student's
     os.replace(temp_out, out)
     return out
 

@@ -129,11 +129,16 @@ class OutputFormat(str, Enum):
 
 def write_report(report: dict[str, Any], fmt: OutputFormat, path: Path) -> Path:
     """Render and write atomically (a reader never sees half a report)."""
+    from auditor.private_files import FILE_MODE, make_private_folder
+
     renderer = fmt.to_format()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path.parent)
     temp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temp, "w", encoding="utf-8", newline="") as handle:
+        # Owner-only: a report describes what a pupil's device sent.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
             renderer.write(report, handle)
         os.replace(temp, path)
     except BaseException:

@@ -7,12 +7,16 @@ yielding every record it can still read.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import math
 import os
+import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.privacy import redact_text
@@ -40,6 +44,8 @@ class ReadOptions:
     """NSS key log file for decrypting TLS in packet captures."""
     progress: bool = False
     """Show a progress bar on stderr for long inputs."""
+    passphrase: str | None = field(default=None, repr=False)
+    """Key of encrypted session folders (:mod:`auditor.atrest`); else taken from the environment."""
 
 
 Reader = Callable[[Path, ReadOptions, list[InputProblem]], Iterator[Record]]
@@ -71,15 +77,58 @@ def _load_builtin_formats() -> None:
         register(module.FORMAT)
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_input_kind(path: Path) -> os.stat_result:
+    """Stat ``path`` without opening it; raise :class:`InputError` unless it is a file or folder we may read.
+
+    Runs before anything opens or hashes the input: opening a FIFO waits for a
+    writer forever, and a device can be endless.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file or directory") from None
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    for is_kind, kind in _SPECIAL_FILES:
+        if is_kind(info.st_mode):
+            raise InputError(str(path), f"is {kind}, not a capture file; save the capture to a file first")
+    if stat.S_ISDIR(info.st_mode):
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            raise InputError(str(path), f"cannot read folder: {exc.strerror or exc}") from exc
+    elif not stat.S_ISREG(info.st_mode):
+        raise InputError(str(path), "is neither a file nor a folder")
+    return info
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file, without blocking on a FIFO that replaced it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def detect_format(path: Path) -> Format:
     """Judge the format of ``path`` by its content; raise :class:`InputError` when none fits."""
     _load_builtin_formats()
-    if not path.exists():
-        raise InputError(str(path), "no such file or directory")
+    info = check_input_kind(path)
     head = b""
-    if path.is_file():
+    if stat.S_ISREG(info.st_mode):
         try:
-            with path.open("rb") as handle:
+            with open_regular_file(path) as handle:
                 head = handle.read(4096)
         except OSError as exc:
             raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
@@ -103,10 +152,29 @@ def sha256_of(path: Path) -> str:
 
         target = session_content_file(path)
     digest = hashlib.sha256()
-    with target.open("rb") as handle:
+    with open_regular_file(target) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+EARLIEST_TIME = -2208988800.0
+"""1900-01-01 UTC: no capture is older; earlier times are damage."""
+LATEST_TIME = 253402214400.0
+"""9999-12-31 UTC: later times cannot be shown as dates in any time zone."""
+LARGEST_SIZE = 1 << 62
+"""No connection moves more bytes than this; larger counts are damage (and overflow reports)."""
+
+
+def impossible_value(record: Record) -> str | None:
+    """Why ``record`` holds a value no real traffic has (a time or byte count out of range), or ``None``."""
+    if not math.isfinite(record.time) or not EARLIEST_TIME <= record.time <= LATEST_TIME:
+        return f"impossible time {record.time!r}"
+    for name in ("bytes_up", "bytes_down"):
+        size = getattr(record, name)
+        if not 0 <= size <= LARGEST_SIZE:
+            return f"impossible byte count {size!r}"
+    return None
 
 
 def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Iterator[Record]:
@@ -118,7 +186,12 @@ def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Itera
     fmt = detect_format(path)
     summary.format = fmt.name
     try:
-        for record in fmt.read(path, options, summary.problems):
+        for number, record in enumerate(fmt.read(path, options, summary.problems), start=1):
+            impossible = impossible_value(record)
+            if impossible:
+                # One hostile value (a HAR time of 1e400) costs its record, never the records after it.
+                summary.problems.append(InputProblem(str(path), f"record {number} skipped: {impossible}"))
+                continue
             summary.records += 1
             yield record
     except InputError as exc:
@@ -145,7 +218,8 @@ def read_input(path: Path, options: ReadOptions, summary: InputSummary) -> Itera
 def describe_input(path: Path) -> InputSummary:
     """Start the provenance entry of an input (format filled in when read)."""
     try:
+        check_input_kind(path)
         digest = sha256_of(path)
-    except OSError:
-        digest = ""
+    except (OSError, InputError):
+        digest = ""  # read_input names the problem
     return InputSummary(path=os.fspath(path), format="unknown", sha256=digest)

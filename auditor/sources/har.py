@@ -65,7 +65,7 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
         try:
             record = entry_to_record(entry, str(path), options.body_cap, _title_of(entry, titles))
             sent = websocket_records(entry, record, options.body_cap)
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:  # 10**400 overflows a float
             problems.append(InputProblem(str(path), f"entry {index} skipped: {type(exc).__name__}: {redact_text(exc)}"))
             continue
         yield record

@@ -331,6 +331,12 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             else:  # e.g. a flow format newer than the installed mitmproxy reads
                 message = f"stopped at flow {count + 1} (byte {good_until}): {exc}"
             problems.append(InputProblem(str(path), message, fatal=count == 0))
+        except Exception as exc:  # noqa: BLE001
+            # mitmproxy's reader trusts the structure it decodes: a damaged flow fails anywhere inside it
+            # (AttributeError, AssertionError, a certificate the cryptography library rejects, ...).
+            reason = f"{type(exc).__name__}: {redact_text(exc)}"
+            message = f"flow file damaged at byte {good_until}, after {count} flows: {reason}"
+            problems.append(InputProblem(str(path), message, fatal=count == 0))
 
 
 FORMAT = Format("mitmproxy", sniff, read)

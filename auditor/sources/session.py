@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from auditor import atrest
 from auditor.privacy import redact_text
 from auditor.records import InputProblem, Record
 from auditor.sources import Format, InputError, ReadOptions
@@ -19,12 +20,13 @@ from auditor.sources import Format, InputError, ReadOptions
 RECORDS_FILE = "records.jsonl"
 FLOWS_FILE = "flows.mitm"
 SETTINGS_FILE = "session.json"
+ENCRYPTED_RECORDS_FILE = RECORDS_FILE + atrest.SUFFIX
 
 
 def sniff(path: Path, head: bytes) -> bool:
     """A folder with a records file, or a records file itself."""
     if path.is_dir():
-        return (path / RECORDS_FILE).is_file()
+        return (path / RECORDS_FILE).is_file() or (path / ENCRYPTED_RECORDS_FILE).is_file()
     return head.startswith(b'{"kind": ') or head.startswith(b'{"kind":')
 
 
@@ -35,9 +37,9 @@ def saved_app_settings(path: Path) -> tuple[tuple[str, ...], str | None]:
     repeating ``--app-domain``. An unreadable ``session.json`` counts as unknown.
     """
     settings_path = path / SETTINGS_FILE
-    if not path.is_dir() or not settings_path.is_file():
-        return (), None
     try:
+        if not path.is_dir() or not settings_path.is_file():  # is_file raises on a folder we may not enter
+            return (), None
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
         domains = tuple(str(d) for d in settings.get("app_domains") or ())
         name = settings.get("app_name")
@@ -47,12 +49,13 @@ def saved_app_settings(path: Path) -> tuple[tuple[str, ...], str | None]:
 
 
 def session_content_file(path: Path) -> Path:
-    """The file whose hash identifies a session."""
-    return path / RECORDS_FILE
+    """The file whose hash identifies a session (the encrypted records of an encrypted one)."""
+    encrypted = path / ENCRYPTED_RECORDS_FILE
+    return encrypted if encrypted.is_file() else path / RECORDS_FILE
 
 
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
-    """Yield the records of a session folder or records file."""
+    """Yield the records of a session folder or records file (decrypted when the session is encrypted)."""
     if path.is_dir():
         # A session whose proxy and worker were both killed left answered flows in its spool: read them first.
         from auditor.live.worker import recover_session
@@ -60,17 +63,44 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
         if recover_session(path):
             problems.append(InputProblem(str(path), "the session had ended abruptly; its spooled flows were recovered"))
     records_path = path / RECORDS_FILE if path.is_dir() else path
-    if not records_path.is_file():
+    if path.is_dir() and (path / ENCRYPTED_RECORDS_FILE).is_file():
+        records_path = path / ENCRYPTED_RECORDS_FILE
+        lines = _decrypted_lines(path, options)
+    elif records_path.is_file():
+        lines = _plain_lines(records_path)
+    else:
         raise InputError(str(path), f"session has no {RECORDS_FILE}")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield Record.from_json(json.loads(line))
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = redact_text(exc)
+            problems.append(InputProblem(str(records_path), f"line {number} unreadable, skipped ({reason})"))
+
+
+def _plain_lines(records_path: Path) -> Iterator[bytes]:
     with records_path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Record.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                reason = redact_text(exc)
-                problems.append(InputProblem(str(records_path), f"line {number} unreadable, skipped ({reason})"))
+        yield from handle
+
+
+def _decrypted_lines(folder: Path, options: ReadOptions) -> Iterator[bytes]:
+    """The lines of ``records.jsonl.enc``, unlocked with the passphrase the user gave."""
+    passphrase = options.passphrase or atrest.passphrase_from_environment()
+    if not passphrase:
+        raise InputError(str(folder), "the session is encrypted: give its key with --key-file, "
+                         f"${atrest.KEY_FILE_ENV} or ${atrest.KEY_ENV}, or run in a terminal to be asked")
+    try:
+        key = atrest.unlock(folder, passphrase)
+        pending = b""
+        for frame in atrest.read_frames(folder / ENCRYPTED_RECORDS_FILE, key):
+            pending += frame
+            *complete, pending = pending.split(b"\n")
+            yield from complete
+        yield pending
+    except atrest.AtRestError as exc:
+        raise InputError(str(folder), str(exc).removeprefix(f"{folder}: ")) from None
 
 
 FORMAT = Format("session", sniff, read)

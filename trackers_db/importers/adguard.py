@@ -17,6 +17,7 @@ from trackers_db.importers.common import (
     find_companion,
     find_file,
     load_json,
+    mapping,
     normalize_domain,
     require,
 )
@@ -59,12 +60,12 @@ def parse_adguard(
     names = {
         str(k): v.get("name") for k, v in ((companies or {}).get("companies") or {}).items() if isinstance(v, dict)
     }
-    category_names = {str(k): str(v) for k, v in (trackers.get("categories") or {}).items()}
+    category_names = {str(k): str(v) for k, v in mapping(trackers.get("categories")).items()}
     entries: list[DomainEntry] = []
     skipped = 0
     for raw_domain, tracker_id in trackers["trackerDomains"].items():
         domain = normalize_domain(str(raw_domain))
-        tracker = trackers["trackers"].get(tracker_id)
+        tracker = trackers["trackers"].get(tracker_id) if isinstance(tracker_id, str) else None
         if domain is None or not isinstance(tracker, dict):
             skipped += 1
             continue

@@ -97,6 +97,26 @@ def normalize_domain(text: str) -> str | None:
     return domain if _HOST.match(domain) else None
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: a list item of the wrong shape is skipped, not fatal.
+
+    >>> mapping({"a": 1}), mapping("text"), mapping(None)
+    ({'a': 1}, {}, {})
+    """
+    return value if isinstance(value, dict) else {}
+
+
+def text_or_none(value: Any) -> str | None:
+    """A name from a list as text (numbers too), or ``None`` when it is missing or not a plain value.
+
+    >>> text_or_none("Google"), text_or_none(7), text_or_none(["x"]), text_or_none("")
+    ('Google', '7', None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value) or None
+
+
 def content_version(*texts: str | bytes) -> str:
     """A version for lists that carry none: a short hash of their content."""
     digest = hashlib.sha256()

@@ -17,6 +17,7 @@ from trackers_db.importers.common import (
     find_companion,
     find_file,
     load_json,
+    mapping,
     normalize_domain,
     require,
     versioned_by_content,
@@ -58,17 +59,19 @@ def parse_disconnect(
     )
     owner_of: dict[str, str] = {}
     properties: dict[str, str] = {}
-    for entity, item in ((entities or {}).get("entities") or {}).items():
-        for raw in item.get("resources") or ():
+    for entity, item in mapping(mapping(entities).get("entities")).items():
+        item = mapping(item)  # an entity of the wrong shape is skipped, not the whole list
+        resources, own = item.get("resources"), item.get("properties")
+        for raw in resources if isinstance(resources, list) else ():
             owner_of.setdefault(str(raw).lower(), entity)
-        for raw in item.get("properties") or ():
+        for raw in own if isinstance(own, list) else ():
             properties.setdefault(str(raw).lower(), entity)
     chosen: dict[str, tuple[int, DomainEntry]] = {}
     skipped = 0
     for category, services_in_category in services["categories"].items():
         rank = _ORDER.get(category, len(_ORDER))
-        for service in services_in_category:
-            for service_name, urls in service.items():
+        for service in services_in_category if isinstance(services_in_category, list) else ():
+            for service_name, urls in mapping(service).items():
                 if not isinstance(urls, dict):
                     continue
                 for domains in urls.values():

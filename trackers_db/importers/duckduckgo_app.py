@@ -61,8 +61,11 @@ def parse_duckduckgo_app(document: dict[str, Any], origin: str = "android-tds.js
 
 def _version(value: object) -> str:
     """DuckDuckGo versions are epoch milliseconds; show the date too."""
-    if isinstance(value, int | str) and str(value).isdigit() and len(str(value)) >= 12:
-        day = datetime.fromtimestamp(int(value) / 1000, UTC).date().isoformat()
+    if isinstance(value, int | str) and str(value).isdigit() and 12 <= len(str(value)) <= 15:
+        try:
+            day = datetime.fromtimestamp(int(value) / 1000, UTC).date().isoformat()
+        except (ValueError, OverflowError, OSError):  # a date no calendar has: keep the version as written
+            return str(value)
         return f"{value} ({day})"
     return str(value or "")
 

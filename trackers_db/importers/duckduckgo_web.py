@@ -16,8 +16,10 @@ from trackers_db.importers.common import (
     download_files,
     find_file,
     load_json,
+    mapping,
     normalize_domain,
     require,
+    text_or_none,
 )
 
 NAME = "duckduckgo-web"
@@ -56,7 +58,7 @@ def map_categories(categories: Iterable[str]) -> str | None:
     >>> map_categories(["Analytics", "Session Replay"]), map_categories(["Malware"])
     ('session_replay', None)
     """
-    known = sorted((c for c in categories if c in CATEGORY_MAP), key=_ORDER.__getitem__)
+    known = sorted((c for c in categories if isinstance(c, str) and c in CATEGORY_MAP), key=_ORDER.__getitem__)
     return CATEGORY_MAP[known[0]] if known else None
 
 
@@ -67,11 +69,11 @@ def parse_duckduckgo_web(document: dict[str, Any], origin: str = "extension-tds.
         origin,
         "not a DuckDuckGo tds.json (no trackers object)",
     )
-    entities: dict[str, Any] = document.get("entities") or {}
+    entities = mapping(document.get("entities"))
 
-    def display(name: str | None) -> str | None:
-        entity = entities.get(name or "") or {}
-        return entity.get("displayName") or name
+    def display(name: Any) -> str | None:
+        name = text_or_none(name)  # a list where a name belongs is no name
+        return text_or_none(mapping(entities.get(name or "")).get("displayName")) or name
 
     entries: list[DomainEntry] = []
     skipped = 0
@@ -80,14 +82,15 @@ def parse_duckduckgo_web(document: dict[str, Any], origin: str = "extension-tds.
         if domain is None or not isinstance(tracker, dict):
             skipped += 1
             continue
-        owner = tracker.get("owner") or {}
+        owner = mapping(tracker.get("owner"))
+        categories = tracker.get("categories")
         entries.append(
             DomainEntry(
                 domain=domain,
                 source=NAME,
-                company=owner.get("displayName") or display(owner.get("name")),
+                company=text_or_none(owner.get("displayName")) or display(owner.get("name")),
                 parent=display(owner.get("ownedBy")) if owner.get("ownedBy") else None,
-                category=map_categories(tracker.get("categories") or ()),
+                category=map_categories(categories if isinstance(categories, list) else ()),
                 rule=f"tracker:{raw_domain}",
                 tracker=tracker.get("default") == "block",
             )

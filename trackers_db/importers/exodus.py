@@ -19,8 +19,10 @@ from trackers_db.importers.common import (
     download_files,
     find_file,
     load_json,
+    mapping,
     normalize_domain,
     require,
+    text_or_none,
     versioned_by_content,
 )
 
@@ -74,13 +76,16 @@ def parse_exodus(document: dict[str, Any], origin: str = "trackers.json") -> Imp
     seen: set[str] = set()
     unconverted_regexes = 0
     for tracker_id, tracker in document["trackers"].items():
+        tracker = mapping(tracker)  # a tracker of the wrong shape is skipped, not the whole list
         signature = str(tracker.get("network_signature") or "").strip()
         if not signature:
             continue
         domains, failed = signature_domains(signature)
         if failed:
             unconverted_regexes += 1
-        categories = sorted((c for c in tracker.get("categories") or () if c in CATEGORY_MAP), key=_ORDER.__getitem__)
+        listed = tracker.get("categories")
+        categories = sorted((c for c in listed if isinstance(c, str) and c in CATEGORY_MAP)
+                            if isinstance(listed, list) else (), key=_ORDER.__getitem__)
         for domain in domains:
             if domain in seen:
                 continue
@@ -91,7 +96,7 @@ def parse_exodus(document: dict[str, Any], origin: str = "trackers.json") -> Imp
                     source=NAME,
                     company=None,  # εxodus names SDKs, not companies
                     category=CATEGORY_MAP[categories[0]] if categories else None,
-                    service=tracker.get("name"),
+                    service=text_or_none(tracker.get("name")),
                     rule=f"{tracker_id}:{tracker.get('name')}",
                     tracker=True,
                 )

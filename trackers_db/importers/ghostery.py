@@ -17,8 +17,10 @@ from trackers_db.importers.common import (
     download_files,
     find_file,
     load_json,
+    mapping,
     normalize_domain,
     require,
+    text_or_none,
     versioned_by_content,
 )
 
@@ -50,11 +52,14 @@ def parse_ghostery(document: dict[str, Any], origin: str = "trackerdb.json") -> 
         origin,
         "not a Ghostery trackerdb.json (no patterns object)",
     )
-    organizations: dict[str, Any] = document.get("organizations") or {}
+    organizations = mapping(document.get("organizations"))
     patterns: dict[str, Any] = document["patterns"]
-    domain_map: dict[str, str] = dict(document.get("domains") or {})
+    # Values of the wrong type (a list where an object belongs) skip their item, never the whole list.
+    domain_map = {str(raw): pattern_id for raw, pattern_id in mapping(document.get("domains")).items()
+                  if isinstance(pattern_id, str)}
     for pattern_id, pattern in patterns.items():
-        for raw in pattern.get("domains") or ():
+        domains = mapping(pattern).get("domains")
+        for raw in domains if isinstance(domains, list) else ():
             domain_map.setdefault(str(raw), pattern_id)
     entries: list[DomainEntry] = []
     skipped = 0
@@ -64,19 +69,19 @@ def parse_ghostery(document: dict[str, Any], origin: str = "trackerdb.json") -> 
         if domain is None or not isinstance(pattern, dict):
             skipped += 1
             continue
-        organization = organizations.get(pattern.get("organization") or "") or {}
+        organization = mapping(organizations.get(text_or_none(pattern.get("organization")) or ""))
         entries.append(
             DomainEntry(
                 domain=domain,
                 source=NAME,
-                company=organization.get("name") or pattern.get("name"),
+                company=text_or_none(organization.get("name")) or text_or_none(pattern.get("name")),
                 category=CATEGORY_MAP.get(str(pattern.get("category"))),
-                country=(organization.get("country") or None),
-                service=pattern.get("name"),
+                country=text_or_none(organization.get("country")),
+                service=text_or_none(pattern.get("name")),
                 rule=f"{pattern_id}:{raw_domain}",
             )
         )
-    filters = len(document.get("filters") or {})
+    filters = len(document.get("filters") or {}) if isinstance(document.get("filters"), dict | list) else 0
     return ImportedList(
         NAME,
         "",

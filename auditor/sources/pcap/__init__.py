@@ -131,9 +131,12 @@ def _read_records(
                 str(path),
                 f"{reader.format} damaged at byte {damage.offset}: {damage.reason}; "
                 f"analysed the {analyzer.frames} frames before it",
-                fatal=analyzer.frames == 0 and damage.offset == 0,
+                fatal=analyzer.frames == 0,
             )
         )
+    elif analyzer.frames == 0:
+        # A capture with nothing in it would otherwise look like a clean audit of a silent app.
+        problems.append(InputProblem(str(path), f"{reader.format} holds no packets; nothing to analyse", fatal=True))
 
 
 class _progress:

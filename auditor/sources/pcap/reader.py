@@ -253,7 +253,7 @@ def _if_tsresol(options: bytes, endian: str) -> float:
         code, length = struct.unpack_from(endian + "HH", options, position)
         if code == 0:
             break
-        if code == 9 and length >= 1:
+        if code == 9 and length >= 1 and position + 4 < len(options):  # a cut option block is no resolution
             value = options[position + 4]
             if value & 0x80:
                 return float(2.0 ** -(value & 0x7F))

@@ -1,0 +1,101 @@
+"""``auditor purge`` and ``auditor decrypt``: the students' data at rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from auditor.cli import ExitCode, main
+from auditor.text import printable
+
+
+def _size(size: int) -> str:
+    """Bytes in the largest unit that keeps the number at least 1."""
+    if size < 1024:
+        return f"{size} bytes"
+    amount = float(size)
+    for unit in ("KB", "MB", "GB"):
+        amount /= 1024
+        if amount < 1024 or unit == "GB":
+            break
+    return f"{amount:.1f} {unit}"
+
+
+@main.command()
+@click.option("--older-than", "days", type=click.FloatRange(min=0), required=True, metavar="DAYS",
+              help="Remove session folders in which nothing changed for more than DAYS days.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scheduled jobs).")
+@click.option("--sessions-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Sessions folder to purge (default: the auditor's data folder, sessions/).")
+def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None) -> None:
+    """Remove recorded sessions idle for longer than the school keeps them, and say what was removed.
+
+    A session is idle since the last change to any file in it. Reports you
+    saved elsewhere are not touched.
+    """
+    from auditor.live.session import default_sessions_dir
+    from auditor.retention import idle_sessions, remove_session
+
+    folder = sessions_dir or default_sessions_dir()
+    found = idle_sessions(folder, days)
+    if not found:
+        click.echo(f"No session in {folder} is idle for more than {days:g} days; nothing to remove.")
+        return
+    verb = "would remove" if dry_run else "removing"
+    for session in found:
+        when = dt.datetime.fromtimestamp(session.last_change, tz=dt.UTC).strftime("%Y-%m-%d")
+        click.echo(printable(f"{verb} {session.folder} (last change {when}, {_size(session.size)})"))
+    if dry_run:
+        click.echo(f"Dry run: {len(found)} session(s) would be removed; nothing was deleted.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            message = "Error: not removing without confirmation; run again with --yes (or --dry-run to list)"
+            click.echo(message, err=True)
+            sys.exit(ExitCode.USAGE)
+        click.confirm(f"Delete these {len(found)} session folder(s) for good?", abort=True)
+    removed = 0
+    for session in found:
+        try:
+            remove_session(session)
+        except OSError as exc:
+            click.echo(printable(f"Error: cannot remove {session.folder}: {exc.strerror or exc}"), err=True)
+            continue
+        removed += 1
+        click.echo(printable(f"removed {session.folder}"))
+    click.echo(f"Removed {removed} of {len(found)} session(s) idle for more than {days:g} days.")
+    if removed < len(found):
+        sys.exit(ExitCode.OUTPUT_ERROR)
+
+
+@main.command()
+@click.argument("encrypted", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the plain file (owner-only).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="The session's key (first line: the passphrase); else $CLASSROOM_AUDITOR_KEY_FILE, "
+                   "$CLASSROOM_AUDITOR_KEY, or you are asked.")
+def decrypt(encrypted: Path, output: Path, key_file: Path | None) -> None:
+    """Decrypt one raw part of an encrypted session (flows.mitm.enc, records.jsonl.enc), e.g. for mitmweb."""
+    from auditor import atrest
+    from auditor.private_files import write_private_bytes
+
+    try:
+        passphrase = atrest.read_key_file(key_file) if key_file else atrest.passphrase_from_environment()
+        if passphrase is None:
+            passphrase = click.prompt("Key (passphrase) of the encrypted session", hide_input=True, err=True)
+        key = atrest.unlock(encrypted.parent, passphrase)
+        plain = atrest.decrypt_file(encrypted, key)
+    except atrest.AtRestError as exc:
+        click.echo(printable(f"Error: {exc}"), err=True)
+        sys.exit(ExitCode.INPUT_ERROR)
+    try:
+        write_private_bytes(output, plain)
+    except OSError as exc:
+        click.echo(f"Error: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(ExitCode.OUTPUT_ERROR)
+    click.echo(f"wrote {output} ({len(plain)} bytes, owner-only); delete it when done", err=True)

@@ -21,9 +21,8 @@ DAY = 86400.0
 
 CatalogueHook = Callable[[Path], None]
 CATALOGUE_HOOKS: list[CatalogueHook] = []
-"""Called with each removed session folder, after it is gone. When sessions get a catalogue (an index of
-sessions in the data folder), it registers a hook here that deletes the folder's rows, so a purge keeps the
-catalogue and the folders in step. Empty today: there is no catalogue yet."""
+"""Called with each removed session folder, after it is gone, for an index of the data folder's sessions to
+forget it. Batch catalogues (``auditor batch``) are purged by age with ``auditor purge --catalog DB``."""
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,40 @@ def test_a_bad_manifest_is_a_usage_error_naming_the_file(tmp_path: Path) -> None
     manifest.write_text("file,app\nx.pcap,y\n")
     code, output = run_batch_cli("--manifest", manifest, "--out", tmp_path / "out")
     assert code == 2 and "manifest.csv" in output and "'capture' column" in output
+
+
+def test_purge_with_a_catalogue_forgets_old_sessions_and_their_reports(
+    captures: Path, tmp_path: Path, auditor_env: dict[str, str]
+) -> None:
+    import duckdb
+
+    out = tmp_path / "out"
+    run_batch_cli(captures, "--manifest", captures / "manifest.csv", "--out", out, "--workers", "1")
+    catalog = out / "catalog.duckdb"
+    with duckdb.connect(str(catalog)) as connection:
+        sessions = connection.execute("SELECT session_id, app_version, report_dir FROM sessions").fetchall()
+        assert len(sessions) >= 2
+        old_id, old_version, old_dir = sessions[0]
+        # This session was analysed 200 days ago; the others today (reports pin generated_at in tests).
+        connection.execute("UPDATE sessions SET analysed_at = now()")
+        connection.execute("UPDATE sessions SET analysed_at = now() - INTERVAL 200 DAY WHERE session_id = ?", [old_id])
+    assert (out / old_dir).is_dir()
+    empty_sessions = tmp_path / "no-sessions"
+    empty_sessions.mkdir()
+
+    dry = CliRunner().invoke(main, ["purge", "--older-than", "90", "--dry-run", "--catalog", str(catalog),
+                                    "--sessions-dir", str(empty_sessions)])
+    assert dry.exit_code == 0 and f"would remove Sample classroom {old_version}" in dry.output, dry.output
+    assert (out / old_dir).is_dir()
+
+    done = CliRunner().invoke(main, ["purge", "--older-than", "90", "--yes", "--catalog", str(catalog),
+                                     "--sessions-dir", str(empty_sessions)])
+    assert done.exit_code == 0, done.output
+    assert f"Removed 1 session(s) analysed more than 90 days ago from {catalog}" in done.output
+    assert not (out / old_dir).exists()
+    with duckdb.connect(str(catalog)) as connection:
+        left = {row[0] for row in connection.execute("SELECT session_id FROM sessions").fetchall()}
+        for table in ("destinations", "findings"):
+            orphans = connection.execute(f"SELECT count(*) FROM {table} WHERE session_id = ?", [old_id]).fetchone()
+            assert orphans == (0,)
+    assert old_id not in left and len(left) == len(sessions) - 1

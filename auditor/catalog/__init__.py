@@ -12,6 +12,7 @@ leaves whole sessions or none.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -162,6 +163,31 @@ def add_sessions(connection: duckdb.DuckDBPyConnection, sessions: list[SessionRo
             connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
             connection.unregister("incoming")
         connection.unregister("replaced")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def sessions_analysed_before(connection: duckdb.DuckDBPyConnection, cutoff: dt.datetime) -> list[dict[str, Any]]:
+    """Sessions whose analysis is older than ``cutoff`` (naive UTC): id, app, when, report folder."""
+    rows = connection.execute(
+        "SELECT session_id, app_name, app_version, analysed_at, report_dir FROM sessions "
+        "WHERE analysed_at < ? ORDER BY analysed_at, session_id",
+        [cutoff],
+    ).fetchall()
+    names = ("session_id", "app_name", "app_version", "analysed_at", "report_dir")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def remove_sessions(connection: duckdb.DuckDBPyConnection, session_ids: list[str]) -> None:
+    """Delete sessions with their destinations and findings, in one transaction."""
+    if not session_ids:
+        return
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for table in TABLES:
+            connection.execute(f"DELETE FROM {table} WHERE session_id IN (SELECT UNNEST(?))", [session_ids])
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -31,15 +31,21 @@ def _size(size: int) -> str:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scheduled jobs).")
 @click.option("--sessions-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Sessions folder to purge (default: the auditor's data folder, sessions/).")
-def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None) -> None:
+@click.option("--catalog", "catalogs", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="DB", help="Also purge this batch catalogue (repeatable): sessions analysed more than DAYS ago, "
+                                 "their rows and their report folders.")
+def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None, catalogs: tuple[Path, ...]) -> None:
     """Remove recorded sessions idle for longer than the school keeps them, and say what was removed.
 
-    A session is idle since the last change to any file in it. Reports you
-    saved elsewhere are not touched.
+    A session is idle since the last change to any file in it. With --catalog,
+    sessions a batch analysed more than DAYS ago leave its catalogue too, with
+    their report folders. Reports you saved elsewhere are not touched.
     """
     from auditor.live.session import default_sessions_dir
     from auditor.retention import idle_sessions, remove_session
 
+    for catalog in catalogs:
+        _purge_catalog(catalog, days, dry_run, yes)
     folder = sessions_dir or default_sessions_dir()
     found = idle_sessions(folder, days)
     if not found:
@@ -70,6 +76,48 @@ def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None) -> N
     click.echo(f"Removed {removed} of {len(found)} session(s) idle for more than {days:g} days.")
     if removed < len(found):
         sys.exit(ExitCode.OUTPUT_ERROR)
+
+
+def _purge_catalog(catalog: Path, days: float, dry_run: bool, yes: bool) -> None:
+    """Forget a batch catalogue's sessions analysed more than ``days`` ago, and delete their report folders."""
+    import contextlib
+    import shutil
+
+    from auditor.catalog import connect, remove_sessions, sessions_analysed_before
+
+    cutoff = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
+    try:
+        opened = connect(catalog)
+    except ValueError as exc:
+        click.echo(printable(f"Error: {exc}"), err=True)
+        sys.exit(ExitCode.INPUT_ERROR)
+    with contextlib.closing(opened) as connection:
+        old = sessions_analysed_before(connection, cutoff)
+        if not old:
+            click.echo(f"No session in {catalog} was analysed more than {days:g} days ago; nothing to remove.")
+            return
+        verb = "would remove" if dry_run else "removing"
+        for row in old:
+            app = " ".join(str(v) for v in (row["app_name"], row["app_version"]) if v) or "unnamed app"
+            when = row["analysed_at"].strftime("%Y-%m-%d") if row["analysed_at"] else "?"
+            click.echo(printable(f"{verb} {app} from {catalog} (analysed {when})"))
+        if dry_run:
+            click.echo(f"Dry run: {len(old)} catalogue session(s) would be removed; nothing was deleted.")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                click.echo("Error: not removing without confirmation; run again with --yes (or --dry-run to list)",
+                           err=True)
+                sys.exit(ExitCode.USAGE)
+            click.confirm(f"Delete these {len(old)} catalogue session(s) and their reports for good?", abort=True)
+        remove_sessions(connection, [row["session_id"] for row in old])
+    base = catalog.resolve().parent
+    for row in old:
+        report_dir = (base / row["report_dir"]).resolve() if row["report_dir"] else None
+        # Only folders inside the catalogue's own results folder, never a link out of it.
+        if report_dir and report_dir.is_relative_to(base) and report_dir != base and report_dir.is_dir():
+            shutil.rmtree(report_dir, ignore_errors=True)
+    click.echo(f"Removed {len(old)} session(s) analysed more than {days:g} days ago from {catalog}.")
 
 
 @main.command()

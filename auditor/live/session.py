@@ -40,8 +40,8 @@ from typing import Any, BinaryIO
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
 from auditor.appinfer import parse_app_domains  # noqa: F401  (re-exported: the addon imports it from here)
-from auditor.audit import run_audit
 from auditor.atrest import open_raw_part
+from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from auditor.atrest import open_raw_part
-from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile, open_owner_only
+from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile
 from auditor.live.spool import (
     DEFAULT_LIMIT_BYTES,
     WORKER_ARGS_FILE,

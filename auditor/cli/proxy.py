@@ -15,6 +15,7 @@ SIGINT ignored: the handler is restored here), or under systemd (SIGTERM).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -287,6 +288,9 @@ def _end_on_signals() -> dict[int, Any]:
 @click.option("--set", "mitm_settings", multiple=True, metavar="OPTION=VALUE",
               help="A mitmproxy option, as with mitmdump --set (repeatable), e.g. ignore_hosts=REGEX.")
 @click.option("--mitm-options", is_flag=True, help="Print every mitmproxy option, the auditor's included, and exit.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Encrypt the session's raw parts (flows, records) at rest with the passphrase in FILE's first "
+                   "line (same as $CLASSROOM_AUDITOR_KEY_FILE); 'auditor analyze SESSION' asks for it.")
 def proxy(
     mode: str,
     listen_host: str | None,
@@ -303,6 +307,7 @@ def proxy(
     scripts: tuple[Path, ...],
     mitm_settings: tuple[str, ...],
     mitm_options: bool,
+    key_file: Path | None,
 ) -> None:
     """Capture a lab device's traffic live through mitmproxy and audit it as it happens.
 
@@ -322,6 +327,14 @@ def proxy(
     for setting in mitm_settings:
         if "=" not in setting:
             raise click.UsageError(f"--set {setting}: expected OPTION=VALUE")
+    if key_file is not None:
+        from auditor.atrest import KEY_FILE_ENV, AtRestError, read_key_file
+
+        try:
+            read_key_file(key_file)  # fail now, with the file named, rather than in the worker
+        except AtRestError as exc:
+            raise click.UsageError(str(exc)) from None
+        os.environ[KEY_FILE_ENV] = str(key_file.expanduser().resolve())  # mitmdump and its worker inherit it
     folder = (sessions_dir or default_sessions_dir()).expanduser().resolve() / name
     if (folder / RECORDS_FILE).exists():
         click.echo(f"Continuing session {name} ({folder})")

@@ -219,3 +219,42 @@ def test_wireguard_mode_prints_the_client_configuration(tmp_path: Path) -> None:
     assert "[Interface]" in text and "PrivateKey = " in text and f"Endpoint = 127.0.0.1:{port}" in text
     assert conf.read_text().strip() in text.replace("\n  ", "\n")
     assert "Session saved in" in text
+
+
+def test_key_file_encrypts_the_raw_parts_and_analyze_opens_them_with_it(tmp_path: Path) -> None:
+    from classroom_session import Proxy, run_session
+    from standins import running_standins
+
+    key = tmp_path / "lesson.key"
+    key.write_text("correct horse battery staple\n")
+    key.chmod(0o600)
+    env = pinned_env(tmp_path / "auditor-data")
+    folder = tmp_path / "sessions" / "encrypted"
+    with running_standins(tmp_path) as ports:
+        command = [
+            sys.executable, "-m", "auditor", "proxy", "--listen-host", "127.0.0.1", "--port", "0",
+            "--sessions-dir", str(tmp_path / "sessions"), "--session", "encrypted",
+            "--confdir", str(tmp_path / "mitmproxy-conf"), "--app-domain", "classroom.example",
+            "--report-every", "0", "--key-file", str(key),
+            "--set", "connection_strategy=lazy", "--set", "ssl_insecure=true",
+            *rig_options(ports.https, ports.http, [PINNED_HOST]),
+        ]
+        with (tmp_path / "out.txt").open("w+") as out:
+            process = subprocess.Popen(command, env=child_env(env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+            try:
+                ready = wait_for_ready(folder, process)
+                run_session(Proxy(ready["listen"][0]["port"], ready["ca_cert"]), pause=0)
+                process.send_signal(signal.SIGINT)
+                assert process.wait(timeout=90) == 0, (tmp_path / "out.txt").read_text()
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    names = {p.name for p in folder.iterdir()}
+    assert {"records.jsonl.enc", "flows.mitm.enc"} <= names and not {"records.jsonl", "flows.mitm"} & names
+    for part in ("records.jsonl.enc", "flows.mitm.enc"):
+        assert STUDENT_EMAIL.encode() not in (folder / part).read_bytes()  # the raw parts hold no plain value
+    opened = run_analyze(["analyze", folder, "--key-file", key, "--json", "-"], env=env)
+    assert opened.exit_code == 0, opened.stderr
+    report = opened.report
+    assert report["summary"]["records"] > 0 and any(f["data_type"] == "email" for f in report["findings"])

@@ -380,9 +380,11 @@ def _verdict(report: dict[str, Any]) -> list[str]:
                      "(<a href='#checklist'>checklist</a>).</p>")
     share_text = "no traffic" if share is None else f"{share:.0%} of requests"
     hidden = len(coverage.get("hidden", []))
-    lines.append(f"<p>Content could be inspected for {escape(share_text)}; {hidden} destination(s) had connections "
-                 "that could not be inspected (<a href='#coverage'>what we could not see</a>). "
-                 "Finding nothing does not prove nothing was sent.</p></div>")
+    # The coverage sentence above already gives the share read; older reports (no verdict) give it here.
+    read = "" if summary.get("verdict") in VERDICT_WORDS else f"Content could be inspected for {share_text}; "
+    lines.append(f"<p>{escape(read)}{hidden} destination(s) had connections that could not be inspected "
+                 "(<a href='#coverage'>what we could not see</a>). Finding nothing does not prove nothing was sent.</p>"
+                 "</div>")
     return lines
 
 
@@ -704,7 +706,9 @@ def render_html(report: dict[str, Any]) -> str:
         +
         f"<small>Traffic from {_text(method.get('session_start') or '?')} to {_text(method.get('session_end') or '?')}"
         f" · report generated {_text(report['generated_at'])} · values masked, safe to share</small></p>",
-        "<nav><a href='#recipients'>Who received what</a><a href='#flows'>Data flows</a><a href='#map'>Countries</a>"
+        "<nav><a href='#recipients'>Who received what</a>"
+        + ("<a href='#trail'>Planted values</a>" if report.get("persona_trail") else "")
+        + "<a href='#flows'>Data flows</a><a href='#map'>Countries</a>"
         "<a href='#timeline'>Timeline</a><a href='#findings'>Findings</a><a href='#destinations'>Destinations</a>"
         "<a href='#coverage'>Not seen</a><a href='#provenance'>Method</a><a href='#checklist'>Checklist</a></nav>",
     ]

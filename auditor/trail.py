@@ -33,6 +33,19 @@ _TITLES = {
 _HASHES = (("sha256(", "SHA-256 hash"), ("sha512(", "SHA-512 hash"), ("sha1(", "SHA-1 hash"), ("md5(", "MD5 hash"))
 
 
+_ACRONYMS = {"id": "ID", "ip": "IP", "ids": "IDs", "mac": "MAC", "gps": "GPS", "url": "URL", "imei": "IMEI"}
+
+
+def _title_of(label: str) -> str:
+    """A custom profile value's name in words: ``firebase_app_instance_id`` -> ``Firebase app instance ID``.
+
+    >>> _title_of("firebase_app_instance_id")
+    'Firebase app instance ID'
+    """
+    words = [_ACRONYMS.get(word, word) for word in label.split("_") if word]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:] if words else label
+
+
 def value_form(detection: Detection) -> str:
     """How the value travelled, in words: ``typed``, ``SHA-256 hash``, ``base64``, ``plain``...
 
@@ -84,7 +97,7 @@ def persona_trail(analysis: Analysis) -> list[dict[str, Any]]:
             continue
         c = analysis.classification(key)
         entry = values.setdefault(label, {
-            "value": label, "title": _TITLES.get(label, label.replace("_", " ").capitalize()),
+            "value": label, "title": _TITLES.get(label) or _title_of(label),
             "data_type": detection.data_type, "masked_value": detection.masked_value,
             "first_seen": first_seen, "count": 0, "receivers": {},
         })

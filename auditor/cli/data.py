@@ -59,11 +59,7 @@ def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None, cata
         click.echo(f"Dry run: {len(found)} session(s) would be removed; nothing was deleted.")
         return
     if not yes:
-        if not sys.stdin.isatty():
-            message = "Error: not removing without confirmation; run again with --yes (or --dry-run to list)"
-            click.echo(message, err=True)
-            sys.exit(ExitCode.USAGE)
-        click.confirm(f"Delete these {len(found)} session folder(s) for good?", abort=True)
+        _confirm(f"Delete these {len(found)} session folder(s) for good?")
     removed = 0
     for session in found:
         try:
@@ -76,6 +72,14 @@ def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None, cata
     click.echo(f"Removed {removed} of {len(found)} session(s) idle for more than {days:g} days.")
     if removed < len(found):
         sys.exit(ExitCode.OUTPUT_ERROR)
+
+
+def _confirm(question: str) -> None:
+    """Ask before deleting; without a terminal to ask on, refuse (exit 2) and say how to go on."""
+    if not sys.stdin.isatty():
+        click.echo("Error: not removing without confirmation; run again with --yes (or --dry-run to list)", err=True)
+        sys.exit(ExitCode.USAGE)
+    click.confirm(question, abort=True)
 
 
 def _purge_catalog(catalog: Path, days: float, dry_run: bool, yes: bool) -> None:
@@ -105,11 +109,7 @@ def _purge_catalog(catalog: Path, days: float, dry_run: bool, yes: bool) -> None
             click.echo(f"Dry run: {len(old)} catalogue session(s) would be removed; nothing was deleted.")
             return
         if not yes:
-            if not sys.stdin.isatty():
-                click.echo("Error: not removing without confirmation; run again with --yes (or --dry-run to list)",
-                           err=True)
-                sys.exit(ExitCode.USAGE)
-            click.confirm(f"Delete these {len(old)} catalogue session(s) and their reports for good?", abort=True)
+            _confirm(f"Delete these {len(old)} catalogue session(s) and their reports for good?")
         remove_sessions(connection, [row["session_id"] for row in old])
     base = catalog.resolve().parent
     for row in old:

@@ -103,6 +103,8 @@ class CaptureResult:
     """The report's summary (counts), kept for the run's summary."""
     error: str | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of the thread that analysed this capture and rendered (or wrote) its reports."""
     worker: str = ""
 
 
@@ -164,7 +166,7 @@ def analyze_capture(job: CaptureJob, out: str | None = None) -> CaptureResult:
     from auditor.report.model import build_report
     from auditor.sources import ReadOptions
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.thread_time()
     result = CaptureResult(job=job, worker=f"{socket.gethostname()}:{os.getpid()}")
     try:
         database, countries = _worker_resources()
@@ -209,6 +211,7 @@ def analyze_capture(job: CaptureJob, out: str | None = None) -> CaptureResult:
         result.error = f"internal error: {type(exc).__name__}: {redact_text(exc)}"
     finally:
         result.seconds = time.perf_counter() - started
+        result.cpu_seconds = time.thread_time() - started_cpu
     return result
 
 

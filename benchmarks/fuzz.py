@@ -5,10 +5,13 @@
     .venv/bin/python benchmarks/fuzz.py --targets pcap,quic --seconds 600 --out /tmp/auditor-fuzz
     make fuzz FUZZ_SECONDS=300
 
-Targets: pcap_reader (the pcap/pcapng container), pcap (reader and analyzer, through the whole
-analysis), tls, quic, har (bytes), har_structure (hostile values planted in real HAR documents), flows
-(mitmproxy flow files), session (records.jsonl), body (content decoding and the field walk), profile
-and importers (every tracker-list parser).
+Targets: pcap_reader (the pcap/pcapng container), pcap_records (the container and the capture analyzer:
+TCP/UDP, DNS, TLS, QUIC, HTTP), pcap (the same, then through the whole analysis), tls, quic, har_records
+(the HAR source), har (the same, through the whole analysis), har_structure (hostile values planted in
+real HAR documents), flows (mitmproxy flow files), session_parse (records.jsonl) and session (the same,
+through the whole analysis), body (content decoding and the field walk), profile and importers (every
+tracker-list parser). The "whole analysis" targets also fuzz classification and every detector, at a
+few hundred inputs a second; their parser-only twins reach millions.
 
 Each target runs atheris (libFuzzer for Python) in its own process, seeded
 from real files: the project's sample capture and profile, and, when present,
@@ -171,7 +174,7 @@ def _session_seed() -> bytes:
 def seeds_for(target: str) -> list[bytes]:
     """Seed inputs of one target, from real files."""
     sample = REPO / "captures" / "sample-classroom.mitm"
-    if target in ("pcap", "pcap_reader"):
+    if target in ("pcap", "pcap_reader", "pcap_records"):
         return [path.read_bytes()[:MAX_LEN] for path in _shared_files("*.pcap*")]
     if target == "tls":
         from pcap_builders import client_hello  # a real ClientHello from Python's TLS stack, made in memory
@@ -179,11 +182,11 @@ def seeds_for(target: str) -> list[bytes]:
         return [client_hello(name) for name in ("classroom.example", "xn--bcher-kva.example", "a" * 60)]
     if target == "quic":
         return _quic_datagrams()
-    if target in ("har", "har_structure"):
+    if target in ("har", "har_structure", "har_records"):
         return [seed for seed in map(_trimmed_har, _shared_files("*.har")) if seed is not None]
     if target == "flows":
         return [sample.read_bytes()[:MAX_LEN]] + [path.read_bytes()[:MAX_LEN] for path in _shared_files("*.mitm")]
-    if target == "session":
+    if target in ("session", "session_parse"):
         return [_session_seed()]
     if target == "body":
         return _body_seeds()
@@ -262,6 +265,10 @@ def build_targets(harness: Harness) -> dict[str, Target]:
         reader = CaptureReader(io.BytesIO(data))
         harness.analyse(CaptureAnalyzer("fuzz.pcap", MAX_LEN, None).records(reader))
 
+    def pcap_records(data: bytes) -> None:  # the reader and the capture analyzer alone: fast enough for 1M runs
+        for _ in CaptureAnalyzer("fuzz.pcap", MAX_LEN, None).records(CaptureReader(io.BytesIO(data))):
+            pass
+
     def pcap_reader(data: bytes) -> None:
         for _ in CaptureReader(io.BytesIO(data)):  # the container alone: headers, blocks, lengths
             pass
@@ -293,11 +300,19 @@ def build_targets(harness: Harness) -> dict[str, Target]:
         text = json.dumps(document, allow_nan=True)
         harness.analyse(har.read(harness.file_with("fuzz.har", text.encode()), options, []))
 
+    def har_records(data: bytes) -> None:  # the HAR source alone, without the analysis
+        for _ in har.read(harness.file_with("fuzz.har", data), options, []):
+            pass
+
     def flows(data: bytes) -> None:
         harness.analyse(mitmflows.read(harness.file_with("fuzz.mitm", data), options, []))
 
     def session_records(data: bytes) -> None:
         harness.analyse(session.read(harness.file_with("records.jsonl", data), options, []))
+
+    def session_parse(data: bytes) -> None:  # the records.jsonl source alone, without the analysis
+        for _ in session.read(harness.file_with("records.jsonl", data), options, []):
+            pass
 
     content_types = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b",
                      "application/xml", "application/grpc", "application/x-protobuf", "text/plain", ""]
@@ -343,6 +358,9 @@ def build_targets(harness: Harness) -> dict[str, Target]:
     return {
         "pcap": Target(pcap),
         "pcap_reader": Target(pcap_reader),
+        "pcap_records": Target(pcap_records),
+        "har_records": Target(har_records, (InputError,)),
+        "session_parse": Target(session_parse, (InputError,)),
         "tls": Target(tls),
         "quic": Target(quic),
         "har": Target(har_bytes, (InputError,)),
@@ -355,8 +373,8 @@ def build_targets(harness: Harness) -> dict[str, Target]:
     }
 
 
-TARGETS = ["pcap_reader", "pcap", "tls", "quic", "har", "har_structure", "flows", "session", "body", "profile",
-           "importers"]
+TARGETS = ["pcap_reader", "pcap_records", "pcap", "tls", "quic", "har_records", "har", "har_structure", "flows",
+           "session_parse", "session", "body", "profile", "importers"]
 HAR_TEMPLATES: list[str] = []
 """Seed HAR documents the structure-aware target plants hostile values into (set in the child)."""
 

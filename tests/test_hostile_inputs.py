@@ -391,3 +391,20 @@ def test_printable_leaves_no_control_character(attack: str) -> None:
     shown = printable(f"host{attack}.example")
     assert_no_raw_controls("printable", shown)
     assert shown.startswith("host") and shown.endswith(".example")
+
+
+def test_har_response_mime_type_of_the_wrong_type_costs_nothing(tmp_path: Path) -> None:
+    """Found by the har_structure fuzz target: a number as a response's mimeType crashed the app inference."""
+    entry = {"startedDateTime": "2026-01-01T00:00:00Z", "time": 1,
+             "request": {"method": "GET", "url": "https://www.school.example/", "httpVersion": "HTTP/1.1",
+                         "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+             "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                          "content": {"size": 0, "mimeType": 2}, "redirectURL": "", "headersSize": -1, "bodySize": 0},
+             "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0}}
+    path = tmp_path / "mime.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                        "entries": [entry, {**entry, "response": {**entry["response"],
+                                                                                   "content": {"mimeType": {"a": 1}}}}]}}))
+    code, stderr, report = analyze(path, tmp_path, pinned_env(tmp_path / "data"))
+    assert code == 0 and report is not None, stderr
+    assert report["inputs"][0]["records"] == 2

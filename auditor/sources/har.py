@@ -226,7 +226,8 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int, page_titl
     cookies = _pairs(request.get("cookies")) or cookies_from_headers(headers)
     raw_body, mime = _body_of(request.get("postData"))
     body = _decoded_body(raw_body, headers, body_cap)
-    content = response.get("content") or {}
+    content = response.get("content") if isinstance(response.get("content"), dict) else {}
+    response_type = content.get("mimeType") if isinstance(content.get("mimeType"), str) else None
     status = response.get("status")
     header_bytes = sum(len(k) + len(v) + 4 for k, v in headers)
     bytes_up = _size(request.get("headersSize"), request.get("bodySize")) or header_bytes + len(raw_body)
@@ -254,7 +255,7 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int, page_titl
         request_body_truncated=body.truncated,
         request_content_type=mime,
         response_status=status if isinstance(status, int) and status > 0 else None,
-        response_content_type=content.get("mimeType") or None,
+        response_content_type=response_type or None,
         set_cookies=_pairs(response.get("cookies")) or set_cookies_from_headers(_pairs(response.get("headers"))),
         bytes_up=bytes_up,
         bytes_down=bytes_down,

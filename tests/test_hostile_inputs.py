@@ -402,9 +402,9 @@ def test_har_response_mime_type_of_the_wrong_type_costs_nothing(tmp_path: Path) 
                           "content": {"size": 0, "mimeType": 2}, "redirectURL": "", "headersSize": -1, "bodySize": 0},
              "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0}}
     path = tmp_path / "mime.har"
+    odd = {**entry, "response": {**entry["response"], "content": {"mimeType": {"a": 1}}}}
     path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
-                                        "entries": [entry, {**entry, "response": {**entry["response"],
-                                                                                   "content": {"mimeType": {"a": 1}}}}]}}))
+                                        "entries": [entry, odd]}}))
     code, stderr, report = analyze(path, tmp_path, pinned_env(tmp_path / "data"))
     assert code == 0 and report is not None, stderr
     assert report["inputs"][0]["records"] == 2

@@ -226,7 +226,8 @@ def entry_to_record(entry: dict[str, Any], origin: str, body_cap: int, page_titl
     cookies = _pairs(request.get("cookies")) or cookies_from_headers(headers)
     raw_body, mime = _body_of(request.get("postData"))
     body = _decoded_body(raw_body, headers, body_cap)
-    content: dict[str, Any] = response.get("content") if isinstance(response.get("content"), dict) else {}
+    raw_content = response.get("content")
+    content: dict[str, Any] = raw_content if isinstance(raw_content, dict) else {}
     response_type = content.get("mimeType") if isinstance(content.get("mimeType"), str) else None
     status = response.get("status")
     header_bytes = sum(len(k) + len(v) + 4 for k, v in headers)

@@ -39,7 +39,6 @@ from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
-from auditor.appinfer import parse_app_domains  # noqa: F401  (re-exported: the addon imports it from here)
 from auditor.atrest import open_raw_part
 from auditor.audit import run_audit
 from auditor.classify import HostClassification
@@ -72,7 +71,7 @@ _SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 # -- option parsing (plain functions raising ValueError; the addon and CLI name the option) ----
-# parse_app_domains (imported above) is the one validator of --app-domain for every command.
+# auditor.appinfer.parse_app_domains is the one validator of --app-domain for every command.
 
 
 def parse_body_cap(value: int) -> int:

@@ -168,6 +168,8 @@ class Analysis:
         self.app_evidence = AppEvidence()
         """What points at the app under audit, for inference when no --app-domain is given."""
         self.records_seen = 0
+        self.concluded: list[Conclusion] = []
+        """What the cross-request detectors concluded when findings were last rebuilt (finalize)."""
         self.detector_errors = 0
         self._dns_names: dict[str, str] = {}
         self._cnames: dict[str, list[str]] = {}
@@ -348,7 +350,8 @@ class Analysis:
             classification = self.classification(key)
             for (detection, encrypted), (count, first_seen) in items.items():
                 self.findings.add(detection, Setting(classification, encrypted=encrypted), first_seen, int(count))
-        for conclusion in self.conclusions():
+        self.concluded = self.conclusions()
+        for conclusion in self.concluded:
             if self._already_detected(conclusion):
                 continue
             destination = self.destinations.get(conclusion.destination)

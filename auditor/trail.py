@@ -88,7 +88,7 @@ def persona_trail(analysis: Analysis) -> list[dict[str, Any]]:
     for key, items in analysis.detections_by_host.items():
         for (detection, _encrypted), (count, first_seen) in items.items():
             sightings.append((key, detection, int(count), first_seen))
-    for conclusion in analysis.conclusions():
+    for conclusion in analysis.concluded:  # as of the last finalize(), which the audit runs first
         sightings.append((conclusion.destination, conclusion.detection, conclusion.count, conclusion.first_seen))
     values: dict[str, dict[str, Any]] = {}
     for key, detection, count, first_seen in sightings:

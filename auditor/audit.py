@@ -30,6 +30,7 @@ from auditor.trail import persona_trail
 
 if TYPE_CHECKING:
     from auditor.analysis import Analysis, Destination
+    from auditor.compare import Comparison
     from auditor.records import InputSummary
 
 OUTSIDE_PARTIES = frozenset({Party.THIRD, Party.UNKNOWN})
@@ -125,6 +126,8 @@ class Audit:
     """Bounds the cross-request detectors reached (what they stopped tracking), in words."""
     persona_trail: tuple[Mapping[str, Any], ...] = ()
     """Where each planted value of the profile went (masked), as :func:`auditor.trail.persona_trail` builds it."""
+    comparison: Comparison | None = None
+    """What a second capture of the same app told about its values (``analyze --compare``)."""
 
     @property
     def concerns(self) -> tuple[Finding, ...]:
@@ -132,11 +135,13 @@ class Audit:
         return tuple(f for f in self.findings if is_concern(f, self.rules))
 
 
-def run_audit(analysis: Analysis) -> Audit:
+def run_audit(analysis: Analysis, comparison: Comparison | None = None) -> Audit:
     """Decide findings, coverage, verdict and checklist for an analysis whose records are all in.
 
     Calls :meth:`Analysis.finalize` (app-domain inference, cross-request
-    conclusions) and nothing else that changes the analysis.
+    conclusions) and nothing else that changes the analysis. ``comparison`` is
+    the result of comparing these captures with a second run of the app, when
+    there was one; the audit keeps it for the report.
     """
     analysis.finalize()
     rules = analysis.findings.rules
@@ -174,6 +179,7 @@ def run_audit(analysis: Analysis) -> Audit:
         app_inference=None if analysis.config.app_domains else analysis.app_guess().to_json(),
         cross_request_caps=tuple(analysis.cap_notes()),
         persona_trail=tuple(persona_trail(analysis)),
+        comparison=comparison,
     )
 
 

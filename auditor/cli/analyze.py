@@ -253,17 +253,17 @@ def analyze(
         for line in cuts.lines(body_cap):
             click.echo(printable(f"warning: {path}: {line}"), err=True)
     warn_unused_options(analysis, keylog)
-    report = build_report(run_audit(analysis), generated_at=generated_at())
+    comparison = None
     if compare_with:
         from auditor.compare import compare_captures, summary_lines
 
         comparison = compare_captures(inputs, compare_with, analysis.context, config.read_options)
-        report["comparison"] = comparison.to_json()
         for line in summary_lines(comparison):
             click.echo(printable(line), err=True)
         for problem in comparison.unreadable:
             failed_inputs += 1
             click.echo(f"Error: {printable(problem)}", err=True)
+    report = build_report(run_audit(analysis, comparison), generated_at=generated_at())
     print_summary(report)
     if not (html_path or json_path or csv_dir or pdf_path):
         click.echo("note: no report written; add --html report.html, --json report.json, --csv DIR or --pdf "

@@ -133,6 +133,7 @@ def build_report(source: Audit | Analysis, generated_at: str | None = None) -> d
             "geo_source": getattr(analysis.countries, "name", type(analysis.countries).__name__),
         },
         "persona_trail": [dict(entry) for entry in audit.persona_trail],
+        **({"comparison": audit.comparison.to_json()} if audit.comparison is not None else {}),
     }
 
 

@@ -37,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,13 @@ TRACKERS = SHARED / "trackers"
 sys.path.insert(0, str(REPO / "tests"))  # the tests' builders of real handshakes
 MAX_LEN = 65536
 """Largest input libFuzzer makes; seeds are cut to it."""
-SMALLER_INPUTS = {"pcap": 16384, "flows": 16384, "session": 16384}
-"""Targets that analyse every record run faster on smaller inputs, which still hold many packets or flows."""
+SMALLER_INPUTS = {"pcap": 8192, "pcap_records": 8192, "flows": 16384, "har": 16384, "session": 8192}
+"""Targets that analyse every record run faster on smaller inputs, which still hold many packets or flows.
+
+Their seeds are cut on record boundaries to fit (windows of consecutive packets, single HAR entries, a few
+session records), so each seed stays a valid file of real traffic."""
+CAPTURE_WINDOWS = 8
+"""Windows of consecutive packets taken from each shared capture, spread over the file."""
 
 
 # -- seeds (built in the parent, plain Python) ------------------------------------------------------------
@@ -106,6 +112,67 @@ def _trimmed_har(path: Path) -> bytes | None:
         if len(text) <= MAX_LEN:
             return text
     return None
+
+
+def _single_entry_hars(path: Path, count: int = 6) -> list[bytes]:
+    """HAR documents of one entry each, from entries spread over a real HAR, bodies cut to fit ``har``'s size."""
+    document = json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
+    entries = document["log"]["entries"]
+    step = max(1, len(entries) // count)
+    found = []
+    for entry in entries[::step][:count]:
+        with contextlib.suppress(AttributeError, KeyError, TypeError):
+            entry["response"]["content"]["text"] = entry["response"]["content"].get("text", "")[:200]
+        with contextlib.suppress(AttributeError, KeyError, TypeError):
+            entry["request"]["postData"]["text"] = entry["request"]["postData"]["text"][:2000]
+        document["log"]["entries"] = [entry]
+        text = json.dumps(document).encode()
+        if len(text) <= SMALLER_INPUTS["har"]:
+            found.append(text)
+    return found
+
+
+def _capture_windows(data: bytes, size: int = 8192) -> list[bytes]:
+    """Small valid captures cut from a real one: its header blocks, then a run of consecutive packets.
+
+    A classic pcap keeps its 24-byte header; a pcapng keeps every non-packet block seen before the window
+    (section header, interfaces, decryption secrets, names). Windows are spread over the file, so later
+    handshakes and requests are seeds too, not only the first packets.
+    """
+    if data[:4] == b"\x0a\x0d\x0d\x0a":
+        order = "<" if data[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+        header, offset, length_at = b"", 0, 4
+    else:
+        order = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        header, offset, length_at = data[:24], 24, 8
+    units: list[tuple[bytes, bool]] = []  # (bytes, is a packet)
+    while offset + 12 <= len(data):
+        if length_at == 4:  # pcapng block: type, total length
+            kind, length = struct.unpack(order + "II", data[offset : offset + 8])
+            is_packet = kind in (3, 6)
+        else:  # pcap record: 16-byte header with the captured length at byte 8
+            length = 16 + struct.unpack(order + "I", data[offset + 8 : offset + 12])[0]
+            is_packet = True
+        if length < 12 or offset + length > len(data):
+            break
+        units.append((data[offset : offset + length], is_packet))
+        offset += length
+    windows: list[bytes] = []
+    current: list[bytes] = []
+    prefix = header
+    for unit, is_packet in units:
+        if not is_packet:
+            prefix += unit
+            continue
+        if current and len(prefix) + sum(map(len, current)) + len(unit) > size:
+            windows.append(prefix + b"".join(current))
+            current = []
+        current.append(unit)
+    if current:
+        windows.append(prefix + b"".join(current))
+    windows = [window for window in windows if len(window) <= size] or [data[:size]]
+    step = max(1, len(windows) // CAPTURE_WINDOWS)
+    return windows[::step][:CAPTURE_WINDOWS]
 
 
 def _shrunk(node: Any, width: int = 6, depth: int = 0) -> Any:
@@ -174,20 +241,27 @@ def _session_seed() -> bytes:
 def seeds_for(target: str) -> list[bytes]:
     """Seed inputs of one target, from real files."""
     sample = REPO / "captures" / "sample-classroom.mitm"
-    if target in ("pcap", "pcap_reader", "pcap_records"):
+    if target == "pcap_reader":
         return [path.read_bytes()[:MAX_LEN] for path in _shared_files("*.pcap*")]
+    if target in ("pcap", "pcap_records"):
+        return [window for path in _shared_files("*.pcap*") for window in _capture_windows(path.read_bytes())]
     if target == "tls":
         from pcap_builders import client_hello  # a real ClientHello from Python's TLS stack, made in memory
 
         return [client_hello(name) for name in ("classroom.example", "xn--bcher-kva.example", "a" * 60)]
     if target == "quic":
         return _quic_datagrams()
-    if target in ("har", "har_structure", "har_records"):
+    if target in ("har_structure", "har_records"):
         return [seed for seed in map(_trimmed_har, _shared_files("*.har")) if seed is not None]
+    if target == "har":
+        return [seed for path in _shared_files("*.har") for seed in _single_entry_hars(path)]
     if target == "flows":
         return [sample.read_bytes()[:MAX_LEN]] + [path.read_bytes()[:MAX_LEN] for path in _shared_files("*.mitm")]
-    if target in ("session", "session_parse"):
+    if target == "session_parse":
         return [_session_seed()]
+    if target == "session":
+        lines = _session_seed().splitlines()
+        return [b"\n".join(lines[start : start + 3]) for start in range(0, len(lines), 3)]
     if target == "body":
         return _body_seeds()
     if target == "profile":
@@ -250,6 +324,7 @@ def build_targets(harness: Harness) -> dict[str, Target]:
     from auditor.profile import ProfileError, parse_profile
     from auditor.records import Record, RecordKind, SourceKind
     from auditor.sources import InputError, ReadOptions, har, mitmflows, session
+    from auditor.sources.pcap.decrypt import KeyLog
     from auditor.sources.pcap.flows import CaptureAnalyzer
     from auditor.sources.pcap.quic import QuicClientHello, looks_like_quic_initial
     from auditor.sources.pcap.reader import CaptureReader
@@ -261,12 +336,16 @@ def build_targets(harness: Harness) -> dict[str, Target]:
     harness.analysis_factory = lambda: Analysis(AnalysisConfig(app_domains=("classroom.example",)), database=database)
     options = ReadOptions(body_cap=MAX_LEN)
 
+    keylog = KeyLog()  # the shared key logs: sessions of the seeds (and their mutants) get decrypted
+    for path in sorted(CAPTURES.glob("*keylog*")) if CAPTURES.is_dir() else []:
+        keylog.add_file(path)
+
     def pcap(data: bytes) -> None:
         reader = CaptureReader(io.BytesIO(data))
-        harness.analyse(CaptureAnalyzer("fuzz.pcap", MAX_LEN, None).records(reader))
+        harness.analyse(CaptureAnalyzer("fuzz.pcap", MAX_LEN, keylog).records(reader))
 
     def pcap_records(data: bytes) -> None:  # the reader and the capture analyzer alone: fast enough for 1M runs
-        for _ in CaptureAnalyzer("fuzz.pcap", MAX_LEN, None).records(CaptureReader(io.BytesIO(data))):
+        for _ in CaptureAnalyzer("fuzz.pcap", MAX_LEN, keylog).records(CaptureReader(io.BytesIO(data))):
             pass
 
     def pcap_reader(data: bytes) -> None:
@@ -458,8 +537,8 @@ def crash_signature(log: str) -> str:
     return f"{kind} at {frames[-1] if frames else '?'}"
 
 
-def fuzz_target(target: str, seconds: float, out: Path, max_len: int) -> Outcome:
-    """Run one target for ``seconds``, restarting after each crash; return what it found."""
+def fuzz_target(target: str, seconds: float, out: Path, max_len: int, executions: int | None = None) -> Outcome:
+    """Run one target for ``seconds`` (or until ``executions``), restarting after each crash; return what it found."""
     corpus = out / target / "corpus"
     crashes = out / target / "crashes"
     crashes.mkdir(parents=True, exist_ok=True)
@@ -473,6 +552,10 @@ def fuzz_target(target: str, seconds: float, out: Path, max_len: int) -> Outcome
         args = [sys.executable, __file__, "--child", target, "--", str(corpus), f"-max_total_time={int(remaining)}",
                 f"-artifact_prefix={crashes}/", "-print_final_stats=1", f"-max_len={max_len}", "-timeout=20",
                 "-rss_limit_mb=3072", "-print_pcs=0"]
+        if executions is not None:
+            if outcome.executions >= executions:
+                break
+            args.append(f"-runs={executions - outcome.executions}")
         done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, cwd=REPO)
         log = done.stdout
         outcome.executions += sum(int(n) for n in _EXECUTED.findall(log))
@@ -502,6 +585,8 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60, help="time per target (default 60)")
+    parser.add_argument("--executions", type=int, help="stop each target after this many executions "
+                        "(--seconds still bounds it)")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated, from: {', '.join(TARGETS)}")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "auditor-fuzz",
                         help="corpus and crashing inputs (default: a folder in the temp dir; kept between runs)")
@@ -521,7 +606,7 @@ def main() -> int:
     any_crash = False
     for target in chosen:
         max_len = args.max_len or SMALLER_INPUTS.get(target, MAX_LEN)
-        outcome = fuzz_target(target, args.seconds, args.out, max_len)
+        outcome = fuzz_target(target, args.seconds, args.out, max_len, args.executions)
         rate = outcome.executions / outcome.seconds if outcome.seconds else 0
         print(f"{target:<14} {outcome.executions:>12,} {rate:>8,.0f} {len(outcome.crashes):>8}", flush=True)
         for signature, artifact in outcome.crashes.items():

@@ -38,7 +38,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info reports/demo*
 
 # Every benchmark, one after the other (several read ../shared; bench_pcap builds a 1.5 GB capture once).
-BENCHMARKS := bench_detect bench_lookup tracker_coverage bench_sources bench_report bench_proxy bench_load bench_pcap bench_batch
+BENCHMARKS := bench_detect bench_lookup tracker_coverage bench_sources bench_report bench_proxy bench_idle bench_load bench_pcap bench_batch
 bench: $(STAMP)
 	@for b in $(BENCHMARKS); do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 

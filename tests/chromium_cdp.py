@@ -28,6 +28,13 @@ FLAGS = (
 )
 
 
+PAGE_SETTLED = (
+    "document.readyState === 'complete' && "
+    "[...document.querySelectorAll('.js-plotly-plot')].every(plot => plot._fullLayout && !plot._transitioning)"
+)
+"""True once the page has loaded and drawn every chart."""
+
+
 @dataclass
 class PageLog:
     """What a page did while loading."""
@@ -111,14 +118,30 @@ class Browser:
                 return
         raise TimeoutError(event)
 
-    def open(self, path: Path, settle: float = 1.0) -> PageLog:
-        """Load a file and return what the page did."""
+    def open(self, path: Path, timeout: float = 60) -> PageLog:
+        """Load a file, wait until it has settled, and return what the page did.
+
+        Settled: the load event fired, every Plotly chart is drawn and no network request is in flight.
+        """
         self.events.clear()
         self.call("Page.navigate", {"url": path.resolve().as_uri()}, session=True)
-        self.wait_for("Page.loadEventFired", timeout=60)
-        time.sleep(settle)
-        self.evaluate("1")  # drain events that arrived while settling
+        self.wait_for("Page.loadEventFired", timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while not (self.evaluate(PAGE_SETTLED) and self._network_idle()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path.name} did not settle in {timeout:.0f} s")
+            time.sleep(0.05)  # poll interval, not a wait for time to pass
         return self.page_log()
+
+    def _network_idle(self) -> bool:
+        started, ended = set(), set()
+        for event in self.events:
+            method, request = event.get("method"), event.get("params", {}).get("requestId")
+            if method == "Network.requestWillBeSent":
+                started.add(request)
+            elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+                ended.add(request)
+        return started <= ended
 
     def page_log(self) -> PageLog:
         """Everything recorded since the last :meth:`open`."""

@@ -48,7 +48,7 @@ def cross_app_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_cross_app_report_renders_offline_without_errors(cross_app_page: Path, tmp_path: Path) -> None:
     with chromium_cdp.Browser(width=1280, height=900) as browser:
-        log = browser.open(cross_app_page, settle=1.5)
+        log = browser.open(cross_app_page)
         others = [u for u in log.requests if u != cross_app_page.resolve().as_uri() and not u.startswith("data:")]
         assert others == [], f"the page fetched {others}"
         assert log.errors() == []

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -188,6 +189,35 @@ def http2_request(port: int, context: ssl.SSLContext, path: str) -> None:
             tls.sendall(connection.data_to_send())
 
 
+def wait_for_mark(dumpcap: subprocess.Popen[bytes], capture: Path, port: int, mark: bytes, errors: Path) -> None:
+    """Send a marked datagram now and then until dumpcap has written one to ``capture`` (30 s deadline)."""
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    deadline = time.monotonic() + 30
+    try:
+        while not (capture.exists() and mark in capture.read_bytes()):
+            if dumpcap.poll() is not None:
+                pytest.skip(f"dumpcap cannot capture on lo here: {errors.read_text().strip()[:200]}")
+            assert time.monotonic() < deadline, f"dumpcap did not write the {mark.decode()} mark within 30 s"
+            sender.sendto(mark, ("127.0.0.1", port))
+            time.sleep(0.05)  # poll interval
+    finally:
+        sender.close()
+
+
+def without_udp(pcapng: bytes) -> bytes:
+    """The capture without its UDP packets (loopback frames are Ethernet: IPv4 protocol at byte 23)."""
+    order = "<" if pcapng[8:12] == b"\x4d\x3c\x2b\x1a" else ">"
+    kept, offset = [], 0
+    while offset + 12 <= len(pcapng):
+        kind, length = struct.unpack_from(order + "II", pcapng, offset)
+        block = pcapng[offset : offset + length]
+        packet = block[28:]  # enhanced packet block: 8 header bytes, 20 bytes of fields, then the frame
+        if not (kind == 6 and packet[12:14] == b"\x08\x00" and packet[23] == 17):
+            kept.append(block)
+        offset += length
+    return b"".join(kept)
+
+
 @pytest.fixture(scope="module")
 def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, list[str]]]:
     directory = tmp_path_factory.mktemp("live")
@@ -200,10 +230,15 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     server_context.set_ciphers("ALL:@SECLEVEL=0")
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    marks = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a bound port, so marks get no ICMP answers
+    marks.bind(("127.0.0.1", 0))
+    mark_port = marks.getsockname()[1]
+    raw_capture = directory / "raw.pcapng"
     errors = directory / "dumpcap.err"
     with errors.open("wb") as error_file:
         dumpcap = subprocess.Popen(
-            ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port}", "-a", "duration:30", "-w", str(capture)],
+            ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {port} or udp port {mark_port}", "-a", "duration:60",
+             "-w", str(raw_capture)],
             stdout=subprocess.DEVNULL,
             stderr=error_file,
         )
@@ -211,13 +246,9 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
     server = threading.Thread(target=serve, args=(listener, server_context, stop), daemon=True)
     ciphers: list[str] = []
     try:
-        deadline = time.monotonic() + 10
-        while not (capture.exists() and capture.stat().st_size > 0) and time.monotonic() < deadline:
-            if dumpcap.poll() is not None:
-                listener.close()
-                pytest.skip(f"dumpcap cannot capture on lo here: {errors.read_text().strip()[:200]}")
-            time.sleep(0.05)
-        time.sleep(0.5)  # the capture filter is live once the file has its header
+        # dumpcap writes packets about twice a second: a datagram seen in the file proves it is capturing,
+        # and the last one proves every packet before it is written.
+        wait_for_mark(dumpcap, raw_capture, mark_port, b"capture-started", errors)
         server.start()
         ciphers.append(http1_request(port, client_context(cert, keylog), "/tls13"))
         ciphers.append(
@@ -231,12 +262,14 @@ def live_capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
         http2_request(port, client_context(cert, keylog, alpn="h2"), "/h2")
         aria = client_context(cert, keylog, ssl.TLSVersion.TLSv1_2, "ECDHE-ARIA128-GCM-SHA256")
         ciphers.append(http1_request(port, aria, "/aria", ARIA_HOST))
-        time.sleep(0.5)
+        wait_for_mark(dumpcap, raw_capture, mark_port, b"capture-complete", errors)
     finally:
         stop.set()
         dumpcap.send_signal(signal.SIGTERM)
         dumpcap.wait(timeout=10)
         listener.close()
+        marks.close()
+    capture.write_bytes(without_udp(raw_capture.read_bytes()))  # the marks are not the traffic under test
     yield capture, keylog, ciphers
 
 

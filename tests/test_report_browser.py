@@ -68,7 +68,7 @@ def browser():
 
 def test_report_makes_no_request_runs_no_capture_script_and_logs_no_error(saved_report, browser) -> None:
     html_path, _ = saved_report
-    log = browser.open(html_path, settle=1.5)
+    log = browser.open(html_path)
     others = [url for url in log.requests if url != html_path.resolve().as_uri() and not url.startswith("data:")]
     assert others == [], f"the report fetched {others}"
     assert log.errors() == []
@@ -83,7 +83,7 @@ def test_report_makes_no_request_runs_no_capture_script_and_logs_no_error(saved_
 
 def test_screenshots_of_the_main_views(saved_report, browser, tmp_path: Path) -> None:
     html_path, _ = saved_report
-    browser.open(html_path, settle=1.0)
+    browser.open(html_path)
     for view in MAIN_VIEWS:
         shot = browser.screenshot_element(f"#sec-{view}", tmp_path / f"{view}.png")
         width, height, ink = png_facts(shot)

@@ -69,7 +69,7 @@ def test_report_speaks_in_words_at_phone_and_desktop_width(report_page, view: st
     page, report = report_page
     assert any(f["data_type"] and f["encoding"] == "service" for f in report["findings"]), "needs an inferred finding"
     with chromium_cdp.Browser(width=WIDTHS[view], height=900) as browser:
-        browser.open(page, settle=1.5)
+        browser.open(page)
         # Open every collapsed detail, so its text counts as visible too.
         browser.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         text = browser.evaluate("document.body.innerText")

@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from auditor.appinfer import parse_app_domains
+from auditor.atrest import SUFFIX, is_encrypted_session
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, profile_options
 from auditor.decoding import DEFAULT_BODY_CAP
@@ -407,8 +408,9 @@ def _summary(view: LiveView, folder: Path) -> int:
     click.echo(f"Session saved in {folder}")
     click.echo(f"  report:  {view.end['html']}")
     click.echo(f"  JSON:    {view.end['json']}")
-    click.echo(f"  records: {folder / RECORDS_FILE}   raw flows: {folder / FLOWS_FILE}")
-    click.echo(f"  rebuild: auditor analyze {folder}")
+    suffix = SUFFIX if is_encrypted_session(folder) else ""  # name the files that are there
+    click.echo(f"  records: {folder / (RECORDS_FILE + suffix)}   raw flows: {folder / (FLOWS_FILE + suffix)}")
+    click.echo(f"  rebuild: auditor analyze {folder}" + (" --key-file FILE" if suffix else ""))
     return ExitCode.CLEAN
 
 

@@ -1,9 +1,10 @@
-"""Encryption at rest of a session's raw parts (``records.jsonl`` and ``flows.mitm``) with a key the user holds.
+"""Encryption at rest of a session's raw parts (``records.jsonl``, ``flows.mitm``, the spool) with a key the user holds.
 
 The raw parts keep every request as the device sent it: names, e-mail
 addresses, tokens. Reports mask them; the raw parts cannot. When a key is set,
 the live session writes ``records.jsonl.enc`` and ``flows.mitm.enc`` instead,
-and ``auditor analyze SESSION`` asks for the key to read them.
+seals each message of its spool (:mod:`auditor.live.spool`), and ``auditor
+analyze SESSION`` asks for the key to read them.
 
 The key is a passphrase the user holds, given one of three ways:
 
@@ -77,11 +78,17 @@ class SessionKey:
 
     def seal(self, data: bytes | memoryview, file_name: str) -> bytes:
         """One frame: length, nonce, ciphertext and tag; bound to ``file_name``."""
+        return b"".join(self.seal_parts(data, file_name))
+
+    def seal_parts(self, data: bytes | memoryview, file_name: str) -> tuple[bytes, bytes]:
+        """:meth:`seal`'s frame in two parts (length and nonce; ciphertext and tag), for ``os.writev``.
+
+        The spool writes them as they are: joining would copy a 1 MB upload once more on the proxy's event loop.
+        """
         nonce = secrets.token_bytes(_NONCE)
-        # A memoryview spares the proxy a copy of the message; cryptography takes any buffer (its stub says bytes).
+        # A memoryview spares a copy of the message too; cryptography takes any buffer (its stub says bytes).
         encrypted = self._cipher.encrypt(nonce, data, file_name.encode())  # type: ignore[arg-type]
-        # One join, not two concatenations: each extra copy of a 1 MB upload costs the proxy's event loop.
-        return b"".join((_FRAME_HEADER.pack(_NONCE + len(encrypted)), nonce, encrypted))
+        return _FRAME_HEADER.pack(_NONCE + len(encrypted)) + nonce, encrypted
 
     def open(self, sealed: bytes, file_name: str) -> bytes:
         """The plaintext of one frame's body; :class:`AtRestError` when it was changed or the key is wrong."""

@@ -159,19 +159,22 @@ class SpoolWriter:
         """Spool one framed message; ``False`` when the spool is full and it was dropped (counted if ``count_drop``)."""
         if self._fd < 0:
             raise ValueError("the spool is closed")
+        parts: list[bytes | memoryview] = [data]
         if self.key is not None:  # sealed before the bound is checked: the bound counts what reaches the disk
-            data = self.key.seal(memoryview(data)[HEADER.size :], SEALED_AS)
-        if self._over_limit(len(data)):
+            parts = list(self.key.seal_parts(memoryview(data)[HEADER.size :], SEALED_AS))
+        size = sum(len(part) for part in parts)
+        if self._over_limit(size):
             self.dropped += count_drop
             return False
         if self._size >= SEGMENT_BYTES:
             self._rotate()
         if self.key is not None and self._size == 0:  # in the same write: a segment is never just its marker
-            data = MAGIC + data
-        written = os.write(self._fd, data)
-        while written < len(data):  # a regular file takes it whole unless the disk is full
-            written += os.write(self._fd, data[written:])
-        self._size += len(data)
+            parts.insert(0, MAGIC)
+        written = os.writev(self._fd, parts)  # one system call, as one write: a kill -9 cuts at most this message
+        rest = b"".join(parts)[written:] if written < sum(len(part) for part in parts) else b""
+        while rest:  # a regular file takes it whole unless the disk is full
+            rest = rest[os.write(self._fd, rest):]
+        self._size += size + (len(MAGIC) if parts[0] is MAGIC else 0)
         return True
 
     def _over_limit(self, incoming: int) -> bool:

@@ -290,8 +290,8 @@ def _end_on_signals() -> dict[int, Any]:
               help="A mitmproxy option, as with mitmdump --set (repeatable), e.g. ignore_hosts=REGEX.")
 @click.option("--mitm-options", is_flag=True, help="Print every mitmproxy option, the auditor's included, and exit.")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Encrypt the session's raw parts (flows, records) at rest with the passphrase in FILE's first "
-                   "line (same as $CLASSROOM_AUDITOR_KEY_FILE); 'auditor analyze SESSION' asks for it.")
+              help="Encrypt the session's raw parts (flows, records, spool) at rest with the passphrase in FILE's "
+                   "first line (same as $CLASSROOM_AUDITOR_KEY_FILE); 'auditor analyze SESSION' asks for it.")
 def proxy(
     mode: str,
     listen_host: str | None,

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_load.py --requests 50000
     .venv/bin/python benchmarks/bench_load.py --kill9 group        # or proxy, worker
     .venv/bin/python benchmarks/bench_load.py --requests 5000 --no-baseline   # a quick run
+    .venv/bin/python benchmarks/bench_load.py --requests 2000 --key-file KEY  # encrypted at rest
 
 Starts a loopback HTTPS server and a real ``mitmdump`` with the auditor's
 addon on 127.0.0.1, then ``--concurrency`` clients send ``--requests``
@@ -18,12 +19,16 @@ nothing leaves the machine. Prints sent = answered = recorded, the RSS of
 the proxy and of the analysis worker over time, how long the worker took to
 catch up, p50/p99 latency (uploads apart) against plain mitmdump under the
 same load, and with ``--kill9`` the seconds of answered requests lost.
-Every loop is bounded in count and in time (``--time-cap``).
+With ``--key-file`` the session is encrypted at rest (spool, records, flows),
+and the run also times what sealing adds to each spool append, the part of
+the work the proxy's event loop does. Every loop is bounded in count and in
+time (``--time-cap``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -44,6 +49,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_proxy import _Answer, free_port, tls_server_context
+
+from auditor import atrest
 
 REPO = Path(__file__).resolve().parent.parent
 ADDON = REPO / "auditor" / "live" / "mitmproxy_script.py"
@@ -320,11 +327,25 @@ def start_proxy(temp: Path, session: Path | None) -> tuple[subprocess.Popen[byte
     raise SystemExit("mitmdump did not start within 60 s")
 
 
+@functools.cache
+def _session_key(session: Path) -> atrest.SessionKey:
+    passphrase = atrest.passphrase_from_environment()
+    assert passphrase is not None, "the session is encrypted: run with --key-file"
+    return atrest.unlock(session, passphrase)
+
+
+def records_data(session: Path) -> bytes:
+    """The session's records.jsonl (decrypted when the run has a key)."""
+    if (session / "records.jsonl.enc").exists():
+        return atrest.decrypt_file(session / "records.jsonl.enc", _session_key(session))
+    return (session / "records.jsonl").read_bytes()
+
+
 def recorded_numbers(session: Path) -> set[int]:
     """Request numbers found in the session's records.jsonl."""
     numbers: set[int] = set()
     try:
-        data = (session / "records.jsonl").read_bytes()
+        data = records_data(session)
     except OSError:
         return numbers
     for line in data[: data.rfind(b"\n") + 1].splitlines():
@@ -453,8 +474,43 @@ def report_kill(
           f"lost {count} requests = {seconds:.1f} s of answered requests. {verdict} (target at most "
           f"{TARGET_LOST_SECONDS:.0f} s)")
     settings = json.loads((session / "session.json").read_text())
-    lines = (session / "records.jsonl").read_bytes().count(b"\n")
+    lines = records_data(session).count(b"\n")
     print(f"   session.json says records {settings['records']}; records.jsonl has {lines} lines")
+
+
+def spool_append_cost(temp: Path, rounds: int = 200) -> None:
+    """Microseconds one spool append takes on the proxy's event loop, plain and sealed (median of ``rounds``)."""
+    import copyreg
+
+    from mitmproxy.test import tflow
+
+    from auditor.live.spool import SpoolWriter, frame
+    from auditor.sources.mitmflows import pickle_reducers
+
+    dispatch = {**copyreg.dispatch_table, **pickle_reducers()}
+    small = tflow.tflow(resp=True)
+    small.request.content = f"advertising_id={AD_ID}&n=1".encode()
+    upload = tflow.tflow(resp=True)
+    upload.request.content = UPLOAD
+    folder = temp / "spool-cost"
+    folder.mkdir()
+    key = atrest.create_session_key(folder, "benchmark passphrase")
+    for name, flow in (("small flow", small), ("1 MB upload", upload)):
+        message = frame(("flow", flow), dispatch)
+        writers = {"plain": SpoolWriter(folder / f"{name}-plain", limit_bytes=2**40),
+                   "sealed": SpoolWriter(folder / f"{name}-sealed", limit_bytes=2**40, key=key)}
+        samples: dict[str, list[float]] = {label: [] for label in writers}
+        for number in range(rounds):
+            # Alternated, so both meet the same page cache and the same competing load.
+            for label in sorted(writers, reverse=bool(number % 2)):
+                started = time.perf_counter()
+                writers[label].append(message)
+                samples[label].append(time.perf_counter() - started)
+        for writer in writers.values():
+            writer.close()
+        plain, sealed = (statistics.median(samples[label]) * 1e6 for label in ("plain", "sealed"))
+        print(f"   spool append of a {name} ({len(message)} bytes pickled): {plain:.0f} µs plain, "
+              f"{sealed:.0f} µs sealed (median of {rounds})")
 
 
 def print_rss(samples: list[tuple[float, float | None, float | None]]) -> None:
@@ -482,13 +538,19 @@ def main() -> int:
                         help="kill -9 this part of the session during the load and count what was lost")
     parser.add_argument("--kill-after", type=float, default=20.0, help="seconds of load before the kill (default 20)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain-mitmdump run")
+    parser.add_argument("--key-file", type=Path,
+                        help="encrypt the session at rest with the passphrase in FILE (as auditor proxy --key-file)")
     args = parser.parse_args()
+    if args.key_file:
+        os.environ[atrest.KEY_FILE_ENV] = str(args.key_file.resolve())  # mitmdump, its worker and analyze inherit it
     with tempfile.TemporaryDirectory(prefix="bench-load-") as temp_name:
         temp = Path(temp_name)
         server = _TlsServer(tls_server_context(temp))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             audited = run(temp, server.server_address[1], args, with_addon=True)
+            if args.key_file:
+                spool_append_cost(temp)
             if not args.no_baseline and not args.kill9:
                 plain = run(temp, server.server_address[1], args, with_addon=False)
                 for upload in (False, True):

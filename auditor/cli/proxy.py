@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from auditor.appinfer import parse_app_domains
+from auditor.atrest import SUFFIX, is_encrypted_session
 from auditor.cli import ExitCode, main
 from auditor.cli.options import app_options, profile_options
 from auditor.decoding import DEFAULT_BODY_CAP
@@ -289,8 +290,8 @@ def _end_on_signals() -> dict[int, Any]:
               help="A mitmproxy option, as with mitmdump --set (repeatable), e.g. ignore_hosts=REGEX.")
 @click.option("--mitm-options", is_flag=True, help="Print every mitmproxy option, the auditor's included, and exit.")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Encrypt the session's raw parts (flows, records) at rest with the passphrase in FILE's first "
-                   "line (same as $CLASSROOM_AUDITOR_KEY_FILE); 'auditor analyze SESSION' asks for it.")
+              help="Encrypt the session's raw parts (flows, records, spool) at rest with the passphrase in FILE's "
+                   "first line (same as $CLASSROOM_AUDITOR_KEY_FILE); 'auditor analyze SESSION' asks for it.")
 def proxy(
     mode: str,
     listen_host: str | None,
@@ -407,8 +408,9 @@ def _summary(view: LiveView, folder: Path) -> int:
     click.echo(f"Session saved in {folder}")
     click.echo(f"  report:  {view.end['html']}")
     click.echo(f"  JSON:    {view.end['json']}")
-    click.echo(f"  records: {folder / RECORDS_FILE}   raw flows: {folder / FLOWS_FILE}")
-    click.echo(f"  rebuild: auditor analyze {folder}")
+    suffix = SUFFIX if is_encrypted_session(folder) else ""  # name the files that are there
+    click.echo(f"  records: {folder / (RECORDS_FILE + suffix)}   raw flows: {folder / (FLOWS_FILE + suffix)}")
+    click.echo(f"  rebuild: auditor analyze {folder}" + (" --key-file FILE" if suffix else ""))
     return ExitCode.CLEAN
 
 

@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
-from auditor.atrest import open_raw_part
+from auditor.atrest import SessionKey, open_raw_part
 from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
@@ -351,7 +351,11 @@ class RecordOutcome:
 class LiveSession:
     """One proxy run's session folder and its incremental analysis."""
 
-    def __init__(self, folder: Path, settings: SessionSettings, profile: Any = None, salt: bytes | None = None) -> None:
+    def __init__(
+        self, folder: Path, settings: SessionSettings, profile: Any = None, salt: bytes | None = None,
+        key: SessionKey | None = None,
+    ) -> None:
+        """``key``: encrypt ``records.jsonl`` at rest with it (default: the key set in the environment, if any)."""
         self.folder = folder
         self.settings = settings
         self._found: list[Detection] = []
@@ -384,7 +388,7 @@ class LiveSession:
         self.live_input = InputSummary(path=str(folder), format="proxy", sha256="")
         """The report's provenance entry for traffic captured in this run."""
         self.analysis.inputs.append(self.live_input)
-        self._records = open_raw_part(self.records_path)  # encrypted at rest when the user set a key
+        self._records = open_raw_part(self.records_path, key)  # encrypted at rest when the user set a key
         self._events = open_owner_only(folder / EVENTS_FILE)
         self._write_settings()
 

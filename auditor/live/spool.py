@@ -17,6 +17,12 @@ class's traffic or filling the disk. Files are owner-only (they hold raw
 traffic, like ``flows.mitm``) and the folder is removed when a session ends
 with everything read.
 
+With a key (:mod:`auditor.atrest`), every message is sealed on its own
+(AES-256-GCM, the same frame as the session's ``.enc`` files) and a segment
+starts with :data:`~auditor.atrest.MAGIC`: a ``kill -9`` mid-write cuts at
+most that one message, and the segments on disk never hold a flow in clear.
+The bound counts the sealed bytes, as they are on disk.
+
 Nothing here imports mitmproxy.
 """
 
@@ -31,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from auditor.atrest import MAGIC, AtRestError, SessionKey
 
 SPOOL_DIR = "spool"
 PROGRESS_FILE = "progress"
@@ -48,6 +56,8 @@ _SIZE_CHECK_INTERVAL = 0.5
 """Seconds between looks at the spool's size while it is over its limit."""
 
 HEADER = struct.Struct(">I")
+SEALED_AS = SPOOL_DIR
+"""What a sealed message is bound to: a spool message cannot pass for a frame of ``records.jsonl.enc``."""
 _FOLDER_MODE = 0o700
 _FILE_MODE = 0o600
 
@@ -122,9 +132,11 @@ def make_spool_dir(folder: Path) -> Path:
 class SpoolWriter:
     """The proxy's end: appends messages, never blocks on the worker, drops (and counts) beyond the limit."""
 
-    def __init__(self, folder: Path, limit_bytes: int = DEFAULT_LIMIT_BYTES) -> None:
+    def __init__(self, folder: Path, limit_bytes: int = DEFAULT_LIMIT_BYTES, key: SessionKey | None = None) -> None:
+        """``key``: seal every message (the session is encrypted at rest)."""
         self.directory = make_spool_dir(folder)
         self.limit_bytes = limit_bytes
+        self.key = key
         self.dropped = 0
         """Messages not spooled because the spool was full (their flows passed unrecorded)."""
         self.dropped_reported = 0
@@ -147,15 +159,22 @@ class SpoolWriter:
         """Spool one framed message; ``False`` when the spool is full and it was dropped (counted if ``count_drop``)."""
         if self._fd < 0:
             raise ValueError("the spool is closed")
-        if self._over_limit(len(data)):
+        parts: list[bytes | memoryview] = [data]
+        if self.key is not None:  # sealed before the bound is checked: the bound counts what reaches the disk
+            parts = list(self.key.seal_parts(memoryview(data)[HEADER.size :], SEALED_AS))
+        size = sum(len(part) for part in parts)
+        if self._over_limit(size):
             self.dropped += count_drop
             return False
         if self._size >= SEGMENT_BYTES:
             self._rotate()
-        written = os.write(self._fd, data)
-        while written < len(data):  # a regular file takes it whole unless the disk is full
-            written += os.write(self._fd, data[written:])
-        self._size += len(data)
+        if self.key is not None and self._size == 0:  # in the same write: a segment is never just its marker
+            parts.insert(0, MAGIC)
+        written = os.writev(self._fd, parts)  # one system call, as one write: a kill -9 cuts at most this message
+        rest = b"".join(parts)[written:] if written < sum(len(part) for part in parts) else b""
+        while rest:  # a regular file takes it whole unless the disk is full
+            rest = rest[os.write(self._fd, rest):]
+        self._size += size + (len(MAGIC) if parts[0] is MAGIC else 0)
         return True
 
     def _over_limit(self, incoming: int) -> bool:
@@ -193,10 +212,14 @@ class Position:
 class SpoolReader:
     """The worker's end: yields messages in order and remembers, message by message, how far it got."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, key: SessionKey | None = None) -> None:
+        """``key``: the session's, to open sealed segments (a plain segment, from before a key was set, reads too)."""
         self.directory = make_spool_dir(folder)
+        self.key = key
         self.skipped = 0
         """Messages cut short by a crash of the proxy mid-write (dropped, counted)."""
+        self.damaged = 0
+        """Sealed messages that did not open with the key (changed on disk; dropped, counted)."""
         self._progress_fd = os.open(self.directory / PROGRESS_FILE, os.O_RDWR | os.O_CREAT, _FILE_MODE)
         self.position = self._load_progress()
 
@@ -255,6 +278,13 @@ class SpoolReader:
         except FileNotFoundError:
             return [], 0
         with handle:
+            head = handle.read(len(MAGIC))
+            sealed = head == MAGIC
+            if not sealed and MAGIC.startswith(head) and start.offset == 0 and head:
+                return [], len(head)  # the marker is still being written
+            if sealed and self.key is None:
+                raise AtRestError(f"{path}: the spool is encrypted; its session's key is needed to read it")
+            start = Position(start.segment, max(start.offset, len(MAGIC) if sealed else 0))
             handle.seek(start.offset)
             data = bytearray(handle.read(READ_BYTES))
             if len(data) >= HEADER.size:
@@ -269,9 +299,17 @@ class SpoolReader:
             end = consumed + HEADER.size + length
             if len(data) < end:
                 break
-            message = pickle.loads(memoryview(data)[consumed + HEADER.size : end])
+            body = memoryview(data)[consumed + HEADER.size : end]
             consumed = end
-            messages.append((message, offset + consumed))
+            if sealed:
+                assert self.key is not None
+                try:
+                    body = memoryview(self.key.open(bytes(body), SEALED_AS))
+                except AtRestError:  # changed on disk: counted as an error where the flow was, and read past
+                    self.damaged += 1
+                    messages.append((("error", "spool"), offset + consumed))
+                    continue
+            messages.append((pickle.loads(body), offset + consumed))
         return messages, len(data) - consumed
 
     def finish(self) -> None:

@@ -61,7 +61,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, cast
 
-from auditor.atrest import open_raw_part
+from auditor.atrest import AtRestError, open_raw_part, session_key
 from auditor.live.session import LiveSession, SessionSettings, flow_comment, load_profile
 from auditor.live.spool import (
     DEFAULT_LIMIT_BYTES,
@@ -130,7 +130,9 @@ class WorkerClient:
         self._on_mark = on_mark
         self._dispatch_table = {**copyreg.dispatch_table, **(reducers or {})}
         self._in = bytearray()
-        self.spool = SpoolWriter(folder, spool_limit)
+        # With a key set, spooled flows are sealed too. Derived here, once, before the worker starts: a new
+        # session's salt is written by this process alone.
+        self.spool = SpoolWriter(folder, spool_limit, session_key(folder))
         self._dropped_logged = 0
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -388,19 +390,22 @@ def run(
     marks: Callable[[str, str], None] | None,
     input_fd: int | None,
     token: str | None = None,
+    passphrase: str | None = None,
 ) -> tuple[Path, Path]:
     """Read the session's spool until its proxy's ``close`` (or, with ``input_fd``, its end); write the reports.
 
     ``input_fd`` is the pipe from the proxy, whose end means the proxy is gone;
     ``None`` reads what the spool holds and stops (recovery after a crash).
-    ``token`` names the proxy's ``close`` message.
+    ``token`` names the proxy's ``close`` message. ``passphrase``: the key of
+    an encrypted session (default: the environment's).
     """
     with worker_lock(folder):
         profile = load_profile(settings.profile) if settings.profile else None
-        session = LiveSession(folder, settings, profile=profile)
-        flows = cast(IO[bytes], open_raw_part(folder / FLOWS_FILE)) if save_flows else None  # maybe encrypted
+        key = session_key(folder, passphrase)  # derived once for the spool, the records and the flows
+        session = LiveSession(folder, settings, profile=profile, key=key)
+        flows = cast(IO[bytes], open_raw_part(folder / FLOWS_FILE, key)) if save_flows else None  # maybe encrypted
         worker = Worker(session, flows, marks)
-        reader = SpoolReader(folder)
+        reader = SpoolReader(folder, key)
         proxy_gone = input_fd is None
         last_tick = time.monotonic()
         closed = False
@@ -433,6 +438,9 @@ def run(
                 proxy_gone = True
         if reader.skipped:
             log.warning("Classroom auditor: %d message(s) cut short by the proxy's end were skipped", reader.skipped)
+        if reader.damaged:
+            log.warning("Classroom auditor: %d spooled message(s) did not match the key (changed on disk) and were "
+                        "skipped", reader.damaged)
         paths = session.close()
         if flows is not None:
             flows.close()
@@ -440,10 +448,12 @@ def run(
         return paths
 
 
-def recover_session(folder: Path) -> bool:
+def recover_session(folder: Path, passphrase: str | None = None) -> bool:
     """Read what a crashed session left in its spool into ``records.jsonl`` and rewrite its reports.
 
     Does nothing (False) when the spool is empty or a worker is still reading it.
+    ``passphrase``: the key of an encrypted session (default: the environment's);
+    :class:`~auditor.atrest.AtRestError` when it is missing or wrong.
     """
     if not has_unread(folder):
         return False
@@ -456,7 +466,9 @@ def recover_session(folder: Path) -> bool:
         if not free:
             return False  # the session is still running
     try:
-        run(folder, settings, bool(args.get("save_flows", True)), None, None)
+        run(folder, settings, bool(args.get("save_flows", True)), None, None, passphrase=passphrase)
+    except AtRestError:
+        raise  # the caller says which key is missing or wrong
     except (OSError, ValueError) as exc:  # e.g. the profile it was recorded with is gone: the records still count
         log.warning("could not recover the spool of %s (%s); analysing its records as they are", folder,
                     redact_text(exc))

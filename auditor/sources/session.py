@@ -56,16 +56,22 @@ def session_content_file(path: Path) -> Path:
 
 def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iterator[Record]:
     """Yield the records of a session folder or records file (decrypted when the session is encrypted)."""
+    encrypted = path.is_dir() and (atrest.is_encrypted_session(path) or (path / ENCRYPTED_RECORDS_FILE).is_file())
+    passphrase = _passphrase(path, options) if encrypted else None  # asked before the spool is recovered with it
     if path.is_dir():
         # A session whose proxy and worker were both killed left answered flows in its spool: read them first.
         from auditor.live.worker import recover_session
 
-        if recover_session(path):
+        try:
+            recovered = recover_session(path, passphrase)
+        except atrest.AtRestError as exc:
+            raise InputError(str(path), str(exc).removeprefix(f"{path}: ")) from None
+        if recovered:
             problems.append(InputProblem(str(path), "the session had ended abruptly; its spooled flows were recovered"))
     records_path = path / RECORDS_FILE if path.is_dir() else path
-    if path.is_dir() and (path / ENCRYPTED_RECORDS_FILE).is_file():
+    if passphrase is not None and (path / ENCRYPTED_RECORDS_FILE).is_file():
         records_path = path / ENCRYPTED_RECORDS_FILE
-        lines = _decrypted_lines(path, options)
+        lines = _decrypted_lines(path, passphrase)
     elif records_path.is_file():
         lines = _plain_lines(records_path)
     else:
@@ -85,12 +91,20 @@ def _plain_lines(records_path: Path) -> Iterator[bytes]:
         yield from handle
 
 
-def _decrypted_lines(folder: Path, options: ReadOptions) -> Iterator[bytes]:
-    """The lines of ``records.jsonl.enc``, unlocked with the passphrase the user gave."""
-    passphrase = options.passphrase or atrest.passphrase_from_environment()
+def _passphrase(folder: Path, options: ReadOptions) -> str:
+    """The passphrase the user gave for an encrypted session; :class:`InputError` saying how when none was."""
+    try:
+        passphrase = options.passphrase or atrest.passphrase_from_environment()
+    except atrest.AtRestError as exc:  # an unreadable $CLASSROOM_AUDITOR_KEY_FILE
+        raise InputError(str(folder), str(exc)) from None
     if not passphrase:
         raise InputError(str(folder), "the session is encrypted: give its key with --key-file, "
                          f"${atrest.KEY_FILE_ENV} or ${atrest.KEY_ENV}, or run in a terminal to be asked")
+    return passphrase
+
+
+def _decrypted_lines(folder: Path, passphrase: str) -> Iterator[bytes]:
+    """The lines of ``records.jsonl.enc``, unlocked with the passphrase the user gave."""
     try:
         key = atrest.unlock(folder, passphrase)
         pending = b""

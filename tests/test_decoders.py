@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from corpus.build_corpus import pb_str
 
 from auditor.detect import DATA_TYPES, DetectionContext, Where, default_detectors
 from auditor.detect.endpoints import (
@@ -102,6 +103,13 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
                   {"session": {"installationUuid": "9b2c5a1e7d3f4e8a", "user": {"userId": "pupil-4411"}}})}]}]}),
         [("body", "logRequest[0].logEvent[0].sourceExtensionJsonProto3.session.installationUuid", "device_id"),
          ("body", "logRequest[0].logEvent[0].sourceExtensionJsonProto3.session.user.userId", "other_identifier")],
+    ),
+    "firebase-analytics": (
+        # A Batch (field 1 repeats the bundles), gzip-compressed by the SDK; tests/test_decoder_firebase_analytics.py
+        # reads a whole upload.
+        _record("POST", "https://app-measurement.com/a", gzip.compress(pb_str(1, pb_str(8, "android") + pb_str(
+            19, AAID) + pb_str(21, "8e1f2c3d4b5a69788796a5b4c3d2e1f0") + pb_str(25, "1:1234567890:android:0a1b2c")))),
+        [("body", "1.19", "advertising_id"), ("body", "1.21", "device_id")],
     ),
     "facebook-app-events": (
         _record("POST", "https://graph.facebook.com/v16.0/1234567890/activities",

@@ -77,6 +77,10 @@ class Property:
     trait: str | None = None
     """For ``device_fingerprint`` properties: the trait in a few words (``device model``); traits of one request
     are reported together as one bundle, since each alone says little."""
+    when: tuple[str, str] | None = None
+    """(key, value): the property counts only when the nearest earlier field at that key, in the same part, holds
+    that value. Protobuf read without a schema keeps a name and its value in sibling fields (a Firebase user
+    property's name in ``1.3.2``, its value in ``1.3.3``): this says which name the value belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +215,13 @@ def _property(table: dict[str, object], where: str) -> Property:
     reason = str(_require(table, "reason", where)).strip()
     if not reason.endswith("."):
         raise DecoderError(f"{where}: the reason must be one sentence ending with a full stop")
-    reference = str(_require(table, "reference", where))
-    if not reference.startswith("https://"):
+    raw_reference = _require(table, "reference", where)
+    # One address, or several when the claim rests on more than one source (a vendor page and a field number
+    # only the community's reverse-engineering gives).
+    references = [str(r) for r in raw_reference] if isinstance(raw_reference, list) else [str(raw_reference)]
+    if not all(r.startswith("https://") for r in references):
         raise DecoderError(f"{where}: the reference must be an https:// address")
+    reference = " ; ".join(references)
     value = table.get("value")
     try:
         value_pattern = re.compile(str(value)) if value else None
@@ -223,8 +231,14 @@ def _property(table: dict[str, object], where: str) -> Property:
     trait = str(table["trait"]) if table.get("trait") else None
     if data_type == "device_fingerprint" and trait is None:
         raise DecoderError(f"{where}: a device_fingerprint property names its trait")
+    condition = table.get("when")
+    when: tuple[str, str] | None = None
+    if condition is not None:
+        if not isinstance(condition, dict) or not condition.get("key") or "value" not in condition:
+            raise DecoderError(f"{where}: 'when' takes a key and a value")
+        when = (str(condition["key"]), str(condition["value"]))
     return Property(
-        PARTS[part_name], key, data_type, reason, reference, value_pattern, confidence, _key_matcher(key), trait
+        PARTS[part_name], key, data_type, reason, reference, value_pattern, confidence, _key_matcher(key), trait, when
     )
 
 
@@ -326,6 +340,7 @@ class DecoderDetector(Detector):
         known_places = {(where, key) for _type, where, key in known}
         claimed: dict[tuple[Where, str], str] = {}
         traits: list[tuple[Decoder, Property, Field]] = []
+        latest: dict[tuple[Where, str], str] = {}  # the last value at each place, for ``when`` conditions
         for item in iter_fields(record):
             # A parsed field is still read: a property may name the whole encoded value (a base64 cookie).
             for decoder in decoders:
@@ -333,6 +348,8 @@ class DecoderDetector(Detector):
                     continue
                 prop = _property_for(decoder, item)
                 if prop is None or not _meaningful(item.value, prop):
+                    continue
+                if prop.when is not None and latest.get((item.where, prop.when[0])) != prop.when[1]:
                     continue
                 place = (item.where, item.key)
                 if place in claimed:
@@ -345,6 +362,7 @@ class DecoderDetector(Detector):
                 else:
                     yield self._detection(context, decoder, prop, item)
                 break
+            latest[(item.where, item.key)] = item.value
         if traits:
             yield self._bundle(context, traits)
         self._last = (record, claimed)

@@ -186,6 +186,19 @@ def test_an_encrypted_session_keeps_no_raw_value_on_disk_and_analyze_reads_it_wi
         assert len(run.report["findings"]) == len(plain.report["findings"]) > 0
 
 
+def test_an_encrypted_session_restarted_under_its_name_counts_the_earlier_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "lesson"
+    first = record_encrypted_session(folder, monkeypatch)
+    second = record_encrypted_session(folder, monkeypatch)  # the proxy restarted for the second half of the lesson
+    settings = json.loads((folder / "session.json").read_text())
+    assert settings["records"] == first + second
+    report = json.loads((folder / "report.json").read_text())
+    assert report["summary"]["records"] == first + second
+    assert not (folder / "records.jsonl").exists()  # still nothing in clear
+
+
 def test_an_encrypted_session_without_the_key_or_with_a_wrong_one_is_one_error_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,18 +39,24 @@ from typing import Any, BinaryIO
 
 from auditor import __version__
 from auditor.analysis import Analysis, AnalysisConfig, Event
-from auditor.atrest import SessionKey, open_raw_part
+from auditor.atrest import SessionKey, open_raw_part, session_key
 from auditor.audit import run_audit
 from auditor.classify import HostClassification
 from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
 from auditor.privacy import load_or_create_salt
 from auditor.private_files import make_private_folder
-from auditor.records import InputSummary, Record
+from auditor.records import InputProblem, InputSummary, Record
 from auditor.report import OutputFormat, build_report
 from auditor.report.wording import category_label, data_type_label
 from auditor.sources import ReadOptions, sha256_of
-from auditor.sources.session import FLOWS_FILE, RECORDS_FILE, SETTINGS_FILE
+from auditor.sources.session import (
+    ENCRYPTED_RECORDS_FILE,
+    FLOWS_FILE,
+    RECORDS_FILE,
+    SETTINGS_FILE,
+    encrypted_record_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -384,7 +390,7 @@ class LiveSession:
         self._last_sync = time.monotonic()
         make_session_folder(folder)
         self.records_path = folder / RECORDS_FILE
-        self._resume()
+        self._resume(key if key is not None else session_key(folder))
         self.live_input = InputSummary(path=str(folder), format="proxy", sha256="")
         """The report's provenance entry for traffic captured in this run."""
         self.analysis.inputs.append(self.live_input)
@@ -394,11 +400,23 @@ class LiveSession:
 
     # -- feeding ----------------------------------------------------------------------------
 
-    def _resume(self) -> None:
-        """Continue a session restarted under the same name: earlier records count again."""
-        if not self.records_path.exists():
-            return
-        self.analysis.add_input(self.records_path)
+    def _resume(self, key: SessionKey | None) -> None:
+        """Continue a session restarted under the same name: earlier records count again, encrypted ones too."""
+        if self.records_path.exists():
+            self.analysis.add_input(self.records_path)
+        encrypted = self.folder / ENCRYPTED_RECORDS_FILE
+        if key is not None and encrypted.exists():
+            summary = InputSummary(path=str(encrypted), format="session", sha256=sha256_of(encrypted))
+            self.analysis.inputs.append(summary)
+            for number, line in enumerate(encrypted_record_lines(self.folder, key), start=1):
+                try:
+                    record = Record.from_json(json.loads(line)) if line.strip() else None
+                except (ValueError, KeyError, TypeError):
+                    summary.problems.append(InputProblem(str(encrypted), f"line {number} unreadable, skipped"))
+                    continue
+                if record is not None:
+                    self.analysis.add(record)
+                    summary.records += 1
         self.records_resumed = self.analysis.records_seen
         self._found.clear()
 

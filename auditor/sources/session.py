@@ -106,15 +106,19 @@ def _passphrase(folder: Path, options: ReadOptions) -> str:
 def _decrypted_lines(folder: Path, passphrase: str) -> Iterator[bytes]:
     """The lines of ``records.jsonl.enc``, unlocked with the passphrase the user gave."""
     try:
-        key = atrest.unlock(folder, passphrase)
-        pending = b""
-        for frame in atrest.read_frames(folder / ENCRYPTED_RECORDS_FILE, key):
-            pending += frame
-            *complete, pending = pending.split(b"\n")
-            yield from complete
-        yield pending
+        yield from encrypted_record_lines(folder, atrest.unlock(folder, passphrase))
     except atrest.AtRestError as exc:
         raise InputError(str(folder), str(exc).removeprefix(f"{folder}: ")) from None
+
+
+def encrypted_record_lines(folder: Path, key: atrest.SessionKey) -> Iterator[bytes]:
+    """The lines of ``records.jsonl.enc`` with the session's key (:class:`atrest.AtRestError` if it does not open)."""
+    pending = b""
+    for frame in atrest.read_frames(folder / ENCRYPTED_RECORDS_FILE, key):
+        pending += frame
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    yield pending
 
 
 FORMAT = Format("session", sniff, read)

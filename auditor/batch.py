@@ -31,6 +31,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.privacy import redact_text
+from auditor.private_files import write_private_text
 from auditor.text import printable
 
 REPORT_FILES = {
@@ -42,7 +43,11 @@ REPORT_FILES = {
 DONE_FILE = "done.json"
 CAPTURES_FOLDER = "captures"
 CATALOG_FILE = "catalog.duckdb"
+RUN_TOKEN_FILE = ".batch-run-token"
+"""Written by the client for a cluster run: a worker that reads the same token there shares the output folder."""
 TASK_CAPTURES = 8
+CLUSTER_TASK_CAPTURES = 32
+"""Captures per task, locally and on Dask: a Dask task costs about 5 ms of CPU (client, scheduler, worker)."""
 STORE_EVERY = 200
 STORE_SECONDS = 10.0
 """Finished captures are stored in the catalogue in groups of this many, or this often."""
@@ -157,8 +162,8 @@ def warm_worker() -> None:
 def analyze_capture(job: CaptureJob, out: str | None = None) -> CaptureResult:
     """Analyse one capture and render its files; never raises (a failure is the result's ``error``).
 
-    With ``out`` (a worker on the client's machine) the files are written there instead of being
-    handed back, which spares the client copying every report through a pipe.
+    With ``out`` (a worker that sees the client's output folder) the files are written there instead
+    of being handed back, which spares the client copying every report through a pipe.
     """
     from auditor.analysis import Analysis, AnalysisConfig
     from auditor.catalog import SessionFacts, session_rows
@@ -399,16 +404,11 @@ def plan(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write a text file so that a reader (or an interrupted run) never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    """Write a text file so that a reader (or an interrupted run) never sees half of it; owner-only.
+
+    Owner-only whatever the writer's umask: a Dask worker does not run under the command's umask.
+    """
+    write_private_text(path, text)
 
 
 def is_done(out: Path, job: CaptureJob) -> bool:
@@ -482,27 +482,60 @@ def _local_results(jobs: Sequence[CaptureJob], workers: int, out: str) -> Iterat
                 process.terminate()
 
 
-def analyze_captures(jobs: Sequence[CaptureJob], out: str | None = None) -> list[CaptureResult]:
-    """Several captures in one task: a task costs about as much as a small capture (10 ms on Dask)."""
+def analyze_captures(jobs: Sequence[CaptureJob], out: str | None = None,
+                     out_token: str | None = None) -> list[CaptureResult]:
+    """Several captures in one task: a Dask task costs about as much CPU as a fifth of a small capture.
+
+    With ``out_token`` (a cluster task), the files are written into ``out`` only when this worker
+    sees the client's output folder; otherwise they travel back to the client.
+    """
+    if out is not None and out_token is not None and not _shares_output(out, out_token):
+        out = None
     return [analyze_capture(job, out) for job in jobs]
 
 
-def chunked(jobs: Sequence[CaptureJob], workers: int) -> list[list[CaptureJob]]:
-    """Up to TASK_CAPTURES captures per task, but at least four tasks per worker so the work stays balanced."""
-    size = max(1, min(TASK_CAPTURES, len(jobs) // (max(workers, 1) * 4)))
+def _shares_output(out: str, token: str) -> bool:
+    """Whether this worker sees the client's output folder at the same path and as the same user.
+
+    Then it writes each capture's files itself, as a local worker does, instead of sending them
+    through the scheduler connection for the client to write (the cluster's largest extra cost).
+    The answer is kept per run: one stat and one small read per worker process.
+    """
+    key = f"shares-output:{out}:{token}"
+    if key not in _WORKER_STATE:
+        marker = Path(out) / RUN_TOKEN_FILE
+        try:
+            # Another user's files would be unreadable to the person who started the batch.
+            _WORKER_STATE[key] = marker.stat().st_uid == os.getuid() and marker.read_text(encoding="ascii") == token
+        except (OSError, UnicodeDecodeError):
+            _WORKER_STATE[key] = False
+    return bool(_WORKER_STATE[key])
+
+
+def chunked(jobs: Sequence[CaptureJob], workers: int, most: int = TASK_CAPTURES) -> list[list[CaptureJob]]:
+    """Up to ``most`` captures per task, but at least four tasks per worker so the work stays balanced."""
+    size = max(1, min(most, len(jobs) // (max(workers, 1) * 4)))
     return [list(jobs[i:i + size]) for i in range(0, len(jobs), size)]
 
 
-def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[CaptureResult]:
-    """Results as they finish from a Dask cluster; a lost worker's captures are retried elsewhere."""
+def _cluster_results(jobs: Sequence[CaptureJob], client: Any, out: Path) -> Iterator[CaptureResult]:
+    """Results as they finish from a Dask cluster; a lost worker's captures are retried elsewhere.
+
+    Workers that see ``out`` (one machine, or shared storage) write the report files there themselves.
+    """
+    import secrets
+
     from distributed import as_completed as dask_completed
 
+    token = secrets.token_hex(16)
+    write_private_text(out / RUN_TOKEN_FILE, token)
     client.run(preload)  # workers that join later load on their first capture
-    chunks = chunked(jobs, len(client.scheduler_info().get("workers", {})))
+    chunks = chunked(jobs, len(client.scheduler_info().get("workers", {})), CLUSTER_TASK_CAPTURES)
+    # One key per task of this run: copies of a capture share their done key, and Dask merges equal keys.
     futures = {
-        client.submit(analyze_captures, chunk, key=f"captures-{chunk[0].done_key}-{len(chunk)}", pure=False,
-                      retries=2): chunk
-        for chunk in chunks
+        client.submit(analyze_captures, chunk, str(out.resolve()), token, key=f"captures-{token}-{number}",
+                      pure=False, retries=2): chunk
+        for number, chunk in enumerate(chunks)
     }
     try:
         for future in dask_completed(futures):  # type: ignore[no-untyped-call]
@@ -513,6 +546,7 @@ def _cluster_results(jobs: Sequence[CaptureJob], client: Any) -> Iterator[Captur
                     yield CaptureResult(job=job, error=f"cluster task failed: {type(exc).__name__}: {exc}")
     finally:
         client.cancel(list(futures))
+        (out / RUN_TOKEN_FILE).unlink(missing_ok=True)
 
 
 def run_batch(
@@ -551,7 +585,7 @@ def run_batch(
     last_store = time.monotonic()
     try:
         if client is not None:
-            results = _cluster_results(todo, client)
+            results = _cluster_results(todo, client, out)
         else:  # no more processes than captures; one means this process
             results = _local_results(todo, min(workers, len(todo)), str(out))
         for result in results:

@@ -26,6 +26,7 @@ from auditor.private_files import FILE_MODE
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 """A scheme of two letters or more: ``C:/captures`` on Windows stays a path."""
 _CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]+://)[^/\s@]+@")
+"""The ``user:password@`` of a URL."""
 BLOCK = 1 << 20
 
 
@@ -71,16 +72,19 @@ def name(url: str) -> str:
 def list_url(url: str) -> list[str]:
     """A folder URL's objects, recursively and sorted, leaving out hidden names; a file URL is itself.
 
-    Raises :class:`URLError` when the URL cannot be read here, ``OSError`` when it names nothing.
+    Raises :class:`URLError` when the URL cannot be read here, ``OSError`` when it names nothing
+    or the store fails.
     """
     fs, path = _filesystem(url)
-    if not fs.isdir(path):
-        if not fs.exists(path):
-            raise FileNotFoundError(f"{url}: not found")
-        return [str(fs.unstrip_protocol(path))]
+    with _as_os_error(url, path):  # a store's own errors (credentials, network) as OSError
+        if not fs.isdir(path):
+            if not fs.exists(path):
+                raise FileNotFoundError(url)
+            return [str(fs.unstrip_protocol(path))]
+        items = sorted(fs.find(path))
     root = path.rstrip("/")
     found = []
-    for item in sorted(fs.find(path)):
+    for item in items:
         relative = item[len(root):].lstrip("/") if item.startswith(root) else name(item)
         if not any(part.startswith(".") for part in relative.split("/")):
             found.append(str(fs.unstrip_protocol(item)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import duckdb
@@ -230,3 +232,30 @@ def test_purge_with_a_catalogue_forgets_old_sessions_and_their_reports(
             orphans = connection.execute(f"SELECT count(*) FROM {table} WHERE session_id = ?", [old_id]).fetchone()
             assert orphans == (0,)
     assert old_id not in left and len(left) == len(sessions) - 1
+
+
+def test_a_cluster_worker_writes_the_files_itself_only_when_it_shares_the_output_folder(
+    tmp_path: Path, auditor_env: dict[str, str]
+) -> None:
+    """The check a Dask worker makes (``analyze_captures`` with the run's token), in this process."""
+    jobs, _ = batching.plan([SAMPLE_CAPTURE], {}, [], batching.CaptureSettings(app_domains=("classroom.example",)),
+                            salt=b"s", generated_at="2026-01-01T10:00:00Z", formats=("json", "csv"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / batching.RUN_TOKEN_FILE).write_text("the-run-token")
+
+    # Another run's token (or no token file: another machine): the files travel back to the client.
+    [shipped] = batching.analyze_captures(jobs, str(out), "another-run")
+    assert set(shipped.files) == {"report.json", "destinations.csv", "findings.csv"}
+    assert not (out / "captures").exists()
+
+    previous = os.umask(0o022)  # a Dask worker does not run under the command's umask
+    try:
+        [written] = batching.analyze_captures(jobs, str(out), "the-run-token")
+    finally:
+        os.umask(previous)
+    assert written.error is None and written.files == {} and written.rows
+    folder = out / "captures" / jobs[0].folder_name
+    assert {p.name: p.read_text() for p in folder.iterdir()} == shipped.files  # the same bytes either way
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

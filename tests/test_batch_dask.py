@@ -103,6 +103,25 @@ def test_the_cluster_writes_the_same_bytes_as_a_local_run(cluster: dict[str, obj
     assert len(local_files) == 4 * 5 and local_files == cluster_files
 
 
+def test_a_url_input_is_read_by_the_workers_and_gives_the_same_bytes_as_a_local_run(
+    cluster: dict[str, object], tmp_path: Path
+) -> None:
+    make_captures(tmp_path / "captures", 3)
+    url = (tmp_path / "captures").as_uri()  # file:///...: each worker opens the captures through fsspec
+    env = cluster["env"]
+    runs = {}
+    for name, where in (("local", ("--workers", "1")), ("cluster", ("--scheduler", str(cluster["address"])))):
+        command = [str(BIN / "auditor"), "batch", url, "--app-domain", "classroom.example", "--out",
+                   str(tmp_path / name), *where]
+        runs[name] = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert runs[name].returncode == 0, runs[name].stderr
+    assert runs["cluster"].stderr.count("done: ") == 3
+    local_files, cluster_files = report_files(tmp_path / "local"), report_files(tmp_path / "cluster")
+    assert len(local_files) == 3 * 5 and local_files == cluster_files
+    report = json.loads(next(v for k, v in cluster_files.items() if k.name == "report.json"))
+    assert report["inputs"][0]["path"].startswith(url + "/classroom-")
+
+
 def test_a_worker_killed_mid_batch_loses_no_capture(cluster: dict[str, object], tmp_path: Path) -> None:
     manifest = make_captures(tmp_path / "captures", 16)
     out = tmp_path / "out"

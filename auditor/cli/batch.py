@@ -30,17 +30,19 @@ class _Progress:
             self.bar = tqdm(total=total, unit="capture", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, status: str, job: Any, result: Any) -> None:
+        from auditor.remote import shown
+
         self.count += 1
-        name = printable(job.path)
+        name, error = printable(shown(job.path)), printable(shown(result.error if result else ""))
         if status == "failed":
-            line = f"failed: {name}: {printable(result.error)}"
+            line = f"failed: {name}: {error}"
         elif status == "skipped":
             line = f"skipped (already done): {name}"
         else:
             line = f"done: {name} ({result.seconds:.1f} s)"
         if self.bar is not None:
             if status == "failed":
-                self.bar.write(f"Error: {name}: {printable(result.error)}", file=sys.stderr)
+                self.bar.write(f"Error: {name}: {error}", file=sys.stderr)
             self.bar.update(1)
         else:
             click.echo(f"[{self.count}/{self.total}] {line}", err=True)
@@ -48,6 +50,15 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _PathOrURL(click.Path):
+    """An existing file or folder, or a URL (``s3://bucket/captures/``) kept as text for fsspec."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from auditor.remote import is_url
+
+        return value if is_url(value) else super().convert(value, param, ctx)
 
 
 def _run_time() -> str:
@@ -59,7 +70,7 @@ def _run_time() -> str:
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("inputs", nargs=-1, type=_PathOrURL(exists=True, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Results folder: a report folder per capture, catalog.duckdb, cross-app.html, batch.csv.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE.csv",
@@ -71,8 +82,9 @@ def _run_time() -> str:
               help="App profile (name, domains, companies) for captures the manifest does not list.")
 @profile_options
 @rule_options
-@click.option("--keylog", "keylogs", multiple=True, type=click.Path(exists=True, path_type=Path),
-              metavar="FILE|DIR", help="TLS key logs (files or folders), each matched to the capture of the same name.")
+@click.option("--keylog", "keylogs", multiple=True, type=_PathOrURL(exists=True, path_type=Path),
+              metavar="FILE|DIR|URL",
+              help="TLS key logs (files, folders or URLs), each matched to the capture of the same name.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes [default: the number of cores].")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
@@ -83,7 +95,7 @@ def _run_time() -> str:
 @click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
               help="Bytes of each decoded request body to analyse.")
 def batch(
-    inputs: tuple[Path, ...],
+    inputs: tuple[Path | str, ...],
     out: Path,
     manifest: Path | None,
     app_domains: tuple[str, ...],
@@ -95,21 +107,23 @@ def batch(
     rules_path: Path | None,
     home_country: str | None,
     first_seconds: float | None,
-    keylogs: tuple[Path, ...],
+    keylogs: tuple[Path | str, ...],
     workers: int | None,
     scheduler: str | None,
     force: bool,
     formats: str,
     body_cap: int,
 ) -> None:
-    """Analyse many captures: files, folders (searched recursively) and session folders.
+    """Analyse many captures: files, folders (searched recursively), session folders and URLs.
 
     Each capture gets a report folder under OUT/captures; every session is added
     to OUT/catalog.duckdb and OUT/cross-app.html compares the apps. Captures
     already done are skipped. Exit 3 when some captures failed (listed in
-    OUT/batch.csv); the others are still analysed.
+    OUT/batch.csv); the others are still analysed. URLs (s3://, gs://, file://,
+    http:// ...) are read through fsspec, folder URLs searched like folders.
     """
     from auditor import batch as batching
+    from auditor import remote
     from auditor.privacy import load_or_create_salt
 
     chosen_formats = tuple(dict.fromkeys(("json", *(f.strip() for f in formats.split(",") if f.strip()))))
@@ -120,14 +134,17 @@ def batch(
         per_capture = batching.read_manifest(manifest) if manifest else {}
     except batching.BatchError as exc:
         raise click.BadParameter(str(exc), param_hint="--manifest") from None
-    named = [*inputs, *(p for p in per_capture if p.exists() and not any(p == i.resolve() for i in inputs))]
-    missing = [p for p in per_capture if not p.exists()]
+    named, missing = batching.manifest_inputs(per_capture, inputs)
     if not named and not missing:
         raise click.UsageError("give captures, folders of captures or a --manifest")
     app_domains, app_name, app_companies = apply_app_profile(app_profile, app_domains, app_name)
-    captures, found_keylogs = batching.discover(named)
-    for item in keylogs:
-        found_keylogs += batching.discover([item])[1] if item.is_dir() else [item]
+    try:
+        captures, found_keylogs = batching.discover(named)
+        for item in keylogs:
+            found_keylogs += batching.keylogs_in(item)
+    except remote.URLError as exc:  # no fsspec, or a protocol this machine cannot read
+        click.echo(f"Error: {printable(remote.shown(exc))}", err=True)
+        sys.exit(ExitCode.USAGE)
     defaults = batching.CaptureSettings(app_name=app_name, app_version=app_version, app_domains=app_domains,
                                         app_companies=app_companies, persona=persona)
     rules = load_rule_options(rules_path, home_country, first_seconds) if (rules_path or home_country or
@@ -139,7 +156,7 @@ def batch(
     )
     unreadable += [(p, "listed in the manifest but not found") for p in missing]
     for path, error in unreadable:
-        click.echo(f"Error: {printable(path)}: {printable(error)}", err=True)
+        click.echo(f"Error: {printable(remote.shown(path))}: {printable(remote.shown(error))}", err=True)
     client = _dask_client(scheduler) if scheduler else None
     progress = _Progress(len(jobs))
     try:

@@ -155,6 +155,14 @@ def preload() -> None:
     _worker_resources()
 
 
+def dask_setup(worker: Any = None) -> None:
+    """Dask's preload hook: ``dask worker --preload auditor.batch`` loads the pipeline when the worker starts.
+
+    A long-lived cluster then pays the imports and the tracker database once per worker, not in each batch.
+    """
+    preload()
+
+
 def warm_worker() -> None:
     """Process-pool initializer: :func:`preload`; Ctrl-C is left to the client, which keeps what finished."""
     import signal

@@ -50,11 +50,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
         wait_for(lambda: json.loads(scheduler_file.read_text() or "{}").get("address"), "the scheduler's address")
         address = json.loads(scheduler_file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
+        # The second worker is started as docs/batch.md recommends: the pipeline preloaded at start.
         workers = [subprocess.Popen(
             [BIN / "dask", "worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
-             "--no-dashboard"],
+             "--no-dashboard", *preload],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ) for _ in range(2)]
+        ) for preload in ((), ("--preload", "auditor.batch"))]
         processes += workers
         yield {"address": address, "workers": workers, "env": env}
     finally:
@@ -101,6 +102,7 @@ def test_the_cluster_writes_the_same_bytes_as_a_local_run(cluster: dict[str, obj
     assert remote.stderr.count("done: ") == 4
     local_files, cluster_files = report_files(tmp_path / "local"), report_files(tmp_path / "cluster")
     assert len(local_files) == 4 * 5 and local_files == cluster_files
+    assert [worker.poll() for worker in cluster["workers"]] == [None, None]  # type: ignore[attr-defined]
 
 
 def test_a_url_input_is_read_by_the_workers_and_gives_the_same_bytes_as_a_local_run(

@@ -403,6 +403,11 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
                 cookies=(("mc", "65a1b2c3-4d5e6-f7a8b-9c0d1"),)),
         [("query", "fpa", "other_identifier"), ("cookie", "mc", "other_identifier")],
     ),
+    "infonline-szm": (
+        _record("GET", "https://de.ioam.de/tx.io?st=schoolnews&cp=start&pt=CP&xy=1280x800x24&lo=DE%2FBerlin&vr=310"
+                "&lt=1700000000000", cookies=(("i00", "0031a2b3c4d5e6f70a1b2c3d0001%3B65f0a1b2%3B66d1c2b3"),)),
+        [("query", "lo", "coarse_location"), ("cookie", "i00", "other_identifier")],
+    ),
     "comscore": (
         _record("GET", "https://sb.scorecardresearch.com/p?c1=2&c2=1", cookies=(("UID", "1a2b3c4d5e6f7a8b9c0d1e2f"),)),
         [("cookie", "UID", "other_identifier")],

@@ -127,6 +127,9 @@ EXPECTED: list[tuple[str, str, str, str, str, str]] = [
      "decoder:mixpanel-api"),
     # A Google Analytics _ga cookie on a small German site.
     (ENORM, "enorm-magazin.de", "cookie", "_ga", "other_identifier", "decoder:google-analytics-cookies"),
+    # INFOnline's counting pixel carries the visitor's country and region (`lo`) and its `i00` browser ID.
+    (ENORM, "de.ioam.de", "query", "lo", "coarse_location", "decoder:infonline-szm"),
+    (ENORM, "de.ioam.de", "cookie", "i00", "other_identifier", "decoder:infonline-szm"),
     # Yahoo's ad platform receives a partner's ID for the browser (the ID-sync chain of S22).
     (NEVADA, "ups.analytics.yahoo.com", "query", "uid", "other_identifier", "decoder:yahoo-ads"),
     # Bidswitch receives the same kind of partner ID in its sync.

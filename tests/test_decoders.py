@@ -59,6 +59,11 @@ def _json(method: str, url: str, document: object, **kw: object) -> Record:
     return _record(method, url, json.dumps(document), "application/json", **kw)  # type: ignore[arg-type]
 
 
+def _site_cookies(*cookies: tuple[str, str]) -> Record:
+    """A page request to the school's own site carrying cookies a vendor's script stored there."""
+    return _record("GET", "https://www.school-site.example/", cookies=cookies)
+
+
 # decoder id -> (a request in the vendor's documented format, what the decoder must find: (part, key, data type))
 REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
     "google-analytics-4": (
@@ -416,6 +421,93 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
         _record("GET", "https://s.amazon-adsystem.com/iu3?d=x", cookies=(("ad-id", "A5xYzq2Lk3Nm8pQr1StUv"),)),
         [("cookie", "ad-id", "other_identifier")],
     ),
+    "matomo-tracker": (
+        # The site ID (idsite) and the visit count (_idvc) are not personal; the visitor ID and user ID are.
+        _record("GET", "https://stats.school-site.example/matomo.php?idsite=7&rec=1&_id=2cd7ae93b26bdbbb&_idvc=3"
+                "&uid=pupil-4411&res=1280x800&lat=51.5072&long=-0.1276"),
+        [("query", "_id", "other_identifier"), ("query", "uid", "other_identifier"),
+         ("query", "lat", "precise_location"), ("query", "long", "precise_location")],
+    ),
+    "matomo-cookies": (
+        _site_cookies(("_pk_id.7.f7ab", "2cd7ae93b26bdbbb.1740763894.")),
+        [("cookie", "_pk_id.7.f7ab", "other_identifier")],
+    ),
+    "snowplow-tracker": (
+        _json("POST", "https://collector.school-site.example/com.snowplowanalytics.snowplow/tp2",
+              {"schema": "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4", "data": [
+                  {"e": "pv", "aid": "school-site", "duid": UUID, "nuid": "0f5e4c3b-2a19-4b8c-9d7e-6f5a4b3c2d1e",
+                   "uid": "pupil-4411", "res": "1280x800", "tv": "js-3.17.0"}]}),
+        [("body", "data[0].duid", "other_identifier"), ("body", "data[0].nuid", "other_identifier"),
+         ("body", "data[0].uid", "other_identifier")],
+    ),
+    "snowplow-cookies": (
+        _site_cookies(("_sp_id.1fff", UUID + ".1700000000.3.1700000100")),
+        [("cookie", "_sp_id.1fff", "other_identifier")],
+    ),
+    "x-pixel": (
+        _record("GET", "https://analytics.twitter.com/i/adsct?txn_id=nvjd8&p_id=Twitter&type=javascript"
+                "&twclid=2-7a1b2c3d4e5f6a7b8c9d0e1f2", cookies=(("personalization_id", '"v1_Zx8q2LmN4pR7sT0uVw=="'),)),
+        [("query", "twclid", "other_identifier"), ("cookie", "personalization_id", "other_identifier")],
+    ),
+    "x-cookies": (
+        _site_cookies(("_twclid", "2-7a1b2c3d4e5f6a7b8c9d0e1f2")),
+        [("cookie", "_twclid", "other_identifier")],
+    ),
+    "outbrain": (
+        _record("GET", "https://tr.outbrain.com/unifiedPixel?marketerId=00569da938e06cb48f&name=PAGE_VIEW",
+                cookies=(("obuid", "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e"),)),
+        [("cookie", "obuid", "other_identifier")],
+    ),
+    "hubspot-forms": (
+        _json("POST", "https://api.hsforms.com/submissions/v3/integration/submit/8348326/8d1bc282-4ae6-40e3",
+              {"fields": [{"name": "firstname", "value": "Ada"}],
+               "context": {"hutk": "365f52fed0feb2964f658915a37a291d", "pageName": "Sign up"}}),
+        [("body", "context.hutk", "other_identifier")],
+    ),
+    "hubspot-cookies": (
+        _site_cookies(("hubspotutk", "365f52fed0feb2964f658915a37a291d"),
+                      ("__hstc", "170996927.365f52fed0feb2964f658915a37a291d.1700069765110.1700069765110.1")),
+        [("cookie", "hubspotutk", "other_identifier"), ("cookie", "__hstc", "other_identifier")],
+    ),
+    "heap-api": (
+        _json("POST", "https://heapanalytics.com/api/track",
+              {"app_id": "11", "identity": "pupil-4411", "event": "Quiz finished"}),
+        [("body", "identity", "other_identifier")],
+    ),
+    "heap-cookies": (
+        _site_cookies(("_hp2_id.1234567", quote(json.dumps(
+            {"userId": "8307429017650122", "pageviewId": "1", "sessionId": "2", "identity": None})))),
+        [("cookie", "_hp2_id.1234567.userId", "other_identifier")],
+    ),
+    "fullstory-api": (
+        _json("POST", "https://api.fullstory.com/v2/users",
+              {"uid": "pupil-4411", "display_name": "Ada Okafor", "email": "ada.okafor@school.example"}),
+        [("body", "uid", "other_identifier"), ("body", "email", "email"), ("body", "display_name", "name")],
+    ),
+    "fullstory-cookies": (
+        _site_cookies(("fs_uid", "#ABC12#4062143353202882:3829143070270885/1700000000")),
+        [("cookie", "fs_uid", "other_identifier")],
+    ),
+    "optimizely-events": (
+        _json("POST", "https://logx.optimizely.com/v1/events",
+              {"account_id": "1887578053", "visitors": [{"visitor_id": "oeu1470101898133r0.04568111757824678",
+                                                          "session_id": "", "snapshots": []}]}),
+        [("body", "visitors[0].visitor_id", "other_identifier")],
+    ),
+    "optimizely-cookies": (
+        _site_cookies(("optimizelyEndUserId", "oeu1470101898133r0.04568111757824678")),
+        [("cookie", "optimizelyEndUserId", "other_identifier")],
+    ),
+    "intercom-messenger": (
+        _record("POST", "https://api-iam.intercom.io/messenger/web/ping", "app_id=abc12345&v=3&" + urlencode({
+            "user_data": json.dumps({"email": "ada.okafor@school.example", "user_id": "pupil-4411"})}),
+            "application/x-www-form-urlencoded"),
+        [("body", "user_data.email", "email"), ("body", "user_data.user_id", "other_identifier")],
+    ),
+    "intercom-cookies": (
+        _site_cookies(("intercom-id-abc12345", "5b1f2e3d-4c5b-6a79-8877-66554433aabb")),
+        [("cookie", "intercom-id-abc12345", "other_identifier")],
+    ),
 }
 
 
@@ -555,3 +647,21 @@ def test_a_value_whose_format_says_more_than_the_decoder_is_still_reported() -> 
              for detector in default_detectors() for d in detector.detect(record, CONTEXT)}
     assert ("other_identifier", "data.properties.distinct_id", "decoder:mixpanel-api") in found
     assert ("email", "data.properties.distinct_id", "pattern") in found
+
+
+@pytest.mark.parametrize(
+    ("decoder_id", "constant_keys"),
+    [
+        ("matomo-tracker", {"idsite", "_idvc"}),
+        ("x-pixel", {"txn_id", "p_id"}),
+        ("outbrain", {"marketerId"}),
+        ("optimizely-events", {"account_id"}),
+        ("intercom-messenger", {"app_id"}),
+        ("heap-api", {"app_id"}),
+    ],
+)
+def test_a_site_account_or_pixel_id_is_not_personal(decoder_id: str, constant_keys: set[str]) -> None:
+    # The site's, account's or pixel's own ID is the same for every visitor: no detector reports it.
+    record, _ = REQUESTS[decoder_id]
+    detections = [d for detector in default_detectors() for d in detector.detect(record, CONTEXT)]
+    assert not [(d.key, d.detector) for d in detections if d.key in constant_keys]

@@ -149,6 +149,13 @@ EXPECTED: list[tuple[str, str, str, str, str, str]] = [
     # comScore's UID cookie on a news site (S14).
     ("perfcascade_www.bbc.com.har", "b.scorecardresearch.com", "cookie", "UID", "other_identifier",
      "decoder:comscore"),
+    # Matomo's visitor ID (`_id`, 16 hex digits from the `_pk_id` cookie) recognises the browser on every visit (9gag).
+    (NINEGAG, "mt.9gag.com", "query", "_id", "other_identifier", "decoder:matomo-tracker"),
+    # ...and the `_pk_id` cookie that keeps it travels with every request to the site itself.
+    (NINEGAG, "9gag.com", "cookie", "_pk_id.7.f7ab", "other_identifier", "decoder:matomo-cookies"),
+    # Optimizely's random visitor ID cookie keeps the browser recognisable in the site's experiments (S14).
+    ("perfcascade_www.bbc.com.har", "sa.bbc.com", "cookie", "optimizelyEndUserId", "other_identifier",
+     "decoder:optimizely-cookies"),
     # Quickplay's video player sends the subscriber's 11-digit user ID in the playlist URL (S6).
     ("ndpi_quickplay.pcap", "play-singtelhawk.quickplay.com", "query", "userid", "other_identifier", "pattern"),
     # Xiaomi's account API receives the account's user ID, base64 text, in the URL (S6).

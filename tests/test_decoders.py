@@ -464,6 +464,14 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
         [("body", "device.ifa", "advertising_id"), ("body", "device.ext.vungle.android.gaid", "advertising_id"),
          ("body", "device.ext.vungle.android.app_set_id", "device_id")],
     ),
+    "chartboost-mediation": (
+        _json("POST", "https://helium-rtb.chartboost.com/v3/auctions",
+              {"app": {"key": "5f1a2b3c4d5e6f7a8b9c0d1e"}, "device": {
+                  "make": "Google", "model": "Pixel 7", "language": "en", "carrier": "EE", "ifa": AAID,
+                  "ext": {"ifv": UUID}}}),
+        [("body", "device.ifa", "advertising_id"), ("body", "device.ext.ifv", "device_id"),
+         ("body", "device.make, device.model, device.language, device.carrier", "device_fingerprint")],
+    ),
     "appcenter-ingestion": (
         _json("POST", "https://in.appcenter.ms/logs?api-version=1.0.0",
               {"logs": [{"type": "startService", "userId": "pupil-4411", "device": {
@@ -618,6 +626,7 @@ def test_a_value_whose_format_says_more_than_the_decoder_is_still_reported() -> 
     ("kochava-sdk", "body", "kochava_app_id"), ("singular-sdk", "query", "a"), ("tenjin-sdk", "body", "api_key"),
     ("appmetrica-sdk", "query", "api_key_128"), ("airship-sdk", "header", "x-ua-app-key"),
     ("vungle-sdk", "body", "app.id"), ("appcenter-ingestion", "header", "app-secret"),
+    ("chartboost-mediation", "body", "app.key"),
 ])
 def test_a_mobile_sdk_s_app_key_is_not_personal_data(decoder_id: str, where: str, key: str) -> None:
     # App keys, SDK keys and app IDs are the same on every device: they name the app, not the child.

@@ -508,6 +508,71 @@ REQUESTS: dict[str, tuple[Record, list[tuple[str, str, str]]]] = {
         _site_cookies(("intercom-id-abc12345", "5b1f2e3d-4c5b-6a79-8877-66554433aabb")),
         [("cookie", "intercom-id-abc12345", "other_identifier")],
     ),
+    "kochava-sdk": (
+        _json("POST", "https://control.kochava.com/track/json",
+              {"action": "install", "kochava_app_id": "koschool-reader-app-5f1a2b", "kochava_device_id":
+               "KA54e8f1c2d3b4a5968778695a4b3c2d1e0", "data": {"adid": AAID, "origination_ip": "203.0.113.77",
+                                                             "identity_link": {"account": "pupil-4411"}}}),
+        [("body", "kochava_device_id", "device_id"), ("body", "data.adid", "advertising_id"),
+         ("body", "data.origination_ip", "ip_address"), ("body", "data.identity_link.account", "other_identifier")],
+    ),
+    "singular-sdk": (
+        _record("GET", f"https://s2s.singular.net/api/v1/launch?a=SCHOOLAPP_SDK_KEY_1234&p=Android&i=edu.example"
+                f"&aifa={AAID}&asid={UUID}&andi=9774d56d682e549c&ip=203.0.113.77&custom_user_id=pupil-4411"),
+        [("query", "aifa", "advertising_id"), ("query", "asid", "device_id"), ("query", "andi", "device_id"),
+         ("query", "ip", "ip_address"), ("query", "custom_user_id", "other_identifier")],
+    ),
+    "tenjin-sdk": (
+        _record("POST", "https://track.tenjin.com/v0/event",
+                f"api_key=TENJINSCHOOLKEY1234567890&bundle_id=edu.example&platform=android&advertising_id={AAID}"
+                f"&developer_device_id={UUID}&analytics_installation_id=9b2c5a1e-7d3f-4e8a-b1c2-d3e4f5a6b7c8",
+                "application/x-www-form-urlencoded"),
+        [("body", "advertising_id", "advertising_id"), ("body", "developer_device_id", "device_id"),
+         ("body", "analytics_installation_id", "device_id")],
+    ),
+    "appmetrica-sdk": (
+        _record("GET", f"https://report.appmetrica.yandex.net/report?api_key_128=0a1b2c3d-school-app&deviceid="
+                f"6d1902b1a6c94a06a1b2c3d4e5f60718&uuid=8e1f2c3d4b5a69788796a5b4c3d2e1f0&adv_id={AAID}"
+                "&android_id=9774d56d682e549c&model=Pixel%207&manufacturer=Google&screen_width=1080&screen_height=2400"
+                "&locale=en_GB"),
+        [("query", "deviceid", "device_id"), ("query", "uuid", "device_id"), ("query", "adv_id", "advertising_id"),
+         ("query", "android_id", "device_id"), ("query", "model, manufacturer, screen_width, screen_height, locale",
+                                                "device_fingerprint")],
+    ),
+    "airship-sdk": (
+        _json("PUT", f"https://device-api.urbanairship.com/api/channels/{UUID}",
+              {"channel": {"device_type": "android", "opt_in": True, "push_address":
+                           "fcm-token-cX9wXpvbQq3mJ1d5aGbzAPA91bHq"}, "identity_hints": {"user_id": "pupil-4411"}},
+              headers=(("X-UA-Channel-ID", UUID), ("X-UA-App-Key", "ISex_TTJRuarzs9-o_Gkhg"),
+                       ("X-UA-Device-Model", "Pixel 7"), ("X-UA-Timezone", "Europe/London"))),
+        [("header", "x-ua-channel-id", "device_id"), ("body", "channel.push_address", "other_identifier"),
+         ("body", "identity_hints.user_id", "other_identifier"),
+         ("header", "x-ua-device-model, x-ua-timezone", "device_fingerprint")],
+    ),
+    "vungle-sdk": (
+        _json("POST", "https://ads.api.vungle.com/ads",
+              {"app": {"id": "5f1a2b3c4d5e6f7a8b9c0d1e"}, "device": {"make": "Google", "ifa": AAID, "ext": {
+                  "vungle": {"android": {"gaid": AAID, "app_set_id": UUID}}}}}),
+        [("body", "device.ifa", "advertising_id"), ("body", "device.ext.vungle.android.gaid", "advertising_id"),
+         ("body", "device.ext.vungle.android.app_set_id", "device_id")],
+    ),
+    "chartboost-mediation": (
+        _json("POST", "https://helium-rtb.chartboost.com/v3/auctions",
+              {"app": {"key": "5f1a2b3c4d5e6f7a8b9c0d1e"}, "device": {
+                  "make": "Google", "model": "Pixel 7", "language": "en", "carrier": "EE", "ifa": AAID,
+                  "ext": {"ifv": UUID}}}),
+        [("body", "device.ifa", "advertising_id"), ("body", "device.ext.ifv", "device_id"),
+         ("body", "device.make, device.model, device.language, device.carrier", "device_fingerprint")],
+    ),
+    "appcenter-ingestion": (
+        _json("POST", "https://in.appcenter.ms/logs?api-version=1.0.0",
+              {"logs": [{"type": "startService", "userId": "pupil-4411", "device": {
+                  "model": "Pixel 7", "oemName": "Google", "locale": "en_GB", "timeZoneOffset": 60}}]},
+              headers=(("App-Secret", "5f1a2b3c-4d5e-6f7a-8b9c-0d1e2f3a4b5c"), ("Install-ID", UUID))),
+        [("header", "install-id", "device_id"), ("body", "logs[0].userId", "other_identifier"),
+         ("body", "logs[0].device.model, logs[0].device.oemName, logs[0].device.locale, "
+                  "logs[0].device.timeZoneOffset", "device_fingerprint")],
+    ),
 }
 
 
@@ -665,3 +730,17 @@ def test_a_site_account_or_pixel_id_is_not_personal(decoder_id: str, constant_ke
     record, _ = REQUESTS[decoder_id]
     detections = [d for detector in default_detectors() for d in detector.detect(record, CONTEXT)]
     assert not [(d.key, d.detector) for d in detections if d.key in constant_keys]
+
+
+@pytest.mark.parametrize(("decoder_id", "where", "key"), [
+    ("kochava-sdk", "body", "kochava_app_id"), ("singular-sdk", "query", "a"), ("tenjin-sdk", "body", "api_key"),
+    ("appmetrica-sdk", "query", "api_key_128"), ("airship-sdk", "header", "x-ua-app-key"),
+    ("vungle-sdk", "body", "app.id"), ("appcenter-ingestion", "header", "app-secret"),
+    ("chartboost-mediation", "body", "app.key"),
+])
+def test_a_mobile_sdk_s_app_key_is_not_personal_data(decoder_id: str, where: str, key: str) -> None:
+    # App keys, SDK keys and app IDs are the same on every device: they name the app, not the child.
+    record, _ = REQUESTS[decoder_id]
+    found = [(d.detector, d.data_type) for detector in default_detectors() for d in detector.detect(record, CONTEXT)
+             if d.where.value == where and d.key == key]
+    assert found == []

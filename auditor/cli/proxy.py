@@ -416,12 +416,12 @@ def _summary(view: LiveView, folder: Path) -> int:
 
 @main.command("addon-path")
 def addon_path() -> None:
-    r"""Print the path of the auditor's mitmproxy addon script, for mitmproxy's own commands.
+    """Print the path of the auditor's mitmproxy addon script, for mitmproxy's own commands.
 
     \b
         mitmdump -s "$(auditor addon-path)" --set auditor_app_domains=myclassroomapp.com
         mitmweb  -s "$(auditor addon-path)"
-    """
+    """  # noqa: D301 - \b is click's no-rewrap marker
     click.echo(str(ADDON))
 
 

@@ -263,3 +263,31 @@ def test_a_changed_frame_is_an_error_not_silently_different_data(
                       env=pinned_env(tmp_path, CLASSROOM_AUDITOR_KEY=PASSPHRASE))
     assert run.exit_code == 3 and "does not match the key" in run.stderr
     assert json.loads((folder / "at-rest.json").read_text())["kdf"] == "scrypt"
+
+
+def test_export_and_batch_read_an_encrypted_session_with_the_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import run_auditor_process
+
+    folder = tmp_path / "sessions" / "lesson"
+    record_encrypted_session(folder, monkeypatch)
+    key_file = tmp_path / "lesson.key"
+    key_file.write_text(PASSPHRASE + "\n")
+    env = {**pinned_env(tmp_path), "CLASSROOM_AUDITOR_KEY": "", "CLASSROOM_AUDITOR_KEY_FILE": ""}
+
+    exported = run_analyze(["export", folder, "--key-file", key_file, "--har", tmp_path / "lesson.har"], env=env)
+    assert exported.exit_code == 0, exported.stderr
+    entries = json.loads((tmp_path / "lesson.har").read_text())["log"]["entries"]
+    assert entries and all(entry["request"]["url"].startswith("http") for entry in entries)
+    no_key = run_analyze(["export", folder, "--har", tmp_path / "none.har"], env=env)
+    assert no_key.exit_code == 3 and "--key-file" in no_key.stderr
+
+    batched = run_auditor_process(["batch", folder, "--out", tmp_path / "out", "--key-file", key_file,
+                                   "--workers", "1", "--formats", "json"], env=env)
+    assert batched.exit_code == 0, batched.stderr
+    (report_path,) = (tmp_path / "out").rglob("report.json")
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["records"] > 0 and report["findings"]
+    refused = run_auditor_process(["batch", folder, "--out", tmp_path / "refused", "--workers", "1"], env=env)
+    assert refused.exit_code == 3 and "--key-file" in refused.stderr

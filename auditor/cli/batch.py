@@ -94,6 +94,9 @@ def _run_time() -> str:
               help="Report files per capture: any of json, html, csv (comma-separated). JSON is always kept.")
 @click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
               help="Bytes of each decoded request body to analyse.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="The key of encrypted session folders, for the local workers (cluster workers read "
+                   "$CLASSROOM_AUDITOR_KEY_FILE or $CLASSROOM_AUDITOR_KEY in their own environment).")
 def batch(
     inputs: tuple[Path | str, ...],
     out: Path,
@@ -113,6 +116,7 @@ def batch(
     force: bool,
     formats: str,
     body_cap: int,
+    key_file: Path | None,
 ) -> None:
     """Analyse many captures: files, folders (searched recursively), session folders and URLs.
 
@@ -122,9 +126,17 @@ def batch(
     OUT/batch.csv); the others are still analysed. URLs (s3://, gs://, file://,
     http:// ...) are read through fsspec, folder URLs searched like folders.
     """
+    from auditor import atrest, remote
     from auditor import batch as batching
-    from auditor import remote
     from auditor.privacy import load_or_create_salt
+
+    if key_file is not None:
+        try:
+            atrest.read_key_file(key_file)  # a bad key file is a usage error now, not one per session later
+        except atrest.AtRestError as exc:
+            raise click.BadParameter(str(exc), param_hint="--key-file") from None
+        # Local workers are this process's children: they find the key file where every reader looks for it.
+        os.environ[atrest.KEY_FILE_ENV] = str(key_file.resolve())
 
     chosen_formats = tuple(dict.fromkeys(("json", *(f.strip() for f in formats.split(",") if f.strip()))))
     unknown = [f for f in chosen_formats if f not in FORMAT_CHOICES]

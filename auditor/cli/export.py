@@ -24,8 +24,10 @@ from auditor.text import printable
               help="A domain of the app (repeatable), for the destinations and findings tables.")
 @click.option("--body-cap", type=click.IntRange(min=1024), default=1024 * 1024, show_default=True,
               help="Bytes of each decoded request body to keep.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="The key of an encrypted session folder (asked for in a terminal when not given).")
 def export(capture: Path, keylog: Path | None, har_path: Path | None, parquet_dir: Path | None,
-           app_domains: tuple[str, ...], body_cap: int) -> None:
+           app_domains: tuple[str, ...], body_cap: int, key_file: Path | None) -> None:
     """Export a capture (pcap/pcapng, HAR, flow file, session folder) for other tools.
 
     The HAR and the records table hold the captured content as it was sent,
@@ -37,7 +39,10 @@ def export(capture: Path, keylog: Path | None, har_path: Path | None, parquet_di
 
     if not har_path and not parquet_dir:
         raise click.UsageError("say what to write: --har OUT.har and/or --parquet DIR")
-    options = ReadOptions(body_cap=body_cap, keylog=str(keylog) if keylog else None)
+    from auditor.cli.analyze import session_passphrase
+
+    options = ReadOptions(body_cap=body_cap, keylog=str(keylog) if keylog else None,
+                          passphrase=session_passphrase((capture,), key_file))
     if har_path:
         problems: list[InputProblem] = []
         document = har_document(read_records(capture, options, problems), comment=f"exported from {capture.name}")

@@ -99,7 +99,7 @@ def _passphrase(folder: Path, options: ReadOptions) -> str:
         raise InputError(str(folder), str(exc)) from None
     if not passphrase:
         raise InputError(str(folder), "the session is encrypted: give its key with --key-file, "
-                         f"${atrest.KEY_FILE_ENV} or ${atrest.KEY_ENV}, or run in a terminal to be asked")
+                         f"${atrest.KEY_FILE_ENV} or ${atrest.KEY_ENV}")
     return passphrase
 
 

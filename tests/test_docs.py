@@ -36,6 +36,26 @@ def test_every_command_has_help_and_is_in_the_readme(path: tuple[str, ...]) -> N
         assert path[-1] in README, f"README does not mention 'auditor {' '.join(path)}'"
 
 
+DOCS = README + "".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))
+
+
+def command_at(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("path", all_commands(main), ids=" ".join)
+def test_every_option_is_documented(path: tuple[str, ...]) -> None:
+    # Each option in `--help` is named in README.md or docs/*.md, where a user looks for what it does.
+    options = [name for param in command_at(path).params if isinstance(param, click.Option)
+               for name in param.opts if name.startswith("--") and name != "--help"]
+    missing = [name for name in options if not re.search(re.escape(name) + r"(?![a-z-])", DOCS)]
+    assert not missing, f"auditor {' '.join(path)}: {', '.join(missing)} not in README.md or docs/"
+
+
 @pytest.mark.parametrize("code", list(ExitCode), ids=lambda c: c.name)
 def test_every_exit_code_is_documented(code: ExitCode) -> None:
     section = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]

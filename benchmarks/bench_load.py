@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_proxy import _Answer, free_port, tls_server_context
+from bench_proxy import _Answer, free_port, proxy_env, tls_server_context, wait_until_listening
 
 from auditor import atrest
 
@@ -310,21 +310,9 @@ def start_proxy(temp: Path, session: Path | None) -> tuple[subprocess.Popen[byte
     ]
     if session is not None:
         command += ["-s", str(ADDON), "--set", f"auditor_session={session}", "--set", "auditor_report_interval=0"]
-    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.setdefault("CLASSROOM_AUDITOR_DATA", str(temp / "data"))
-    env.setdefault("CLASSROOM_AUDITOR_SALT", "benchmark-salt")
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, port
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"mitmdump exited with code {process.returncode}") from None
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("mitmdump did not start within 60 s")
+    process = subprocess.Popen(command, env=proxy_env(temp), stdin=subprocess.DEVNULL, start_new_session=True)
+    wait_until_listening(process, port, 60)
+    return process, port
 
 
 @functools.cache

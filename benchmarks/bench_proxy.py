@@ -233,21 +233,32 @@ def start_mitmdump(temp: Path, label: str, tls: bool = False) -> tuple[subproces
                     "--set", f"auditor_save_flows={str(save_flows).lower()}"]
     elif save_flows:
         command += ["-w", str(run.with_suffix(".mitm"))]
+    process = subprocess.Popen(command, env=proxy_env(temp), stdin=subprocess.DEVNULL)
+    wait_until_listening(process, port, 30)
+    return process, port, run
+
+
+def proxy_env(temp: Path) -> dict[str, str]:
+    """The environment of a benchmarked mitmdump: no upstream proxy, the auditor's data under ``temp``."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env.setdefault("CLASSROOM_AUDITOR_DATA", str(temp / "data"))
     env.setdefault("CLASSROOM_AUDITOR_SALT", "benchmark-salt")
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    return env
+
+
+def wait_until_listening(process: subprocess.Popen[bytes], port: int, seconds: float) -> None:
+    """Return once mitmdump accepts connections on ``port``; exit the benchmark if it dies or takes too long."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, port, run
+                return
         except OSError:
             if process.poll() is not None:
                 raise SystemExit(f"mitmdump exited with code {process.returncode}") from None
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("mitmdump did not start within 30 s")
+    raise SystemExit(f"mitmdump did not start within {seconds:g} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -102,16 +102,21 @@ def _trimmed_har(path: Path) -> bytes | None:
     document = json.loads(path.read_bytes().decode("utf-8-sig", errors="replace"))
     entries = document["log"]["entries"]
     for entry in entries[:3]:
-        with contextlib.suppress(AttributeError, KeyError, TypeError):
-            entry["response"]["content"]["text"] = entry["response"]["content"].get("text", "")[:200]
-        with contextlib.suppress(AttributeError, KeyError, TypeError):
-            entry["request"]["postData"]["text"] = entry["request"]["postData"]["text"][:2000]
+        _cut_bodies(entry)
     for count in (3, 2, 1):
         document["log"]["entries"] = entries[:count]
         text = json.dumps(document).encode()
         if len(text) <= MAX_LEN:
             return text
     return None
+
+
+def _cut_bodies(entry: Any) -> None:
+    """Shorten a HAR entry's response text and request body in place, so seeds stay small."""
+    with contextlib.suppress(AttributeError, KeyError, TypeError):
+        entry["response"]["content"]["text"] = entry["response"]["content"].get("text", "")[:200]
+    with contextlib.suppress(AttributeError, KeyError, TypeError):
+        entry["request"]["postData"]["text"] = entry["request"]["postData"]["text"][:2000]
 
 
 def _single_entry_hars(path: Path, count: int = 6) -> list[bytes]:
@@ -121,10 +126,7 @@ def _single_entry_hars(path: Path, count: int = 6) -> list[bytes]:
     step = max(1, len(entries) // count)
     found = []
     for entry in entries[::step][:count]:
-        with contextlib.suppress(AttributeError, KeyError, TypeError):
-            entry["response"]["content"]["text"] = entry["response"]["content"].get("text", "")[:200]
-        with contextlib.suppress(AttributeError, KeyError, TypeError):
-            entry["request"]["postData"]["text"] = entry["request"]["postData"]["text"][:2000]
+        _cut_bodies(entry)
         document["log"]["entries"] = [entry]
         text = json.dumps(document).encode()
         if len(text) <= SMALLER_INPUTS["har"]:

@@ -46,7 +46,7 @@ from auditor.decoding import DEFAULT_BODY_CAP
 from auditor.detect import Detection, DetectionContext, Detector, default_detectors
 from auditor.privacy import load_or_create_salt
 from auditor.private_files import make_private_folder
-from auditor.records import InputProblem, InputSummary, Record
+from auditor.records import InputSummary, Record
 from auditor.report import OutputFormat, build_report
 from auditor.report.wording import category_label, data_type_label
 from auditor.sources import ReadOptions, sha256_of
@@ -56,6 +56,7 @@ from auditor.sources.session import (
     RECORDS_FILE,
     SETTINGS_FILE,
     encrypted_record_lines,
+    records_from_lines,
 )
 
 log = logging.getLogger(__name__)
@@ -408,15 +409,9 @@ class LiveSession:
         if key is not None and encrypted.exists():
             summary = InputSummary(path=str(encrypted), format="session", sha256=sha256_of(encrypted))
             self.analysis.inputs.append(summary)
-            for number, line in enumerate(encrypted_record_lines(self.folder, key), start=1):
-                try:
-                    record = Record.from_json(json.loads(line)) if line.strip() else None
-                except (ValueError, KeyError, TypeError):
-                    summary.problems.append(InputProblem(str(encrypted), f"line {number} unreadable, skipped"))
-                    continue
-                if record is not None:
-                    self.analysis.add(record)
-                    summary.records += 1
+            for record in records_from_lines(encrypted_record_lines(self.folder, key), encrypted, summary.problems):
+                self.analysis.add(record)
+                summary.records += 1
         self.records_resumed = self.analysis.records_seen
         self._found.clear()
 

@@ -9,7 +9,7 @@ last line cut short by a crash is reported and skipped.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from auditor import atrest
@@ -76,6 +76,11 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
         lines = _plain_lines(records_path)
     else:
         raise InputError(str(path), f"session has no {RECORDS_FILE}")
+    yield from records_from_lines(lines, records_path, problems)
+
+
+def records_from_lines(lines: Iterable[bytes], origin: Path, problems: list[InputProblem]) -> Iterator[Record]:
+    """The records of ``records.jsonl`` lines; a line that is not one becomes a problem naming ``origin``."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -83,7 +88,7 @@ def read(path: Path, options: ReadOptions, problems: list[InputProblem]) -> Iter
             yield Record.from_json(json.loads(line))
         except (ValueError, KeyError, TypeError) as exc:
             reason = redact_text(exc)
-            problems.append(InputProblem(str(records_path), f"line {number} unreadable, skipped ({reason})"))
+            problems.append(InputProblem(str(origin), f"line {number} unreadable, skipped ({reason})"))
 
 
 def _plain_lines(records_path: Path) -> Iterator[bytes]:

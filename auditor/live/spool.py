@@ -170,11 +170,12 @@ class SpoolWriter:
             self._rotate()
         if self.key is not None and self._size == 0:  # in the same write: a segment is never just its marker
             parts.insert(0, MAGIC)
+            size += len(MAGIC)
         written = os.writev(self._fd, parts)  # one system call, as one write: a kill -9 cuts at most this message
-        rest = b"".join(parts)[written:] if written < sum(len(part) for part in parts) else b""
+        rest = b"".join(parts)[written:] if written < size else b""
         while rest:  # a regular file takes it whole unless the disk is full
             rest = rest[os.write(self._fd, rest):]
-        self._size += size + (len(MAGIC) if parts[0] is MAGIC else 0)
+        self._size += size
         return True
 
     def _over_limit(self, incoming: int) -> bool:

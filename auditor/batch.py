@@ -428,11 +428,8 @@ def content_hash(path: Input, keylog: str | None = None) -> str:
 
 
 def _hash_file(file: Path, digest: Any) -> None:
-    # Each file's length first, so moving bytes from one file to the next changes the hash.
-    digest.update(file.stat().st_size.to_bytes(8, "big"))
     with file.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        remote.feed_digest(digest, file.stat().st_size, handle)
 
 
 def trackers_db_version() -> str:

@@ -106,13 +106,20 @@ def _as_os_error(url: str, path: str) -> Iterator[None]:
 
 
 def content_hash(url: str, digest: Any) -> None:
-    """Feed the object's length and bytes to ``digest``, as the local hash does for a file."""
+    """Feed the object's length and bytes to ``digest`` (:func:`feed_digest`), as for a local file."""
     fs, path = _filesystem(url)
-    with _as_os_error(url, path):
-        digest.update(int(fs.size(path)).to_bytes(8, "big"))
-        with fs.open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(BLOCK), b""):
-                digest.update(block)
+    with _as_os_error(url, path), fs.open(path, "rb") as handle:
+        feed_digest(digest, int(fs.size(path)), handle)
+
+
+def feed_digest(digest: Any, size: int, handle: Any) -> None:
+    """Feed a file's length, then its bytes, to ``digest``: the one content hash of local files and URLs alike.
+
+    The length comes first, so moving bytes from one file to the next changes the hash.
+    """
+    digest.update(size.to_bytes(8, "big"))
+    for block in iter(lambda: handle.read(BLOCK), b""):
+        digest.update(block)
 
 
 @contextmanager

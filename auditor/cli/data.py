@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -51,15 +53,10 @@ def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None, cata
     if not found:
         click.echo(f"No session in {folder} is idle for more than {days:g} days; nothing to remove.")
         return
-    verb = "would remove" if dry_run else "removing"
-    for session in found:
-        when = dt.datetime.fromtimestamp(session.last_change, tz=dt.UTC).strftime("%Y-%m-%d")
-        click.echo(printable(f"{verb} {session.folder} (last change {when}, {_size(session.size)})"))
-    if dry_run:
-        click.echo(f"Dry run: {len(found)} session(s) would be removed; nothing was deleted.")
+    listed = [f"{s.folder} (last change {_day(s.last_change)}, {_size(s.size)})" for s in found]
+    question = f"Delete these {len(found)} session folder(s) for good?"
+    if not _list_then_confirm(listed, dry_run, yes, "session(s)", question):
         return
-    if not yes:
-        _confirm(f"Delete these {len(found)} session folder(s) for good?")
     removed = 0
     for session in found:
         try:
@@ -72,6 +69,23 @@ def purge(days: float, dry_run: bool, yes: bool, sessions_dir: Path | None, cata
     click.echo(f"Removed {removed} of {len(found)} session(s) idle for more than {days:g} days.")
     if removed < len(found):
         sys.exit(ExitCode.OUTPUT_ERROR)
+
+
+def _day(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+def _list_then_confirm(listed: list[str], dry_run: bool, yes: bool, noun: str, question: str) -> bool:
+    """Say what would go; ``True`` when it should go now (not a dry run, and confirmed or ``--yes``)."""
+    verb = "would remove" if dry_run else "removing"
+    for line in listed:
+        click.echo(printable(f"{verb} {line}"))
+    if dry_run:
+        click.echo(f"Dry run: {len(listed)} {noun} would be removed; nothing was deleted.")
+        return False
+    if not yes:
+        _confirm(question)
+    return True
 
 
 def _confirm(question: str) -> None:
@@ -100,16 +114,10 @@ def _purge_catalog(catalog: Path, days: float, dry_run: bool, yes: bool) -> None
         if not old:
             click.echo(f"No session in {catalog} was analysed more than {days:g} days ago; nothing to remove.")
             return
-        verb = "would remove" if dry_run else "removing"
-        for row in old:
-            app = " ".join(str(v) for v in (row["app_name"], row["app_version"]) if v) or "unnamed app"
-            when = row["analysed_at"].strftime("%Y-%m-%d") if row["analysed_at"] else "?"
-            click.echo(printable(f"{verb} {app} from {catalog} (analysed {when})"))
-        if dry_run:
-            click.echo(f"Dry run: {len(old)} catalogue session(s) would be removed; nothing was deleted.")
+        listed = [_catalog_entry(row, catalog) for row in old]
+        question = f"Delete these {len(old)} catalogue session(s) and their reports for good?"
+        if not _list_then_confirm(listed, dry_run, yes, "catalogue session(s)", question):
             return
-        if not yes:
-            _confirm(f"Delete these {len(old)} catalogue session(s) and their reports for good?")
         remove_sessions(connection, [row["session_id"] for row in old])
     base = catalog.resolve().parent
     for row in old:
@@ -118,6 +126,12 @@ def _purge_catalog(catalog: Path, days: float, dry_run: bool, yes: bool) -> None
         if report_dir and report_dir.is_relative_to(base) and report_dir != base and report_dir.is_dir():
             shutil.rmtree(report_dir, ignore_errors=True)
     click.echo(f"Removed {len(old)} session(s) analysed more than {days:g} days ago from {catalog}.")
+
+
+def _catalog_entry(row: Mapping[str, Any], catalog: Path) -> str:
+    app = " ".join(str(v) for v in (row["app_name"], row["app_version"]) if v) or "unnamed app"
+    when = row["analysed_at"].strftime("%Y-%m-%d") if row["analysed_at"] else "?"
+    return f"{app} from {catalog} (analysed {when})"
 
 
 @main.command()
